@@ -1,0 +1,52 @@
+"""`audio-thinker <command> [hydra overrides]`: the console entry point."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+USAGE = """usage: audio-thinker <command> [overrides ...]
+
+commands:
+  train       run GRPO training (Hydra overrides, e.g. reward=cesar trainer.max_steps=10; -m for sweeps)
+
+With no overrides, `train` runs the embedded default: a tiny Qwen2-Audio on synthetic audio, on the CPU.
+"""
+
+
+def config_dir() -> str:
+    """The `configs/` directory: $AUDIO_THINKER_CONFIGS, else the one beside the package (source checkout)."""
+    override = os.environ.get("AUDIO_THINKER_CONFIGS")
+    path = Path(override) if override else Path(__file__).resolve().parent.parent / "configs"
+    if not (path / "train.yaml").exists():
+        raise SystemExit(f"audio-thinker: no configs at {path}; install from a source checkout (pip install -e .) "
+                         "or set AUDIO_THINKER_CONFIGS to a configs/ directory")  # fmt: skip
+    return str(path)
+
+
+def _train(cfg: DictConfig) -> None:
+    from audio_thinker.train import train  # heavy imports only once a command runs
+
+    train(cfg)
+
+
+COMMANDS = {"train": ("train", _train)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Dispatch to a command; everything after the command name goes to Hydra."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        raise SystemExit(0 if not argv or argv[0] in ("-h", "--help") else 2)
+    config_name, run = COMMANDS[argv[0]]
+    sys.argv = [f"audio-thinker {argv[0]}", *argv[1:]]  # Hydra parses sys.argv
+    hydra.main(config_path=config_dir(), config_name=config_name, version_base="1.3")(run)()
+
+
+if __name__ == "__main__":
+    main()

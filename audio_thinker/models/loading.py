@@ -1,0 +1,113 @@
+"""Load a policy by hub id, local path or embedded name, with optional LoRA, through one code path."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, AutoProcessor, AutoTokenizer
+
+from audio_thinker.models.policy import Policy, Qwen2AudioPolicy
+from audio_thinker.models.tiny import ensure_tiny_qwen2, ensure_tiny_qwen2_audio
+
+log = logging.getLogger(__name__)
+
+# Names that resolve to a model the package builds offline instead of a hub id.
+EMBEDDED = {"tiny-qwen2-audio": ensure_tiny_qwen2_audio, "tiny-qwen2": ensure_tiny_qwen2}
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_path(path: str) -> str:
+    """An embedded name becomes its built directory; anything else is passed to `from_pretrained` as is."""
+    return str(EMBEDDED[path]()) if path in EMBEDDED else path
+
+
+def load_policy(
+    path: str = "tiny-qwen2-audio",
+    dtype: str = "float32",
+    lora=None,
+    train_audio_encoder: bool = False,
+    train_projector: bool = False,
+    gradient_checkpointing: bool = False,
+    trust_remote_code: bool = False,
+    attn_implementation: str | None = "sdpa",
+    seed: int | None = 0,
+) -> Policy:
+    """Load model + processor and return the `Policy` for its family.
+
+    Args:
+        path: hub id, local directory, or an embedded name (`tiny-qwen2-audio`, `tiny-qwen2`).
+        dtype: float32 | bfloat16 | float16 weights.
+        lora: a `peft.LoraConfig` (Hydra-instantiated) or None for full fine-tuning.
+        train_audio_encoder / train_projector: unfreeze the audio tower / the audio-to-text projector.
+        gradient_checkpointing: recompute activations in the backward pass (memory for time).
+        trust_remote_code: run code shipped with the checkpoint; off unless asked.
+        seed: seeds the LoRA initialisation (None: leave the global RNG alone).
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"model.dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    source = resolve_path(path)
+    config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    kwargs = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    if config.model_type == "qwen2_audio":
+        from transformers import Qwen2AudioForConditionalGeneration
+
+        model = Qwen2AudioForConditionalGeneration.from_pretrained(source, **kwargs)
+        processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+        policy_class = Qwen2AudioPolicy
+    elif getattr(config, "audio_config", None) is None:
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        processor = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        policy_class = Policy
+    else:
+        raise ValueError(
+            f"{path}: model_type {config.model_type!r} is an audio model this version does not support yet; "
+            "supported: qwen2_audio, and any text-only causal LM"
+        )
+    disable_dropout(model)
+    model.train()  # from_pretrained returns eval mode; gradient checkpointing only runs in train mode
+    freeze_audio(model, train_audio_encoder, train_projector)
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False  # generation re-enables the cache per call
+    if lora is not None:
+        model = apply_lora(model, lora, seed)
+    return policy_class(model, processor)
+
+
+def disable_dropout(model: nn.Module) -> None:
+    """RL wants the sampling and the scoring policy to be the same function: no dropout anywhere."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+    for sub in (model.config, *(getattr(model.config, k, None) for k in ("text_config", "audio_config"))):
+        for key in ("dropout", "attention_dropout", "activation_dropout"):
+            if sub is not None and hasattr(sub, key):
+                setattr(sub, key, 0.0)
+
+
+def freeze_audio(model: nn.Module, train_encoder: bool, train_projector: bool) -> None:
+    """Freeze the audio tower and projector unless asked; the usual setup trains the language model only."""
+    inner = getattr(model, "model", None)
+    for name, trainable in (("audio_tower", train_encoder), ("multi_modal_projector", train_projector)):
+        part = getattr(inner, name, None)
+        if part is not None:
+            part.requires_grad_(trainable)
+
+
+def apply_lora(model: nn.Module, lora, seed: int | None) -> nn.Module:
+    """Wrap `model` with peft LoRA adapters; base weights are frozen by peft."""
+    from peft import get_peft_model
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = get_peft_model(model, lora)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    log.info("LoRA: %d trainable of %d parameters (%.2f%%)", trainable, total, 100 * trainable / max(total, 1))
+    return model
+

@@ -1,0 +1,198 @@
+"""A policy: a transformers model plus its processor, with the three operations GRPO needs.
+
+1. `encode_prompts`: tokenise prompts and run the audio encoder ONCE per example.
+2. `generate`: sample G completions per prompt from the cached prompt embeddings.
+3. `completion_logps`: per-token log-probs of completions, reusing the same cached audio features.
+
+Model families differ only in how audio becomes embeddings; `AudioFamily` captures that. Text-only causal LMs
+are the degenerate family with no audio, so the same loop trains them (and the benchmark compares with TRL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from transformers.masking_utils import create_bidirectional_mask
+
+
+@dataclass
+class PromptEncoding:
+    """Tokenised prompts [B, P] (left padded) and, for audio models, their audio features."""
+
+    input_ids: torch.Tensor  # [B, P]
+    attention_mask: torch.Tensor  # [B, P]
+    audio_embeds: torch.Tensor | None = None  # [A, H]: one row per audio placeholder token, in order
+    input_features: torch.Tensor | None = None  # [B, mel, frames]: kept to re-encode when the encoder trains
+    feature_attention_mask: torch.Tensor | None = None  # [B, frames]
+
+
+class Policy(nn.Module):
+    """A causal (audio) language model and its processor. Subclasses add audio encoding."""
+
+    has_audio = False
+
+    def __init__(self, model: nn.Module, processor) -> None:
+        super().__init__()
+        self.model = model
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.tokenizer.padding_side = "left"  # prompts are left padded so generation continues from the right
+
+    # -- model anatomy --------------------------------------------------------------------------------
+    @property
+    def hf_model(self) -> nn.Module:
+        """The transformers model, under any peft wrapper (LoRA layers stay injected and active)."""
+        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+
+    @property
+    def has_adapters(self) -> bool:
+        """Whether the model carries peft adapters (then the reference policy is the base with them disabled)."""
+        return hasattr(self.model, "disable_adapter")
+
+    def reference_context(self):
+        """A context in which forward passes give the reference (adapter-free) policy."""
+        return self.model.disable_adapter() if self.has_adapters else contextlib.nullcontext()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def special_token_ids(self) -> list[int]:
+        """Tokens the policy must never sample (audio placeholders would break the next forward pass)."""
+        return []
+
+    def stop_token_ids(self) -> list[int]:
+        """Token ids that end a completion."""
+        ids = self.hf_model.generation_config.eos_token_id
+        ids = [ids] if isinstance(ids, int) else list(ids or [])
+        return ids or [self.tokenizer.eos_token_id]
+
+    # -- prompts --------------------------------------------------------------------------------------
+    def encode_prompts(self, prompts: list[str], audios: list[np.ndarray] | None = None) -> PromptEncoding:
+        """Tokenise chat-formatted prompt strings (text-only policies ignore audio)."""
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return PromptEncoding(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
+
+    def embed_prompts(self, encoding: PromptEncoding, reencode_audio: bool = False) -> torch.Tensor:
+        """Prompt embeddings [B, P, H]; audio families scatter the audio features in."""
+        return self.hf_model.get_input_embeddings()(encoding.input_ids)
+
+    # -- generation and scoring -----------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, encoding: PromptEncoding, group_size: int, **sampling) -> torch.Tensor:
+        """Sample `group_size` completions per prompt: [B*G, C] token ids, padded after the stop token."""
+        model = self.hf_model
+        was_training = model.training
+        model.eval()
+        try:
+            out = model.generate(
+                inputs_embeds=self.embed_prompts(encoding),
+                attention_mask=encoding.attention_mask,
+                num_return_sequences=group_size,
+                suppress_tokens=self.special_token_ids() or None,
+                eos_token_id=self.stop_token_ids(),
+                pad_token_id=self.tokenizer.pad_token_id,
+                **sampling,
+            )
+        finally:
+            model.train(was_training)
+        return out  # with inputs_embeds only, generate returns just the new tokens
+
+    def completion_logps(
+        self,
+        encoding: PromptEncoding,
+        completion_ids: torch.Tensor,  # [N, C] with N = B * group_size
+        completion_mask: torch.Tensor,  # [N, C]
+        temperature: float = 1.0,
+        reencode_audio: bool = False,
+    ) -> torch.Tensor:
+        """log π(c_t | prompt, c_<t) for every completion token: [N, C]."""
+        group_size = completion_ids.shape[0] // encoding.input_ids.shape[0]
+        prompt_embeds = self.embed_prompts(encoding, reencode_audio).repeat_interleave(group_size, dim=0)
+        completion_embeds = self.hf_model.get_input_embeddings()(completion_ids)
+        embeds = torch.cat([prompt_embeds, completion_embeds], dim=1)  # [N, P+C, H]
+        mask = torch.cat([encoding.attention_mask.repeat_interleave(group_size, dim=0), completion_mask], dim=1)
+        # Positions count real tokens only, so left padding does not shift them (as generate does).
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        hidden = self.decoder()(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
+        prompt_len = encoding.input_ids.shape[1]
+        # Hidden state at position p predicts token p+1: keep only those that predict completion tokens.
+        logits = self.hf_model.get_output_embeddings()(hidden[:, prompt_len - 1 : -1]).float()  # [N, C, V]
+        logps = torch.log_softmax(logits / temperature, dim=-1)
+        return logps.gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
+
+    def decoder(self) -> nn.Module:
+        """The transformer stack without the LM head."""
+        return self.hf_model.get_decoder()
+
+
+class Qwen2AudioPolicy(Policy):
+    """Qwen2-Audio: a Whisper-style encoder + projector whose outputs replace the <|AUDIO|> placeholders."""
+
+    has_audio = True
+
+    def special_token_ids(self) -> list[int]:
+        names = ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>")
+        ids = [self.tokenizer.convert_tokens_to_ids(name) for name in names]
+        return [i for i in ids if i is not None and i != self.tokenizer.unk_token_id]
+
+    @property
+    def audio_token_id(self) -> int:
+        return self.hf_model.config.audio_token_id
+
+    def audio_modules(self) -> list[nn.Module]:
+        """The modules that turn features into audio embeddings."""
+        inner = self.hf_model.model
+        return [inner.audio_tower, inner.multi_modal_projector]
+
+    def audio_trainable(self) -> bool:
+        """Whether any audio parameter trains (then cached audio embeddings cannot carry its gradient)."""
+        return any(p.requires_grad for m in self.audio_modules() for p in m.parameters())
+
+    def encode_prompts(self, prompts: list[str], audios: list[np.ndarray] | None = None) -> PromptEncoding:
+        if audios is None:
+            return super().encode_prompts(prompts)
+        rate = self.processor.feature_extractor.sampling_rate
+        batch = self.processor(text=prompts, audio=audios, sampling_rate=rate, return_tensors="pt", padding=True)
+        encoding = PromptEncoding(
+            batch["input_ids"].to(self.device),
+            batch["attention_mask"].to(self.device),
+            input_features=batch["input_features"].to(self.device),
+            feature_attention_mask=batch["feature_attention_mask"].to(self.device),
+        )
+        with torch.no_grad():  # the one encoder pass of the step; reused by generation and every log-prob pass
+            encoding.audio_embeds = self.encode_audio(encoding)
+        return encoding
+
+    def encode_audio(self, encoding: PromptEncoding) -> torch.Tensor:
+        """Run the audio tower and projector: [A, H], one row per placeholder token."""
+        inner = self.hf_model.model
+        features, feature_mask = encoding.input_features, encoding.feature_attention_mask
+        conv_lengths, out_lengths = inner.audio_tower._get_feat_extract_output_lengths(feature_mask.sum(-1))
+        # Mask padded encoder frames exactly as transformers' own Qwen2AudioModel.forward does.
+        frames = (features.shape[-1] - 2) // 2 + 1
+        valid = torch.arange(frames, device=features.device)[None, :] < conv_lengths[:, None]  # [B, frames]
+        dtype = inner.audio_tower.conv1.weight.dtype
+        mask = create_bidirectional_mask(
+            config=inner.audio_tower.config,
+            inputs_embeds=torch.zeros(valid.shape + (1,), dtype=dtype, device=features.device),
+            attention_mask=valid.long(),
+        )
+        hidden = inner.audio_tower(features, attention_mask=mask)
+        audio = inner.multi_modal_projector(hidden.last_hidden_state)  # [B, T_audio, H]
+        keep = torch.arange(audio.shape[1], device=audio.device)[None, :] < out_lengths[:, None]
+        return audio[keep]  # [A, H]
+
+    def embed_prompts(self, encoding: PromptEncoding, reencode_audio: bool = False) -> torch.Tensor:
+        embeds = self.hf_model.get_input_embeddings()(encoding.input_ids)  # [B, P, H]
+        if encoding.audio_embeds is None:
+            return embeds
+        audio = self.encode_audio(encoding) if reencode_audio else encoding.audio_embeds
+        slots = (encoding.input_ids == self.audio_token_id).unsqueeze(-1)
+        if int(slots.sum()) != audio.shape[0]:
+            raise ValueError(f"prompt has {int(slots.sum())} audio placeholder tokens but {audio.shape[0]} features")
+        return embeds.masked_scatter(slots, audio.to(embeds.dtype))

@@ -1,0 +1,175 @@
+"""The embedded default: a tiny random Qwen2-Audio model with an offline tokenizer, built from a config.
+
+Nothing is downloaded. The tokenizer is a byte-level BPE trained with `tokenizers` on a corpus the package
+ships; the processor is the real `Qwen2AudioProcessor` around a `WhisperFeatureExtractor`. The result is saved
+once to a cache directory and then loaded with `from_pretrained`, exactly like a real checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    Qwen2AudioConfig,
+    Qwen2AudioForConditionalGeneration,
+    Qwen2AudioProcessor,
+    WhisperFeatureExtractor,
+)
+
+# Bump when anything below changes, so stale caches are rebuilt instead of reused.
+TINY_VERSION = "v1"
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
+# Reasoning tags are ordinary (decodable) added tokens, so one token each, as in recent Qwen tokenizers.
+TAG_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
+
+# Qwen2-Audio's chat layout: system turn, user turn with "Audio 1: <|audio_bos|><|AUDIO|><|audio_eos|>" then text.
+CHAT_TEMPLATE = (
+    "{% set audio_count = namespace(value=0) %}"
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'audio' %}{% set audio_count.value = audio_count.value + 1 %}"
+    "Audio {{ audio_count.value }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# Audio window of the tiny model: 4 s at 16 kHz -> 400 mel frames -> 100 audio tokens at most.
+TINY_AUDIO_SECONDS = 4
+SAMPLING_RATE = 16_000
+
+
+def default_cache_dir() -> Path:
+    """Where built tiny models live: $AUDIO_THINKER_CACHE, else ~/.cache/audio_thinker."""
+    root = os.environ.get("AUDIO_THINKER_CACHE") or Path.home() / ".cache" / "audio_thinker"
+    return Path(root)
+
+
+def build_tokenizer(vocab_size: int = 2048) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE tokenizer on the shipped corpus and wrap it as a transformers tokenizer."""
+    corpus = resources.files("audio_thinker").joinpath("assets/tokenizer_corpus.txt").read_text()
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(corpus.splitlines(), trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=SPECIAL_TOKENS[1:],
+    )
+    tokenizer.add_tokens(TAG_TOKENS)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def build_processor(tokenizer: PreTrainedTokenizerFast) -> Qwen2AudioProcessor:
+    """The real Qwen2-Audio processor with a Whisper feature extractor cut to the tiny audio window."""
+    features = WhisperFeatureExtractor(
+        feature_size=128, sampling_rate=SAMPLING_RATE, chunk_length=TINY_AUDIO_SECONDS, return_attention_mask=True
+    )
+    return Qwen2AudioProcessor(feature_extractor=features, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+
+
+def _text_config(tokenizer: PreTrainedTokenizerFast) -> dict:
+    """The tiny language model shared by the audio model and the text-only model."""
+    return {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 1024,
+        "tie_word_embeddings": False,
+        "eos_token_id": tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+
+
+def _set_generation_tokens(model, tokenizer: PreTrainedTokenizerFast) -> None:
+    """Stop at <|im_end|> or <|endoftext|>; pad with <|endoftext|>."""
+    model.generation_config.eos_token_id = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+
+def build_text_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> Qwen2ForCausalLM:
+    """A randomly initialised tiny text-only Qwen2 causal LM (judge default, text-only runs, benchmarks)."""
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(Qwen2Config(**_text_config(tokenizer)))
+    _set_generation_tokens(model, tokenizer)
+    return model
+
+
+def build_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> Qwen2AudioForConditionalGeneration:
+    """A randomly initialised Qwen2-Audio with a few small layers and the tokenizer's exact vocabulary."""
+    mel_frames = TINY_AUDIO_SECONDS * SAMPLING_RATE // 160
+    config = Qwen2AudioConfig(
+        audio_config={
+            "d_model": 64,
+            "encoder_layers": 2,
+            "encoder_attention_heads": 4,
+            "encoder_ffn_dim": 128,
+            "num_mel_bins": 128,
+            "max_source_positions": mel_frames // 2,
+        },
+        text_config={"model_type": "qwen2", **_text_config(tokenizer)},
+        audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"),
+    )
+    torch.manual_seed(seed)
+    model = Qwen2AudioForConditionalGeneration(config)
+    _set_generation_tokens(model, tokenizer)
+    return model
+
+
+def ensure_tiny_qwen2_audio(cache_dir: str | Path | None = None, seed: int = 0) -> Path:
+    """Build the tiny Qwen2-Audio once and return its directory (processor + model)."""
+    return _ensure(cache_dir, f"tiny-qwen2-audio-{TINY_VERSION}-seed{seed}", audio=True, seed=seed)
+
+
+def ensure_tiny_qwen2(cache_dir: str | Path | None = None, seed: int = 0) -> Path:
+    """Build the tiny text-only Qwen2 causal LM once and return its directory (tokenizer + model)."""
+    return _ensure(cache_dir, f"tiny-qwen2-text-{TINY_VERSION}-seed{seed}", audio=False, seed=seed)
+
+
+def _ensure(cache_dir: str | Path | None, name: str, audio: bool, seed: int) -> Path:
+    """Build into a staging directory and rename it into place; concurrent builders (DDP ranks) are safe."""
+    target = Path(cache_dir or default_cache_dir()) / name
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
+    tokenizer = build_tokenizer()
+    if audio:
+        build_processor(tokenizer).save_pretrained(staging)
+        build_model(tokenizer, seed=seed).save_pretrained(staging)
+    else:
+        tokenizer.save_pretrained(staging)
+        build_text_model(tokenizer, seed=seed).save_pretrained(staging)
+    try:  # an atomic rename: a half-written model is never visible under the final name
+        staging.rename(target)
+    except OSError:  # another process won the race; its copy is complete
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

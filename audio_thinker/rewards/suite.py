@@ -1,0 +1,74 @@
+"""A reward suite: named terms, computed one by one, combined into one scalar per completion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+from audio_thinker.rewards.base import RewardInputs, RewardTerm
+
+
+class RewardError(RuntimeError):
+    """A reward term failed; the message names the term and the example."""
+
+
+class WeightedSum:
+    """total = Σ_k w_k r_k, skipping terms that are NaN (not applicable) for a completion; all-NaN gives 0."""
+
+    def __call__(self, values: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
+        stacked = torch.stack([values[k] * weights[k] for k in values])  # [K, N]
+        return torch.nansum(stacked, dim=0)
+
+
+@dataclass
+class RewardResult:
+    """Per-term values [N] (NaN = not applicable) and the combined total [N]."""
+
+    terms: dict[str, torch.Tensor]
+    total: torch.Tensor
+
+
+class RewardSuite:
+    """Named reward terms plus a combiner. Keys become term names (and TensorBoard tags `reward/<key>`)."""
+
+    def __init__(self, terms: Mapping[str, RewardTerm], combiner=None) -> None:
+        if not terms:
+            raise ValueError("a reward suite needs at least one term (reward.terms is empty)")
+        self.terms = dict(terms)
+        for key, term in self.terms.items():
+            term.name = key
+        self.combiner = combiner or WeightedSum()
+
+    def __call__(self, inputs: RewardInputs) -> RewardResult:
+        values = {name: _score_or_explain(term, inputs) for name, term in self.terms.items()}
+        weights = {name: term.weight for name, term in self.terms.items()}
+        total = self.combiner(values, weights)
+        if not torch.isfinite(total).all():
+            bad = int((~torch.isfinite(total)).nonzero()[0])
+            raise RewardError(
+                f"reward total is {total[bad].item()} for example id={inputs.examples[bad].id!r} "
+                f"(terms: { {k: v[bad].item() for k, v in values.items()} }); a term returned inf"
+            )
+        return RewardResult(values, total)
+
+
+def _score_or_explain(term: RewardTerm, inputs: RewardInputs) -> torch.Tensor:
+    """Run a term; if it raises, re-run it per completion to name the example it fails on."""
+    try:
+        return term(inputs)
+    except Exception as batch_error:
+        for index in range(len(inputs)):
+            try:
+                term(inputs.subset(index))
+            except Exception as error:
+                example = inputs.examples[index]
+                raise RewardError(
+                    f"reward term '{term.name}' ({type(term).__name__}) failed on example id={example.id!r} "
+                    f"(completion {index}: {inputs.completions[index].text[:200]!r}): {error!r}"
+                ) from error
+        raise RewardError(
+            f"reward term '{term.name}' ({type(term).__name__}) failed on the batch of examples "
+            f"{sorted({e.id for e in inputs.examples})}: {batch_error!r}"
+        ) from batch_error

@@ -1,0 +1,77 @@
+"""Sampling completions: prompts from a template, audio encoded once, G samples per prompt."""
+
+from __future__ import annotations
+
+
+import torch
+
+from audio_thinker.data.example import AudioQAExample
+from audio_thinker.models.policy import Policy
+from audio_thinker.rewards.parsing import parse_completion
+from audio_thinker.rollout.batch import RolloutBatch
+
+
+
+def render_prompts(policy: Policy, examples: list[AudioQAExample], template) -> list[str]:
+    """Chat-formatted prompt strings, ending with the assistant turn opener."""
+    chat = policy.processor
+    with_audio = policy.has_audio
+    return [
+        chat.apply_chat_template(template.messages(ex, with_audio=with_audio), add_generation_prompt=True, tokenize=False)
+        for ex in examples
+    ]
+
+
+def completion_mask(ids: torch.Tensor, stop_ids: list[int]) -> torch.Tensor:
+    """1 on every token up to and including the first stop token, 0 after it (generate pads there)."""
+    is_stop = torch.isin(ids, torch.tensor(stop_ids, device=ids.device))
+    after_stop = (is_stop.cumsum(dim=1) - is_stop.long()) > 0  # strictly after the first stop token
+    return (~after_stop).long()
+
+
+def token_count(tokenizer, text: str | None) -> int:
+    """Tokens of `text` under the policy's tokenizer (0 for None)."""
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+
+def sample_rollouts(
+    policy: Policy,
+    examples: list[AudioQAExample],
+    template,
+    group_size: int,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+) -> RolloutBatch:
+    """Encode the prompts (audio once per example) and sample `group_size` completions for each."""
+    audios = [ex.audio for ex in examples] if policy.has_audio else None
+    if audios is not None and any(a is None for a in audios):
+        missing = [ex.id for ex in examples if ex.audio is None]
+        raise ValueError(f"examples {missing} have no audio but the policy is an audio model")
+    encoding = policy.encode_prompts(render_prompts(policy, examples, template), audios)
+    ids = policy.generate(
+        encoding,
+        group_size,
+        do_sample=True,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        max_new_tokens=max_new_tokens,
+    )  # [B*G, C]
+    mask = completion_mask(ids, policy.stop_token_ids())
+    texts = policy.tokenizer.batch_decode(ids * mask + policy.tokenizer.pad_token_id * (1 - mask),
+                                          skip_special_tokens=True)  # fmt: skip
+    parsed = [parse_completion(text) for text in texts]
+    return RolloutBatch(
+        examples=examples,
+        group_size=group_size,
+        encoding=encoding,
+        completion_ids=ids,
+        completion_mask=mask,
+        completions=parsed,
+        think_lengths=[token_count(policy.tokenizer, p.think) for p in parsed],
+        answer_lengths=[token_count(policy.tokenizer, p.answer) for p in parsed],
+        temperature=temperature,
+    )
+

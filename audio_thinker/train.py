@@ -1,0 +1,45 @@
+"""Compose the pieces a Hydra config names and run `trainer.fit`."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from audio_thinker.module import GRPOModule
+from audio_thinker.rewards.callback import RewardCallback
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_dict(nodes: DictConfig | None) -> list:
+    """Instantiate a keyed dict of `_target_` nodes (callbacks, loggers); null entries are switched off."""
+    return [instantiate(node) for node in (nodes or {}).values() if node is not None]
+
+
+def build_module(cfg: DictConfig) -> GRPOModule:
+    """Policy (+ reference), loss and optimizer as one LightningModule."""
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    return GRPOModule(instantiate(cfg.model), instantiate(cfg.loss), instantiate(cfg.optimizer), scheduler)
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    """The Lightning trainer with the rollout and reward callbacks first, then the configured extras."""
+    callbacks = [instantiate(cfg.rollout), RewardCallback(instantiate(cfg.reward), scale_rewards=cfg.advantages.scale)]
+    callbacks += instantiate_dict(cfg.get("callbacks"))
+    loggers = instantiate_dict(cfg.get("logger"))
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Run one GRPO training and return the last logged metrics."""
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    module = build_module(cfg)
+    trainer = build_trainer(cfg)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    log.info("finished at step %d: %s", trainer.global_step, {k: round(v, 4) for k, v in metrics.items()})
+    return metrics
