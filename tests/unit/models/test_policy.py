@@ -1,0 +1,101 @@
+"""The policy's three operations on the embedded tiny Qwen2-Audio."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.models.loading import load_policy
+from audio_thinker.rollout.prompts import THINK
+from audio_thinker.rollout.sampler import completion_mask, render_prompts
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy("tiny-qwen2-audio")
+
+
+@pytest.fixture(scope="module")
+def encoding(policy):
+    examples = [SyntheticAudioQA(size=5)[i] for i in (0, 4)]  # different clip lengths -> left padding
+    return policy.encode_prompts(render_prompts(policy, examples, THINK), [e.audio for e in examples])
+
+
+def test_prompts_are_left_padded_with_one_feature_row_per_audio_token(policy, encoding):
+    lengths = encoding.attention_mask.sum(dim=1)
+    assert lengths[0] != lengths[1] and (encoding.attention_mask[:, -1] == 1).all()
+    placeholders = int((encoding.input_ids == policy.audio_token_id).sum())
+    assert encoding.audio_embeds.shape == (placeholders, policy.hf_model.config.text_config.hidden_size)
+
+
+def test_our_logprobs_equal_generation_scores_and_the_transformers_forward(policy, encoding):
+    """Catches position-id, padding and audio-placement mistakes in the cached-embedding path."""
+    torch.manual_seed(0)
+    out = policy.hf_model.generate(
+        inputs_embeds=policy.embed_prompts(encoding), attention_mask=encoding.attention_mask, do_sample=True,
+        max_new_tokens=10, num_return_sequences=2, output_logits=True, return_dict_in_generate=True,
+        suppress_tokens=policy.special_token_ids(), eos_token_id=-1, pad_token_id=0,
+    )  # fmt: skip
+    ids = out.sequences  # [4, 10], no stop token so every position is real
+    sampled = torch.stack(out.logits, 1).float().log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    ours = policy.completion_logps(encoding, ids, torch.ones_like(ids))
+    assert torch.allclose(ours, sampled, atol=1e-4)
+    full = policy.hf_model(
+        input_ids=torch.cat([encoding.input_ids.repeat_interleave(2, 0), ids], 1),
+        attention_mask=torch.cat([encoding.attention_mask.repeat_interleave(2, 0), torch.ones_like(ids)], 1),
+        input_features=encoding.input_features.repeat_interleave(2, 0),
+        feature_attention_mask=encoding.feature_attention_mask.repeat_interleave(2, 0),
+    )  # the reference implementation: transformers' own audio merge on every sample
+    prompt_len = encoding.input_ids.shape[1]
+    reference = full.logits[:, prompt_len - 1 : -1].float().log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    assert torch.allclose(ours, reference, atol=1e-4)
+
+
+def test_audio_placeholders_are_never_sampled(policy, encoding):
+    """A random policy can sample <|AUDIO|>; the next forward would then fail. Make it the likeliest token."""
+    head = policy.hf_model.get_output_embeddings()
+    bias = torch.zeros(head.out_features)
+    bias[policy.special_token_ids()] = 1e4
+    handle = head.register_forward_hook(lambda _m, _i, out: out + bias)
+    try:
+        ids = policy.generate(encoding, 4, do_sample=True, max_new_tokens=8)
+    finally:
+        handle.remove()
+    assert not torch.isin(ids, torch.tensor(policy.special_token_ids())).any()
+
+
+def test_audio_encoder_runs_once_per_example_per_step(policy, encoding):
+    calls = []
+    handle = policy.hf_model.model.audio_tower.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    try:
+        examples = [SyntheticAudioQA(size=3)[i] for i in range(3)]
+        enc = policy.encode_prompts(render_prompts(policy, examples, THINK), [e.audio for e in examples])
+        ids = policy.generate(enc, 4, do_sample=True, max_new_tokens=6)
+        policy.completion_logps(enc, ids, torch.ones_like(ids))
+        with policy.reference_context():
+            policy.completion_logps(enc, ids, torch.ones_like(ids))
+    finally:
+        handle.remove()
+    assert calls == [3]  # one batched pass over the 3 examples, none for 12 samples x 3 passes
+
+
+def test_completion_mask_keeps_the_first_stop_token_and_drops_what_follows():
+    ids = torch.tensor([[5, 6, 2, 0, 0], [5, 2, 2, 7, 0], [5, 6, 7, 8, 9]])
+    assert completion_mask(ids, [2]).tolist() == [[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 1]]
+
+
+def test_unknown_dtype_names_the_field():
+    with pytest.raises(ValueError, match="model.dtype"):
+        load_policy("tiny-qwen2-audio", dtype="float8")
+
+
+def test_text_only_policy_ignores_audio_and_scores_its_samples():
+    text_policy = load_policy("tiny-qwen2")
+    examples = [SyntheticAudioQA(size=2)[i] for i in range(2)]
+    prompts = render_prompts(text_policy, examples, THINK)
+    assert "<|AUDIO|>" not in prompts[0] and examples[0].question in prompts[0]
+    enc = text_policy.encode_prompts(prompts)
+    ids = text_policy.generate(enc, 2, do_sample=True, max_new_tokens=5)
+    logps = text_policy.completion_logps(enc, ids, torch.ones_like(ids))
+    assert logps.shape == ids.shape and (logps <= 0).all()
