@@ -7,6 +7,9 @@ be loaded under `on_error="skip"` (each one was logged with its file, line and i
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -15,10 +18,20 @@ from audio_thinker.data.errors import DataError, SkippedExample, check_on_error,
 from audio_thinker.data.example import AudioQAExample
 
 
-def collate_examples(items: list[AudioQAExample | SkippedExample]) -> dict:
+def cap_audio(example: AudioQAExample, max_seconds: float) -> AudioQAExample:
+    """`example` with its audio cut to the first `max_seconds` (the "head" policy of `data.audio`)."""
+    limit = int(round(max_seconds * example.sampling_rate))
+    if example.audio is None or example.audio.shape[0] <= limit:
+        return example
+    return replace(example, audio=example.audio[:limit], meta={**example.meta, "truncated": True})
+
+
+def collate_examples(items: list[AudioQAExample | SkippedExample], max_audio_seconds: float | None = None) -> dict:
     """A batch is a dict with the list of examples (audio stays numpy: the processor featurises it)."""
     skipped = [item for item in items if isinstance(item, SkippedExample)]
     examples = [item for item in items if not isinstance(item, SkippedExample)]
+    if max_audio_seconds is not None:
+        examples = [cap_audio(example, max_audio_seconds) for example in examples]
     return {"examples": examples, "skipped": len(skipped), "skipped_ids": [s.id for s in skipped]}
 
 
@@ -43,7 +56,8 @@ class AudioQADataModule(L.LightningDataModule):
 
     `batch_size` is the number of *prompts* per step; each is sampled `rollout.group_size` times.
     `on_error="skip"` turns data errors raised by an item into counted, logged skips (see the module docstring);
-    `"raise"` lets them stop the run.
+    `"raise"` lets them stop the run. `max_audio_seconds` caps every example's audio (any dataset) as batches
+    are collated; manifest configs also pass it to `ManifestDataset`, which cuts before resampling.
     """
 
     def __init__(
@@ -55,9 +69,11 @@ class AudioQADataModule(L.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         on_error: str = "raise",
+        max_audio_seconds: float | None = None,
     ) -> None:
         super().__init__()
         self.on_error = check_on_error(on_error)
+        self.collate = partial(collate_examples, max_audio_seconds=max_audio_seconds)
         self.train_set, self.val_set = self._guard(train), self._guard(val)
         self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
         self.num_workers, self.seed = num_workers, seed
@@ -73,7 +89,7 @@ class AudioQADataModule(L.LightningDataModule):
             shuffle=True,
             generator=torch.Generator().manual_seed(self.seed),
             num_workers=self.num_workers,
-            collate_fn=collate_examples,
+            collate_fn=self.collate,
             persistent_workers=self.num_workers > 0,
         )
 
@@ -81,5 +97,5 @@ class AudioQADataModule(L.LightningDataModule):
         if self.val_set is None:
             return []
         return DataLoader(
-            self.val_set, batch_size=self.val_batch_size, num_workers=self.num_workers, collate_fn=collate_examples
+            self.val_set, batch_size=self.val_batch_size, num_workers=self.num_workers, collate_fn=self.collate
         )

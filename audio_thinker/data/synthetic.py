@@ -107,8 +107,14 @@ def rhythm_regularity(rng: np.random.Generator, difficulty: str, rate: int) -> t
     regular = bool(rng.random() < 0.5)
     period = float(rng.uniform(0.35, 0.5))
     offsets = np.zeros(6) if regular else rng.uniform(-jitter, jitter, size=6) * period
-    if not regular:  # guarantee the irregularity is at least the nominal jitter on one interval
-        offsets[int(rng.integers(1, 6))] = jitter * period * (1 if rng.random() < 0.5 else -1)
+    if not regular:
+        # Guarantee one *interval* (not just one onset) is off by the full jitter: moving a single onset to
+        # +-jitter is not enough, since its neighbour may have moved the same way and kept the interval even.
+        k = int(rng.integers(1, 6))
+        step = jitter * period * (1 if rng.random() < 0.5 else -1)
+        if abs(offsets[k - 1] + step) > jitter * period:  # stay within +-jitter so clicks stay inside the clip
+            step = -step
+        offsets[k] = offsets[k - 1] + step
     audio = silence(0.1 + 6 * period + jitter * period + 0.2, rate)
     click = tone(float(rng.uniform(800, 1200)), 0.05, rate)
     for i in range(6):
@@ -119,12 +125,31 @@ def rhythm_regularity(rng: np.random.Generator, difficulty: str, rate: int) -> t
                    "answer": "regular" if regular else "irregular", "onset_offsets_s": offsets.tolist()}  # fmt: skip
 
 
+CONTOURS = {"rising": (1, 1), "falling": (-1, -1), "up then down": (1, -1), "down then up": (-1, 1)}
+
+
+def melody_contour(rng: np.random.Generator, difficulty: str, rate: int) -> tuple[torch.Tensor, dict]:
+    """Three tones; rising, falling, up then down, or down then up? Difficulty = step: 7, 3 or 1 semitones."""
+    step = {"easy": 7, "medium": 3, "hard": 1}[difficulty]
+    contour = list(CONTOURS)[int(rng.integers(len(CONTOURS)))]
+    first, second = CONTOURS[contour]
+    base = float(rng.uniform(262, 392))
+    freqs = [base, base * 2 ** (first * step / 12), base * 2 ** ((first + second) * step / 12)]
+    gap = silence(0.2, rate)
+    audio = torch.cat([tone(freqs[0], 0.6, rate), gap, tone(freqs[1], 0.6, rate), gap, tone(freqs[2], 0.6, rate)])
+    choices = list(CONTOURS)
+    rng.shuffle(choices)
+    return audio, {"question": "How does the pitch move across the three tones?", "choices": choices,
+                   "answer": contour, "freqs_hz": freqs}  # fmt: skip
+
+
 TASKS: dict[str, Callable[[np.random.Generator, str, int], tuple[torch.Tensor, dict]]] = {
     "pitch_compare": pitch_compare,
     "loudness_compare": loudness_compare,
     "duration_compare": duration_compare,
     "count_beeps": count_beeps,
     "rhythm_regularity": rhythm_regularity,
+    "melody_contour": melody_contour,  # appended last: earlier tasks keep their per-task seeds
 }
 
 

@@ -110,4 +110,3 @@ def apply_lora(model: nn.Module, lora, seed: int | None) -> nn.Module:
     total = sum(p.numel() for p in model.parameters())
     log.info("LoRA: %d trainable of %d parameters (%.2f%%)", trainable, total, 100 * trainable / max(total, 1))
     return model
-

@@ -17,16 +17,16 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     PreTrainedTokenizerFast,
-    Qwen2Config,
-    Qwen2ForCausalLM,
     Qwen2AudioConfig,
     Qwen2AudioForConditionalGeneration,
     Qwen2AudioProcessor,
+    Qwen2Config,
+    Qwen2ForCausalLM,
     WhisperFeatureExtractor,
 )
 
 # Bump when anything below changes, so stale caches are rebuilt instead of reused.
-TINY_VERSION = "v1"
+TINY_VERSION = "v2"
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
 # Reasoning tags are ordinary (decodable) added tokens, so one token each, as in recent Qwen tokenizers.
@@ -154,6 +154,17 @@ def ensure_tiny_qwen2(cache_dir: str | Path | None = None, seed: int = 0) -> Pat
     return _ensure(cache_dir, f"tiny-qwen2-text-{TINY_VERSION}-seed{seed}", audio=False, seed=seed)
 
 
+def _teach_format(model, processor, audio: bool, seed: int) -> None:
+    """A short supervised warm start on the output format (see `warm_start`): GRPO then has signal at once."""
+    from audio_thinker.models.policy import Policy, Qwen2AudioPolicy  # here: policy imports would be circular
+    from audio_thinker.models.warm_start import warm_start
+
+    torch.manual_seed(seed)
+    model.train()
+    warm_start((Qwen2AudioPolicy if audio else Policy)(model, processor), seed=seed)
+    model.eval()
+
+
 def _ensure(cache_dir: str | Path | None, name: str, audio: bool, seed: int) -> Path:
     """Build into a staging directory and rename it into place; concurrent builders (DDP ranks) are safe."""
     target = Path(cache_dir or default_cache_dir()) / name
@@ -162,12 +173,11 @@ def _ensure(cache_dir: str | Path | None, name: str, audio: bool, seed: int) -> 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
     tokenizer = build_tokenizer()
-    if audio:
-        build_processor(tokenizer).save_pretrained(staging)
-        build_model(tokenizer, seed=seed).save_pretrained(staging)
-    else:
-        tokenizer.save_pretrained(staging)
-        build_text_model(tokenizer, seed=seed).save_pretrained(staging)
+    processor = build_processor(tokenizer) if audio else tokenizer
+    model = build_model(tokenizer, seed=seed) if audio else build_text_model(tokenizer, seed=seed)
+    _teach_format(model, processor, audio, seed)
+    processor.save_pretrained(staging)
+    model.save_pretrained(staging)
     try:  # an atomic rename: a half-written model is never visible under the final name
         staging.rename(target)
     except OSError:  # another process won the race; its copy is complete

@@ -120,7 +120,9 @@ class PromptTemplate:
     def messages(self, example: AudioQAExample, with_audio: bool = True) -> list[dict]:
         """Chat messages; the user turn starts with an audio part when `with_audio`, else is a plain string."""
         text = self.user_text(example)
-        user = [{"type": "audio"}, {"type": "text", "text": text}] if with_audio else text
+        # The "audio" key matters: Qwen2-Audio's hub chat template tests `'audio' in content`, not the type.
+        audio = {"type": "audio", "audio": example.meta.get("audio_path", example.id)}
+        user = [audio, {"type": "text", "text": text}] if with_audio else text
         system = [{"role": "system", "content": self.system}] if self.system is not None else []
         return [*system, {"role": "user", "content": user}]
 

@@ -38,7 +38,8 @@ def test_channels_are_averaged_to_mono(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "subtype", "tolerance"), [
-    ("a.wav", "PCM_16", 1 / 32768), ("a.wav", "FLOAT", 0.0), ("a.flac", "PCM_16", 1 / 32768), ("a.flac", "PCM_24", 1e-6),
+    ("a.wav", "PCM_16", 1 / 32768), ("a.wav", "FLOAT", 0.0), ("a.flac", "PCM_16", 1 / 32768),
+    ("a.flac", "PCM_24", 1e-6),
 ])  # fmt: skip
 def test_wav_and_flac_round_trip(tmp_path, name, subtype, tolerance):
     tone = sine(523.25, 0.3, 16_000, amplitude=0.7)
@@ -88,7 +89,8 @@ BAD_FILES = {
     "nonfinite": (_nan_wav, ["nan.wav", "2 NaN/inf samples", "first at 0.006 s"]),
 }  # fmt: skip
 KINDS = {"missing_file": "missing_file", "empty_audio": "empty_audio", "zero_length": "empty_audio",
-         "corrupt_header": "corrupt_audio", "truncated_header": "corrupt_audio", "nonfinite": "nonfinite_samples"}  # fmt: skip
+         "corrupt_header": "corrupt_audio", "truncated_header": "corrupt_audio",
+         "nonfinite": "nonfinite_samples"}  # fmt: skip
 
 
 @pytest.mark.parametrize("case", list(BAD_FILES))

@@ -1,0 +1,77 @@
+"""A map-style dataset over a manifest file (any registered format), loading each example's audio lazily."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from audio_thinker.data.audio import TRUNCATIONS, Truncation, load_audio
+from audio_thinker.data.errors import AudioLoadError, DataFormatError, SkippedExample, check_on_error, skip
+from audio_thinker.data.example import AudioQAExample
+from audio_thinker.data.formats import read_records
+
+logger = logging.getLogger("audio_thinker.data")
+
+
+class ManifestDataset(Dataset):
+    """Examples of a JSONL / MMAU / AVQA manifest; item `i` is loaded (mono, resampled, capped) when asked for.
+
+    `on_error="raise"` stops at the first bad record (while reading the manifest) or bad audio file (when the
+    item is loaded). `on_error="skip"` logs a warning with file, line and id and goes on: bad records are kept
+    in `skipped_records`; a bad audio file makes the item a `SkippedExample`, which the collate counts.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        format: str = "auto",
+        audio_root: str | Path | None = None,
+        max_audio_seconds: float | None = 30.0,
+        target_rate: int = 16_000,
+        truncation: Truncation = "head",
+        on_error: str = "raise",
+    ) -> None:
+        if truncation not in TRUNCATIONS:
+            raise ValueError(f"unknown truncation policy {truncation!r}; use one of {list(TRUNCATIONS)}")
+        self.path, self.on_error = Path(path), check_on_error(on_error)
+        self.max_audio_seconds, self.target_rate, self.truncation = max_audio_seconds, target_rate, truncation
+        self.examples: list[AudioQAExample] = []
+        self.skipped_records: list[SkippedExample] = []
+        for record in read_records(self.path, format=format, audio_root=audio_root):
+            if record.error is None:
+                self.examples.append(record.example)
+            elif self.on_error == "raise":
+                raise record.error
+            else:
+                self.skipped_records.append(skip(record.error, str(record.where)))
+        if self.skipped_records:
+            kinds = Counter(s.kind for s in self.skipped_records)
+            logger.warning(
+                "%s: skipped %d of %d records (%s); run `audio-thinker data check %s` for the full list",
+                self.path, len(self.skipped_records), len(self.skipped_records) + len(self.examples),
+                ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())), self.path,
+            )  # fmt: skip
+        if not self.examples:
+            raise DataFormatError(
+                f"{self.path}: no usable examples ({len(self.skipped_records)} records skipped); run "
+                f"`audio-thinker data check {self.path}` to see why.", kind="empty_manifest", path=self.path,
+            )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> AudioQAExample | SkippedExample:
+        example = self.examples[index]
+        try:
+            wave = load_audio(example.meta["audio_path"], self.target_rate, self.max_audio_seconds, self.truncation)
+        except AudioLoadError as err:
+            error = AudioLoadError(f"{example.meta['source']} (id {example.id!r}): {err}", kind=err.kind, path=err.path)
+            if self.on_error == "raise":
+                raise error from err
+            return skip(error, example.meta["source"], example.id)
+        meta = {**example.meta, "audio_seconds": wave.shape[0] / self.target_rate}
+        return replace(example, audio=wave, sampling_rate=self.target_rate, meta=meta)

@@ -1,0 +1,367 @@
+"""Manifest formats: read records from JSONL or JSON-list files and map each onto an `AudioQAExample`.
+
+Audio is not loaded here: the resolved path goes to `meta["audio_path"]` and the dataset loads it lazily.
+Relative audio paths resolve against `audio_root` when given, else against the manifest's folder.
+
+Formats (pick with `format=`, or "auto" to tell them apart by the first record's keys):
+- `jsonl`: ours. `id`, `audio`, `question`, `answer`; optional `choices` (list), `task`, `difficulty`,
+  `duration` (seconds), `meta` (dict). Any other key is kept in `meta`.
+- `mmau`: MMAU's JSON: `id`, `audio_id` (path), `question`, `choices`, `answer` (option text), `task`,
+  `sub-category`, `category`, `difficulty`, `dataset`, `split`.
+- `avqa`: AVQA question files as used by R1-AQA / Audio-Thinker: `id`, `question_text`, `multi_choice`,
+  `answer` (0-based index into `multi_choice`), `question_type`, `question_relation`, and the audio as
+  `audio_path`, or else `video_name` (read as `<video_name>.wav`). The word "video" in the question becomes
+  "audio", as Audio-Thinker does, since the model only hears the soundtrack (the original is kept in meta).
+Either container works for every format: a JSON list (`[...]`) or one JSON object per line.
+
+Adding a format: write `adapter(record, where, audio_base) -> AudioQAExample` and `register_format(...)` it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audio_thinker.data.errors import DataFormatError, Location
+from audio_thinker.data.example import AudioQAExample
+
+Adapter = Callable[[dict, Location, Path], AudioQAExample]
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One decoded record (`data`) or the reason it could not be decoded (`error`), with its location."""
+
+    where: Location
+    data: dict | None = None
+    error: DataFormatError | None = None
+
+
+@dataclass(frozen=True)
+class ParsedRecord:
+    """One record mapped onto an example (audio not loaded) or the reason it could not be."""
+
+    where: Location
+    example: AudioQAExample | None = None
+    error: DataFormatError | None = None
+    format: str | None = None  # the format used (decided by the first record in "auto" mode)
+
+
+@dataclass(frozen=True)
+class RecordFormat:
+    """A registered format: its adapter and the keys that identify it in "auto" mode."""
+
+    name: str
+    adapter: Adapter
+    signature: frozenset[str]
+
+
+FORMATS: dict[str, RecordFormat] = {}
+
+
+def register_format(name: str, adapter: Adapter, signature: set[str] | frozenset[str]) -> None:
+    """Make `name` usable as `format=name`; `signature` keys identify it in "auto" mode."""
+    FORMATS[name] = RecordFormat(name, adapter, frozenset(signature))
+
+
+# ----------------------------------------------------------------------------------------------- containers
+
+
+def iter_raw_records(path: str | Path) -> Iterator[RawRecord]:
+    """Yield every record of a JSON-list or JSONL file; a bad record yields an error and reading goes on."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"manifest not found: {path}; check the path.", kind="missing_manifest", path=path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataFormatError(
+            f"{path}: not UTF-8 text ({err}); a manifest must be a UTF-8 JSON or JSONL file.",
+            kind="malformed_json", path=path,
+        ) from err  # fmt: skip
+    if text.lstrip().startswith("["):
+        yield from _iter_json_list(path, text)
+    else:
+        yield from _iter_jsonl(path, text)
+
+
+def _iter_jsonl(path: Path, text: str) -> Iterator[RawRecord]:
+    """One JSON object per non-blank line."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = Location(path, line=number)
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as err:
+            yield RawRecord(where, error=DataFormatError(
+                f"{where}: malformed JSON line ({err.msg} at column {err.colno}); fix the line or delete it.",
+                kind="malformed_json", path=path))  # fmt: skip
+            continue
+        yield _as_object(where, data)
+
+
+def _iter_json_list(path: Path, text: str) -> Iterator[RawRecord]:
+    """Items of a top-level JSON list, each with the line it starts on (decoded one by one for that)."""
+    decoder = json.JSONDecoder()
+    pos, index = _skip_space(text, text.index("[") + 1), 0
+    while pos < len(text) and text[pos] != "]":
+        where = Location(path, line=text.count("\n", 0, pos) + 1, index=index)
+        try:
+            data, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as err:
+            # Past a syntax error a JSON list has no reliable resynchronisation point: stop here, loudly.
+            yield RawRecord(where, error=DataFormatError(
+                f"{path}:{err.lineno}: malformed JSON in item {index} ({err.msg} at column {err.colno}); fix the "
+                "file: items after this point cannot be read.", kind="malformed_json", path=path))  # fmt: skip
+            return
+        yield _as_object(where, data)
+        pos, index = _skip_space(text, pos), index + 1
+        if pos < len(text) and text[pos] == ",":
+            pos = _skip_space(text, pos + 1)
+        elif pos < len(text) and text[pos] != "]":
+            line = text.count("\n", 0, pos) + 1
+            yield RawRecord(Location(path, line=line, index=index), error=DataFormatError(
+                f"{path}:{line}: malformed JSON after item {index - 1} (expected ',' or ']'); fix the file: items "
+                "after this point cannot be read.", kind="malformed_json", path=path))  # fmt: skip
+            return
+
+
+def _skip_space(text: str, pos: int) -> int:
+    """Index of the next non-whitespace character at or after `pos`."""
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _as_object(where: Location, data: Any) -> RawRecord:
+    """Wrap a decoded value, rejecting anything that is not a JSON object."""
+    if isinstance(data, dict):
+        return RawRecord(where, data=data)
+    return RawRecord(where, error=DataFormatError(
+        f"{where}: expected a JSON object with the example's fields, got {type(data).__name__}; fix the record.",
+        kind="malformed_json", path=where.file))  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------ field helpers
+
+
+def _missing(where: Location, data: dict, name: str, fmt: str) -> DataFormatError:
+    """The error for a required field that is absent or null."""
+    return DataFormatError(
+        f"{where}: missing required field '{name}' ({fmt} format; record has {sorted(data)}); add it or "
+        "remove the record.", kind="missing_field", path=where.file)  # fmt: skip
+
+
+def _bad_field(where: Location, name: str, expected: str, value: Any) -> DataFormatError:
+    """The error for a field of the wrong type or value."""
+    return DataFormatError(
+        f"{where}: field '{name}' must be {expected}, got {value!r:.80}; fix the record.",
+        kind="bad_field", path=where.file)  # fmt: skip
+
+
+def _text(data: dict, name: str, where: Location, fmt: str, required: bool = True) -> str | None:
+    """A string field (numbers are accepted and stringified, since ids and answers are often numbers)."""
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise _missing(where, data, name, fmt)
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _bad_field(where, name, "a string", value)
+    text = str(value).strip()
+    if required and not text:
+        raise _bad_field(where, name, "a non-empty string", value)
+    return text
+
+
+def _choices(data: dict, name: str, where: Location, fmt: str, required: bool) -> list[str] | None:
+    """A list of at least two distinct option strings."""
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise _missing(where, data, name, fmt)
+        return None
+    if not isinstance(value, list) or not all(isinstance(c, str | int | float) for c in value):
+        raise _bad_field(where, name, "a list of option strings", value)
+    choices = [str(c).strip() for c in value]
+    if len(choices) < 2 or len(set(choices)) != len(choices) or not all(choices):
+        raise _bad_field(where, name, "at least two distinct, non-empty options", value)
+    return choices
+
+
+def _gold(answer: str, choices: list[str] | None, where: Location, example_id: str) -> str:
+    """The gold option text: `answer` itself, or the option it equals up to case and surrounding space."""
+    if choices is None or answer in choices:
+        return answer
+    folded = [c.casefold() for c in choices]
+    if answer.casefold() in folded:
+        return choices[folded.index(answer.casefold())]
+    raise DataFormatError(
+        f"{where} (id {example_id!r}): answer {answer!r} is not among the choices {choices}; the answer must be "
+        "the text of one option.", kind="answer_not_in_choices", path=where.file)  # fmt: skip
+
+
+def _audio_path(value: str, audio_base: Path) -> Path:
+    """Absolute paths as given; relative ones under `audio_base`."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else audio_base / path
+
+
+def _duration(data: dict, where: Location) -> float | None:
+    """The optional declared duration in seconds."""
+    value = data.get("duration")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise _bad_field(where, "duration", "a non-negative number of seconds", value)
+    return float(value)
+
+
+# -------------------------------------------------------------------------------------------------- adapters
+
+_OURS = {"id", "audio", "question", "choices", "answer", "task", "difficulty", "duration", "meta"}
+
+
+def jsonl_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample:
+    """Our manifest record -> example (unknown keys are kept in `meta`)."""
+    example_id = _text(data, "id", where, "jsonl")
+    audio = _text(data, "audio", where, "jsonl")
+    question = _text(data, "question", where, "jsonl")
+    answer = _text(data, "answer", where, "jsonl")
+    choices = _choices(data, "choices", where, "jsonl", required=False)
+    extra = data.get("meta") or {}
+    if not isinstance(extra, dict):
+        raise _bad_field(where, "meta", "an object", extra)
+    meta = {**extra, **{k: v for k, v in data.items() if k not in _OURS}}
+    meta.update(audio_path=str(_audio_path(audio, audio_base)), source=str(where), duration=_duration(data, where))
+    return AudioQAExample(
+        id=example_id, question=question, answer=_gold(answer, choices, where, example_id), choices=choices,
+        task=_text(data, "task", where, "jsonl", required=False) or "unknown",
+        difficulty=_text(data, "difficulty", where, "jsonl", required=False) or "unknown", meta=meta,
+    )  # fmt: skip
+
+
+_MMAU_META = ("sub-category", "category", "dataset", "split")
+
+
+def mmau_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample:
+    """MMAU record -> example; `sub-category`, `category`, `dataset`, `split` go to `meta`."""
+    example_id = _text(data, "id", where, "mmau")
+    audio = _text(data, "audio_id", where, "mmau")
+    question = _text(data, "question", where, "mmau")
+    choices = _choices(data, "choices", where, "mmau", required=True)
+    if data.get("answer") is None:
+        raise DataFormatError(
+            f"{where}: missing required field 'answer' (mmau format); MMAU's `test` split has no public answers, "
+            "use `test-mini` or add the answers.", kind="missing_field", path=where.file)  # fmt: skip
+    answer = _text(data, "answer", where, "mmau")
+    meta = {key: data[key] for key in _MMAU_META if key in data}
+    meta.update(audio_path=str(_audio_path(audio, audio_base)), source=str(where))
+    return AudioQAExample(
+        id=example_id, question=question, answer=_gold(answer, choices, where, example_id), choices=choices,
+        task=_text(data, "task", where, "mmau", required=False) or "unknown",
+        difficulty=_text(data, "difficulty", where, "mmau", required=False) or "unknown", meta=meta,
+    )  # fmt: skip
+
+
+_VIDEO = re.compile(r"\b([Vv])ideo(s?)\b")
+
+
+def video_to_audio(question: str) -> str:
+    """'What is in the video?' -> 'What is in the audio?' (whole words, capital kept, 'videos' -> 'audio clips')."""
+    return _VIDEO.sub(
+        lambda m: ("A" if m.group(1) == "V" else "a") + ("udio clips" if m.group(2) else "udio"), question
+    )
+
+
+def avqa_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample:
+    """AVQA record -> example; `answer` is an index into `multi_choice` (see the module docstring)."""
+    position = where.index if where.index is not None else where.line
+    example_id = _text(data, "id", where, "avqa", required=False) or f"avqa-{position}"
+    question = video_to_audio(_text(data, "question_text", where, "avqa"))
+    choices = _choices(data, "multi_choice", where, "avqa", required=True)
+    answer = data.get("answer")
+    if answer is None:
+        raise _missing(where, data, "answer", "avqa")
+    if isinstance(answer, str) and answer.strip().isdigit():
+        answer = int(answer)
+    if isinstance(answer, int) and not isinstance(answer, bool):
+        if not 0 <= answer < len(choices):
+            raise DataFormatError(
+                f"{where} (id {example_id!r}): answer index {answer} is not among the choices (0..{len(choices) - 1} "
+                f"for {choices}); AVQA answers are 0-based indices into multi_choice.",
+                kind="answer_not_in_choices", path=where.file)  # fmt: skip
+        gold = choices[answer]
+    else:
+        gold = _gold(_text(data, "answer", where, "avqa"), choices, where, example_id)
+    audio = _text(data, "audio_path", where, "avqa", required=False)
+    if audio is None:
+        video = _text(data, "video_name", where, "avqa", required=False)
+        if video is None:
+            raise DataFormatError(
+                f"{where}: missing required field 'audio_path' or 'video_name' (avqa format; record has "
+                f"{sorted(data)}); add one of them.", kind="missing_field", path=where.file)  # fmt: skip
+        audio = f"{video}.wav"
+    question_type = _text(data, "question_type", where, "avqa", required=False)
+    meta = {key: data[key] for key in ("video_name", "video_id", "question_type", "question_relation") if key in data}
+    meta.update(audio_path=str(_audio_path(audio, audio_base)), source=str(where), question_text=data["question_text"])
+    return AudioQAExample(
+        id=example_id, question=question, answer=gold, choices=choices,
+        task=f"avqa/{question_type.lower()}" if question_type else "avqa", meta=meta,
+    )  # fmt: skip
+
+
+register_format("jsonl", jsonl_record, {"audio", "question"})
+register_format("mmau", mmau_record, {"audio_id", "question", "choices"})
+register_format("avqa", avqa_record, {"question_text", "multi_choice"})
+
+
+# ------------------------------------------------------------------------------------------------- reading
+
+
+def detect_format(data: dict, where: Location) -> str:
+    """The registered format whose signature keys the record carries (the most specific one wins)."""
+    matches = [f for f in FORMATS.values() if f.signature <= data.keys()]
+    if not matches:
+        raise DataFormatError(
+            f"{where}: cannot tell the manifest format from the record's keys {sorted(data)}; pass format= one of "
+            f"{sorted(FORMATS)} (known signatures: "
+            + ", ".join(f"{f.name}={sorted(f.signature)}" for f in FORMATS.values()) + ").",
+            kind="unknown_format", path=where.file)  # fmt: skip
+    return max(matches, key=lambda f: len(f.signature)).name
+
+
+def read_records(
+    path: str | Path, format: str = "auto", audio_root: str | Path | None = None
+) -> Iterator[ParsedRecord]:
+    """Every record of the manifest mapped onto an example, or with the reason it could not be (in file order)."""
+    if format != "auto" and format not in FORMATS:
+        raise ValueError(f"unknown manifest format {format!r}; use 'auto' or one of {sorted(FORMATS)}")
+    path = Path(path)
+    audio_base = Path(audio_root).expanduser() if audio_root is not None else path.resolve().parent
+    chosen = None if format == "auto" else FORMATS[format]
+    first_seen: dict[str, Location] = {}
+    for raw in iter_raw_records(path):
+        if raw.error is not None:
+            yield ParsedRecord(raw.where, error=raw.error, format=chosen and chosen.name)
+            continue
+        if chosen is None:  # "auto": the first well-formed record decides for the whole file
+            chosen = FORMATS[detect_format(raw.data, raw.where)]
+        try:
+            example = chosen.adapter(raw.data, raw.where, audio_base)
+        except DataFormatError as err:
+            yield ParsedRecord(raw.where, error=err, format=chosen.name)
+            continue
+        if example.id in first_seen:
+            # Ids key predictions and logs; a second record with the same id would overwrite the first's results.
+            yield ParsedRecord(raw.where, error=DataFormatError(
+                f"{raw.where}: duplicate id {example.id!r} (first used at {first_seen[example.id]}); ids must be "
+                "unique, rename one of them.", kind="duplicate_id", path=path), format=chosen.name)  # fmt: skip
+            continue
+        first_seen[example.id] = raw.where
+        yield ParsedRecord(raw.where, example=example, format=chosen.name)

@@ -1,0 +1,202 @@
+"""`audio-thinker data check`: read a whole manifest and every audio file, and report every problem found.
+
+Severities: "error" = the example cannot be used (training with `on_error=raise` would stop on it);
+"warning" = usable but probably not what you meant (silence, a truncated WAV, a wrong declared duration);
+"info" = handled automatically (resampled, channels averaged, clip truncated to the length cap).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audio_thinker.data.audio import RawAudio, is_silent, peak_dbfs, read_audio, to_mono
+from audio_thinker.data.errors import AudioLoadError, DataFormatError
+from audio_thinker.data.formats import FORMATS, read_records
+
+SEVERITIES = ("error", "warning", "info")
+# Fixed, readable bucket edges (seconds) rather than equal-width bins: durations span orders of magnitude.
+HISTOGRAM_EDGES = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem: how bad, where (file:line), which example, a reason code and a readable message."""
+
+    severity: str
+    where: str
+    kind: str
+    message: str
+    example_id: str | None = None
+
+
+@dataclass
+class Report:
+    """What `check_dataset` found: counts, durations of usable examples, and every issue in file order."""
+
+    path: Path
+    format: str
+    records: int = 0
+    usable: int = 0
+    durations: list[float] = field(default_factory=list)
+    unique_audio_seconds: float = 0.0
+    issues: list[Issue] = field(default_factory=list)
+
+    def count(self, severity: str) -> int:
+        """Number of issues of `severity`."""
+        return sum(issue.severity == severity for issue in self.issues)
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no error (warnings and infos do not block training)."""
+        return self.count("error") == 0
+
+    @property
+    def total_hours(self) -> float:
+        """Audio hours over usable examples (a clip shared by several questions counts once per question)."""
+        return sum(self.durations) / 3600
+
+
+def check_dataset(
+    path: str | Path,
+    format: str = "auto",
+    audio_root: str | Path | None = None,
+    target_rate: int = 16_000,
+    max_audio_seconds: float | None = 30.0,
+    silence_db: float = -60.0,
+) -> Report:
+    """Validate every record and audio file of the manifest at `path`; never stops at the first problem."""
+    report = Report(Path(path), format)
+    audio_cache: dict[str, RawAudio | AudioLoadError] = {}  # questions often share a clip: decode it once
+    try:
+        for record in read_records(path, format=format, audio_root=audio_root):
+            report.records += 1
+            report.format = record.format or report.format
+            if record.error is not None:
+                report.issues.append(Issue("error", str(record.where), record.error.kind, str(record.error)))
+                continue
+            example, where = record.example, str(record.where)
+            audio_path = example.meta["audio_path"]
+            if audio_path not in audio_cache:
+                audio_cache[audio_path] = _decode(audio_path)
+            raw = audio_cache[audio_path]
+            if isinstance(raw, AudioLoadError):
+                report.issues.append(Issue("error", where, raw.kind, str(raw), example.id))
+                continue
+            report.usable += 1
+            report.durations.append(min(raw.seconds, max_audio_seconds or raw.seconds))
+            report.issues += _audio_notes(raw, example.meta, where, example.id, target_rate, max_audio_seconds,
+                                          silence_db)  # fmt: skip
+    except DataFormatError as err:  # file-level: missing manifest, unknown format
+        report.issues.append(Issue("error", str(path), err.kind, str(err)))
+    report.unique_audio_seconds = sum(raw.seconds for raw in audio_cache.values() if isinstance(raw, RawAudio))
+    return report
+
+
+def _decode(audio_path: str) -> RawAudio | AudioLoadError:
+    """The decoded file, or the error that says why it cannot be used."""
+    try:
+        return read_audio(audio_path)
+    except AudioLoadError as err:
+        return err
+
+
+def _audio_notes(
+    raw: RawAudio, meta: dict, where: str, example_id: str, target_rate: int, max_seconds: float | None,
+    silence_db: float,
+) -> list[Issue]:  # fmt: skip
+    """Warnings and infos about a file that decodes."""
+    path, notes = meta["audio_path"], []
+    if raw.declared_bytes is not None:
+        notes.append(Issue("warning", where, "truncated_file",
+            f"{path}: the WAV header declares {raw.declared_bytes} bytes but the file is shorter (an interrupted "
+            f"copy?); only the {raw.seconds:.2f} s present will be used. Re-copy the file.", example_id))  # fmt: skip
+    if is_silent(to_mono(raw.samples), silence_db):
+        notes.append(Issue("warning", where, "silence",
+            f"{path}: silence only (peak {peak_dbfs(raw.samples):.1f} dBFS < {silence_db:.0f} dBFS); the question "
+            "cannot be answered by listening. Check the file.", example_id))  # fmt: skip
+    declared = meta.get("duration")
+    if declared is not None and abs(declared - raw.seconds) > max(0.1, 0.02 * raw.seconds):
+        notes.append(Issue("warning", where, "duration_mismatch",
+            f"{path}: 'duration' says {declared:.2f} s but the file lasts {raw.seconds:.2f} s; is it the right "
+            "file?", example_id))  # fmt: skip
+    if raw.sampling_rate != target_rate:
+        notes.append(Issue("info", where, "resample",
+            f"{path}: {raw.sampling_rate} Hz, will be resampled to {target_rate} Hz.", example_id))  # fmt: skip
+    if raw.channels > 1:
+        notes.append(Issue("info", where, "multichannel",
+            f"{path}: {raw.channels} channels, will be averaged to mono.", example_id))  # fmt: skip
+    if max_seconds is not None and raw.seconds > max_seconds:
+        notes.append(Issue("info", where, "truncate",
+            f"{path}: {raw.seconds:.1f} s, will be cut to the first {max_seconds:g} s (max_audio_seconds).",
+            example_id))  # fmt: skip
+    return notes
+
+
+def duration_histogram(durations: Sequence[float], width: int = 40) -> str:
+    """A text histogram of clip durations over `HISTOGRAM_EDGES`."""
+    edges = [*HISTOGRAM_EDGES, float("inf")]
+    counts = [sum(lo <= d < hi for d in durations) for lo, hi in zip(edges, edges[1:], strict=False)]
+    last = max((i for i, n in enumerate(counts) if n), default=0)  # no rows of empty long-clip buckets
+    edges, counts = edges[: last + 2], counts[: last + 1]
+    peak = max(counts, default=0) or 1
+    lines = []
+    for lo, hi, n in zip(edges, edges[1:], counts, strict=False):
+        label = f"{lo:g}-{hi:g} s" if hi != float("inf") else f">= {lo:g} s"
+        lines.append(f"  {label:>12} | {'#' * round(width * n / peak):<{width}} {n}")
+    return "\n".join(lines)
+
+
+def format_report(report: Report, verbose: bool = False) -> str:
+    """The report as text: summary, histogram, every error and warning; infos summarised unless `verbose`."""
+    lines = [
+        f"{report.path} (format: {report.format})",
+        f"  records: {report.records}   usable examples: {report.usable}   "
+        f"errors: {report.count('error')}   warnings: {report.count('warning')}   infos: {report.count('info')}",
+        f"  total audio: {report.total_hours:.3f} h over usable examples "
+        f"({report.unique_audio_seconds / 3600:.3f} h in unique files)",
+        "  duration histogram:",
+        duration_histogram(report.durations),
+    ]
+    for severity in ("error", "warning"):
+        issues = [i for i in report.issues if i.severity == severity]
+        if issues:
+            lines.append(f"{severity}s ({len(issues)}):")
+            lines += [f"  {i.where}: [{i.kind}] {_without_where(i)}" for i in issues]
+    infos = [i for i in report.issues if i.severity == "info"]
+    if infos and verbose:
+        lines.append(f"infos ({len(infos)}):")
+        lines += [f"  {i.where}: [{i.kind}] {_without_where(i)}" for i in infos]
+    elif infos:
+        lines.append(f"infos ({len(infos)}, handled automatically; --verbose lists them):")
+        for kind, n in sorted(Counter(i.kind for i in infos).items()):
+            first = next(i for i in infos if i.kind == kind)
+            lines.append(f"  [{kind}] {n} examples, e.g. {first.where}: {_without_where(first)}")
+    lines.append("OK: no errors." if report.ok else f"FAILED: {report.count('error')} errors.")
+    return "\n".join(lines)
+
+
+def _without_where(issue: Issue) -> str:
+    """The message without a leading copy of its location (it is printed in front already)."""
+    message = issue.message
+    return message[len(issue.where) :].lstrip(": ") if message.startswith(issue.where) else message
+
+
+def data_check_main(argv: Sequence[str] | None = None) -> int:
+    """`audio-thinker data check MANIFEST`: print the report; exit status 1 when there are errors."""
+    parser = argparse.ArgumentParser(prog="audio-thinker data check", description=__doc__.splitlines()[0])
+    parser.add_argument("manifest", type=Path, help="manifest file (JSONL, MMAU or AVQA JSON)")
+    parser.add_argument("--format", default="auto", choices=["auto", *FORMATS])
+    parser.add_argument("--audio-root", type=Path, default=None, help="base of relative audio paths")
+    parser.add_argument("--target-rate", type=int, default=16_000)
+    parser.add_argument("--max-audio-seconds", type=float, default=30.0)
+    parser.add_argument("--silence-db", type=float, default=-60.0)
+    parser.add_argument("--verbose", action="store_true", help="list every info line too")
+    args = parser.parse_args(argv)
+    report = check_dataset(args.manifest, args.format, args.audio_root, args.target_rate, args.max_audio_seconds,
+                           args.silence_db)  # fmt: skip
+    print(format_report(report, verbose=args.verbose))
+    return 0 if report.ok else 1
