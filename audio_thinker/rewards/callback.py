@@ -59,6 +59,7 @@ class RewardCallback(L.Callback):
             if applicable.numel():
                 out[f"reward/{name}"] = applicable.mean().item()
                 out[f"reward/{name}_std"] = applicable.std().item() if applicable.numel() > 1 else 0.0
-        for term in self.suite.terms.values():
-            out.update(term.metrics())
+        for term in self.suite.terms.values():  # terms may share a key (two judge terms): counts add up
+            for key, value in term.metrics().items():
+                out[key] = out.get(key, 0.0) + value
         return out

@@ -15,7 +15,7 @@ class AccuracyReward(RewardTerm):
     >>> from audio_thinker.data.example import AudioQAExample
     >>> ex = AudioQAExample(id="1", question="Which tone is higher?", answer="second", choices=["first", "second"])
     >>> done = [parse_completion("<answer>B</answer>"), parse_completion("<answer>first</answer>")]
-    >>> AccuracyReward().score(RewardInputs(done, [ex, ex], [0, 0], [1, 1])).tolist()
+    >>> AccuracyReward().score(RewardInputs(done, [ex, ex], [0, 0], [1, 1]))
     [1.0, 0.0]
     """
 

@@ -22,8 +22,10 @@ from audio_thinker.data.example import AudioQAExample
 
 Mode = Literal["think", "no_think", "malformed"]
 
-_THINK_ANSWER = re.compile(r"^\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*$", re.DOTALL)
-_ANSWER_ONLY = re.compile(r"^\s*<answer>(.*?)</answer>\s*$", re.DOTALL)
+# A block's text may not contain another tag, so "<answer>A</answer><answer>B</answer>" is malformed.
+_TEXT = r"((?:(?!</?(?:think|answer)>).)*)"
+_THINK_ANSWER = re.compile(rf"^\s*<think>{_TEXT}</think>\s*<answer>{_TEXT}</answer>\s*$", re.DOTALL)
+_ANSWER_ONLY = re.compile(rf"^\s*<answer>{_TEXT}</answer>\s*$", re.DOTALL)
 _ANY_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 _ANY_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _LETTER = re.compile(r"^\s*(?:option\s+)?\(?([a-z])\)?(?:\s*[.:)\-]|\s|$)", re.IGNORECASE)
