@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import torch
 
 from audio_thinker.data.example import AudioQAExample
@@ -11,13 +10,14 @@ from audio_thinker.rewards.parsing import parse_completion
 from audio_thinker.rollout.batch import RolloutBatch
 
 
-
 def render_prompts(policy: Policy, examples: list[AudioQAExample], template) -> list[str]:
     """Chat-formatted prompt strings, ending with the assistant turn opener."""
     chat = policy.processor
     with_audio = policy.has_audio
     return [
-        chat.apply_chat_template(template.messages(ex, with_audio=with_audio), add_generation_prompt=True, tokenize=False)
+        chat.apply_chat_template(
+            template.messages(ex, with_audio=with_audio), add_generation_prompt=True, tokenize=False
+        )
         for ex in examples
     ]
 
@@ -74,4 +74,3 @@ def sample_rollouts(
         answer_lengths=[token_count(policy.tokenizer, p.answer) for p in parsed],
         temperature=temperature,
     )
-
