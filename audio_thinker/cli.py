@@ -13,6 +13,7 @@ USAGE = """usage: audio-thinker <command> [overrides ...]
 
 commands:
   train       run GRPO training (Hydra overrides, e.g. reward=cesar trainer.max_steps=10; -m for sweeps)
+  eval        evaluate a model: accuracy by task/difficulty and the test-time scaling curve
 
 With no overrides, `train` runs the embedded default: a tiny Qwen2-Audio on synthetic audio, on the CPU.
 """
@@ -34,7 +35,13 @@ def _train(cfg: DictConfig) -> None:
     train(cfg)
 
 
-COMMANDS = {"train": ("train", _train)}
+def _eval(cfg: DictConfig) -> None:
+    from audio_thinker.eval.run import evaluate
+
+    evaluate(cfg)
+
+
+COMMANDS = {"train": ("train", _train), "eval": ("eval", _eval)}
 
 
 def main(argv: list[str] | None = None) -> None:

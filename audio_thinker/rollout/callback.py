@@ -25,6 +25,7 @@ class RolloutCallback(L.Callback):
         temperature: float = 1.0,
         top_p: float = 1.0,
         top_k: int = 0,
+        min_new_tokens: int = 0,
         num_iterations: int = 1,
         log_samples_every_n_steps: int = 50,
         num_samples_to_log: int = 4,
@@ -36,6 +37,7 @@ class RolloutCallback(L.Callback):
         self.prompt = prompt
         self.group_size, self.max_new_tokens = group_size, max_new_tokens
         self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
+        self.min_new_tokens = min_new_tokens  # > 0 forbids stopping earlier (fixed-length benchmarks)
         self.num_iterations = num_iterations
         self.log_every, self.num_samples_to_log = log_samples_every_n_steps, num_samples_to_log
         self._cached: RolloutBatch | None = None
@@ -52,7 +54,7 @@ class RolloutCallback(L.Callback):
             return
         rollout = sample_rollouts(
             pl_module.policy, examples, self.prompt, self.group_size, self.max_new_tokens,
-            self.temperature, self.top_p, self.top_k,
+            self.temperature, self.top_p, self.top_k, self.min_new_tokens,
         )  # fmt: skip
         if self.num_iterations > 1:
             with torch.no_grad():

@@ -43,6 +43,7 @@ def sample_rollouts(
     temperature: float = 1.0,
     top_p: float = 1.0,
     top_k: int = 0,
+    min_new_tokens: int = 0,
 ) -> RolloutBatch:
     """Encode the prompts (audio once per example) and sample `group_size` completions for each."""
     audios = [ex.audio for ex in examples] if policy.has_audio else None
@@ -58,6 +59,7 @@ def sample_rollouts(
         top_p=top_p,
         top_k=top_k,
         max_new_tokens=max_new_tokens,
+        min_new_tokens=min_new_tokens or None,
     )  # [B*G, C]
     mask = completion_mask(ids, policy.stop_token_ids())
     texts = policy.tokenizer.batch_decode(ids * mask + policy.tokenizer.pad_token_id * (1 - mask),
