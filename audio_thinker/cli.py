@@ -14,6 +14,8 @@ USAGE = """usage: audio-thinker <command> [overrides ...]
 commands:
   train       run GRPO training (Hydra overrides, e.g. reward=cesar trainer.max_steps=10; -m for sweeps)
   eval        evaluate a model: accuracy by task/difficulty and the test-time scaling curve
+  make-data   write the synthetic audio tasks as WAV files + JSONL manifests (--help for options)
+  data check  validate a dataset manifest and report every bad row (--help for options)
 
 With no overrides, `train` runs the embedded default: a tiny Qwen2-Audio on synthetic audio, on the CPU.
 """
@@ -44,9 +46,30 @@ def _eval(cfg: DictConfig) -> None:
 COMMANDS = {"train": ("train", _train), "eval": ("eval", _eval)}
 
 
+def _make_data(argv: list[str]) -> int:
+    from audio_thinker.data.make_data import make_data_main
+
+    return make_data_main(argv)
+
+
+def _data(argv: list[str]) -> int:
+    from audio_thinker.data.validate import data_check_main
+
+    if not argv or argv[0] != "check":
+        print("usage: audio-thinker data check <manifest> [options]", file=sys.stderr)
+        return 2
+    return data_check_main(argv[1:])
+
+
+# Commands with their own argparse options (not Hydra runs).
+PLAIN_COMMANDS = {"make-data": _make_data, "data": _data}
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Dispatch to a command; everything after the command name goes to Hydra."""
+    """Dispatch to a command; everything after the command name goes to Hydra (or the command's parser)."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PLAIN_COMMANDS:
+        raise SystemExit(PLAIN_COMMANDS[argv[0]](argv[1:]))
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         raise SystemExit(0 if not argv or argv[0] in ("-h", "--help") else 2)

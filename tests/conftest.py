@@ -21,9 +21,9 @@ FAST = [
     "trainer.enable_model_summary=false",
     "rollout.max_new_tokens=12",
     "rollout.group_size=2",
-    "data.train.size=8",
-    "data.val.size=4",
 ]
+# Only for the default synthetic data; dropped when a test picks another data config.
+FAST_SYNTHETIC = ["data.train.size=8", "data.val.size=4"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -37,7 +37,9 @@ def compose_train(output_dir: Path, overrides: list[str] | tuple[str, ...] = ())
     """The real `configs/train.yaml` with FAST settings, `overrides`, and outputs under `output_dir`."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[*FAST, *overrides], return_hydra_config=True)
+        other_data = any(o.startswith("data=") for o in overrides)
+        fast = FAST if other_data else [*FAST, *FAST_SYNTHETIC]
+        cfg = compose("train", overrides=[*fast, *overrides], return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
         cfg.hydra.job.num = 0

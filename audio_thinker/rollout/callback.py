@@ -40,6 +40,7 @@ class RolloutCallback(L.Callback):
         self.min_new_tokens = min_new_tokens  # > 0 forbids stopping earlier (fixed-length benchmarks)
         self.num_iterations = num_iterations
         self.log_every, self.num_samples_to_log = log_samples_every_n_steps, num_samples_to_log
+        self.skipped = 0  # examples the data policy skipped so far (each was logged with its reason)
         self._cached: RolloutBatch | None = None
         self._uses_left = 0
 
@@ -49,6 +50,8 @@ class RolloutCallback(L.Callback):
             batch["rollout"] = self._cached
             return
         examples = batch["examples"]
+        self.skipped += batch.get("skipped", 0)
+        pl_module.log("data/skipped", float(self.skipped), on_step=True, batch_size=max(len(examples), 1))
         if not examples:  # every example of this batch was skipped by the data policy
             batch["rollout"] = None
             return

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import FAST
+from tests.conftest import FAST, FAST_SYNTHETIC
 from tests.tb import read_scalars, scalar_tags
 
 CONTRACT_TAGS = {"reward/total", "reward/accuracy", "reward/format", "completion/length", "loss/kl",
@@ -21,7 +21,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_default_train_run_leaves_tensorboard_logs_and_a_checkpoint(tmp_path):
-    result = run_cli("train", *FAST, "trainer.max_steps=3", f"hydra.run.dir={tmp_path}")
+    result = run_cli("train", *FAST, *FAST_SYNTHETIC, "trainer.max_steps=3", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert scalar_tags(tmp_path / "tensorboard") >= CONTRACT_TAGS
     assert [step for step, _ in read_scalars(tmp_path / "tensorboard", "reward/total")] == [0, 1, 2]
@@ -30,7 +30,7 @@ def test_default_train_run_leaves_tensorboard_logs_and_a_checkpoint(tmp_path):
 
 
 def test_multirun_sweeps_beta_with_one_log_directory_per_run(tmp_path):
-    result = run_cli("train", "-m", *FAST, "loss.beta=0,0.04", f"hydra.sweep.dir={tmp_path}",
+    result = run_cli("train", "-m", *FAST, *FAST_SYNTHETIC, "loss.beta=0,0.04", f"hydra.sweep.dir={tmp_path}",
                      "callbacks.model_checkpoint=null")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     for run in ("0", "1"):
