@@ -11,11 +11,17 @@ from tests.tb import read_scalars
 
 @pytest.fixture
 def manifest_dir(tmp_path):
+    """A 4-train / 2-val synthetic dataset written as WAV files + JSONL manifests."""
     out = tmp_path / "data"
     with pytest.raises(SystemExit) as done:
         main(["make-data", str(out), "--train-size", "4", "--val-size", "2", "--seed", "3"])
     assert done.value.code == 0
     return out
+
+
+def _manifest_overrides(manifest_dir) -> list[str]:
+    return ["data=manifest", f"data.train.path={manifest_dir / 'train.jsonl'}",
+            f"data.val.path={manifest_dir / 'val.jsonl'}"]  # fmt: skip
 
 
 def test_data_check_command_flags_a_corrupt_file(manifest_dir, capsys):
@@ -34,7 +40,7 @@ def test_training_skips_and_counts_a_corrupt_example(manifest_dir, train_cfg, tm
     wav = sorted((manifest_dir / "audio").rglob("*.wav"))[0]
     wav.write_bytes(b"not audio at all")
     cfg = train_cfg([
-        "data=manifest", f"data.train.path={manifest_dir / 'train.jsonl'}", f"data.val.path={manifest_dir / 'val.jsonl'}",
+        *_manifest_overrides(manifest_dir),
         "data.on_error=skip", "trainer.max_steps=2", "callbacks.model_checkpoint=null",
     ])  # fmt: skip
     train(cfg)
@@ -46,7 +52,7 @@ def test_training_with_on_error_raise_names_the_file(manifest_dir, train_cfg):
     wav = sorted((manifest_dir / "audio").rglob("*.wav"))[0]
     wav.write_bytes(b"not audio at all")
     cfg = train_cfg([
-        "data=manifest", f"data.train.path={manifest_dir / 'train.jsonl'}", f"data.val.path={manifest_dir / 'val.jsonl'}",
+        *_manifest_overrides(manifest_dir),
         "trainer.max_steps=2", "callbacks.model_checkpoint=null",
     ])  # fmt: skip
     with pytest.raises(Exception, match=wav.name):
