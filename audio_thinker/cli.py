@@ -61,6 +61,8 @@ def _data(argv: list[str]) -> int:
     return data_check_main(argv[1:])
 
 
+COMMAND_ENV = "AUDIO_THINKER_COMMAND"
+
 # Commands with their own argparse options (not Hydra runs).
 PLAIN_COMMANDS = {"make-data": _make_data, "data": _data}
 
@@ -70,11 +72,16 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in PLAIN_COMMANDS:
         raise SystemExit(PLAIN_COMMANDS[argv[0]](argv[1:]))
+    if argv[:1] != [] and argv[0] not in COMMANDS and os.environ.get(COMMAND_ENV) in COMMANDS:
+        argv = [os.environ[COMMAND_ENV], *argv]  # a DDP worker re-launched by Lightning without the command word
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         raise SystemExit(0 if not argv or argv[0] in ("-h", "--help") else 2)
     config_name, run = COMMANDS[argv[0]]
-    sys.argv = [f"audio-thinker {argv[0]}", *argv[1:]]  # Hydra parses sys.argv
+    # Hydra parses sys.argv[1:] as overrides; Lightning re-launches DDP workers as sys.argv[0] + sys.argv[1:],
+    # so the command word travels in the environment instead.
+    os.environ[COMMAND_ENV] = argv[0]
+    sys.argv = [sys.argv[0], *argv[1:]]
     hydra.main(config_path=config_dir(), config_name=config_name, version_base="1.3")(run)()
 
 

@@ -76,7 +76,8 @@ class GRPOModule(L.LightningModule):
         logps = self.policy_logps(rollout)
         ref_logps = self.reference_logps(rollout) if self.loss_fn.beta > 0 else None
         out = self.loss_fn(logps, rollout.advantages, rollout.completion_mask, rollout.old_logps, ref_logps)
-        if not torch.isfinite(out.loss):
+        # Every rank must skip together, or DDP's gradient all-reduce would wait forever for the skipping rank.
+        if self.trainer.strategy.reduce_boolean_decision(not torch.isfinite(out.loss).item(), all=False):
             self.nonfinite_losses += 1
             log.warning(
                 "step %d: non-finite loss (%s); skipped, weights unchanged (%d skipped so far). Examples: %s",

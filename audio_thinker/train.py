@@ -19,6 +19,22 @@ def instantiate_dict(nodes: DictConfig | None) -> list:
     return [instantiate(node) for node in (nodes or {}).values() if node is not None]
 
 
+# Strategies that shard parameters: bitsandbytes 4-bit weights cannot be sharded by them.
+SHARDING = ("FSDPStrategy",)
+
+
+def check_combination(cfg: DictConfig) -> None:
+    """Fail at start, with the working alternative, on settings that cannot work together."""
+    strategy = cfg.trainer.get("strategy")
+    target = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
+    zero3 = "DeepSpeed" in target and strategy.get("stage") == 3
+    if cfg.model.get("quantization") and (target.endswith(SHARDING) or zero3):
+        raise ValueError(
+            f"quant=qlora_nf4 (4-bit weights) cannot be sharded by {target.rsplit('.', 1)[-1]}"
+            f"{' stage 3' if zero3 else ''}: use strategy=ddp (or deepspeed_zero2), or quant=lora with fsdp"
+        )
+
+
 def build_module(cfg: DictConfig) -> GRPOModule:
     """Policy (+ reference), loss and optimizer as one LightningModule."""
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
@@ -35,6 +51,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one GRPO training and return the last logged metrics."""
+    check_combination(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)

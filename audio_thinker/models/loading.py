@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import torch
 from torch import nn
@@ -24,10 +25,18 @@ def resolve_path(path: str) -> str:
     return str(EMBEDDED[path]()) if path in EMBEDDED else path
 
 
+# LoRA goes on the language model's attention and MLP projections; the audio tower stays frozen and whole.
+LM_PROJECTIONS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+TEXT_PROJECTIONS = r".*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+# Kept in full precision under 4-bit quantization: the audio path is small and sensitive, the head feeds logits.
+NOT_QUANTIZED = ["model.audio_tower", "model.multi_modal_projector", "lm_head"]  # full paths from the root
+
+
 def load_policy(
     path: str = "tiny-qwen2-audio",
     dtype: str = "float32",
     lora=None,
+    quantization=None,
     train_audio_encoder: bool = False,
     train_projector: bool = False,
     gradient_checkpointing: bool = False,
@@ -40,7 +49,9 @@ def load_policy(
     Args:
         path: hub id, local directory, or an embedded name (`tiny-qwen2-audio`, `tiny-qwen2`).
         dtype: float32 | bfloat16 | float16 weights.
-        lora: a `peft.LoraConfig` (Hydra-instantiated) or None for full fine-tuning.
+        lora: a `peft.LoraConfig` (Hydra-instantiated) or None for full fine-tuning; `target_modules: null`
+            picks the family default (the language model's attention and MLP projections).
+        quantization: a `transformers.BitsAndBytesConfig` (QLoRA: 4-bit NF4 base) or None; needs `lora`.
         train_audio_encoder / train_projector: unfreeze the audio tower / the audio-to-text projector.
         gradient_checkpointing: recompute activations in the backward pass (memory for time).
         trust_remote_code: run code shipped with the checkpoint; off unless asked.
@@ -48,11 +59,19 @@ def load_policy(
     """
     if dtype not in DTYPES:
         raise ValueError(f"model.dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    if quantization is not None and lora is None:
+        raise ValueError("model.quantization is set but model.lora is null: 4-bit weights cannot be trained "
+                         "directly; use quant=qlora_nf4 (LoRA adapters on the quantized base)")  # fmt: skip
     source = resolve_path(path)
     config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
     kwargs = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
+    if quantization is not None:
+        if not quantization.llm_int8_skip_modules:
+            quantization.llm_int8_skip_modules = NOT_QUANTIZED
+        kwargs["quantization_config"] = quantization
+        kwargs["device_map"] = _quantized_device_map()
     if config.model_type == "qwen2_audio":
         from transformers import Qwen2AudioForConditionalGeneration
 
@@ -71,12 +90,25 @@ def load_policy(
     disable_dropout(model)
     model.train()  # from_pretrained returns eval mode; gradient checkpointing only runs in train mode
     freeze_audio(model, train_audio_encoder, train_projector)
+    if quantization is not None:  # norms in fp32, inputs that require grad: what k-bit training needs
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
     if gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False  # generation re-enables the cache per call
     if lora is not None:
+        if lora.target_modules is None:
+            lora.target_modules = LM_PROJECTIONS if policy_class.has_audio else TEXT_PROJECTIONS
         model = apply_lora(model, lora, seed)
     return policy_class(model, processor)
+
+
+def _quantized_device_map() -> dict[str, int | str]:
+    """bitsandbytes places weights at load time: this process's GPU (its LOCAL_RANK), or the CPU."""
+    if torch.cuda.is_available():
+        return {"": int(os.environ.get("LOCAL_RANK", 0))}
+    return {"": "cpu"}
 
 
 def disable_dropout(model: nn.Module) -> None:

@@ -62,7 +62,7 @@ def test_a_step_changes_every_trainable_parameter_and_no_reference_parameter(tra
 
 
 def test_lora_reference_is_the_base_with_adapters_disabled(train_cfg):
-    cfg = train_cfg(["model=tiny_qwen2_audio_lora", "trainer.max_steps=1", "optimizer.lr=1e-2", *LENGTH_REWARD])
+    cfg = train_cfg(["quant=lora", "trainer.max_steps=1", "optimizer.lr=1e-2", *LENGTH_REWARD])
     module, before, _ = _fit(cfg)
     assert module.reference is None  # no second copy of the weights
     names = {n for n, p in module.named_parameters() if p.requires_grad}

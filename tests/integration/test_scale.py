@@ -1,0 +1,71 @@
+"""QLoRA on the CPU, strategy checks, and DDP on two CPU processes (gloo)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from audio_thinker.train import build_module, build_trainer, check_combination
+from tests.conftest import FAST, FAST_SYNTHETIC
+from tests.integration.test_cli import run_cli
+from tests.integration.test_training import LENGTH_REWARD, _snapshot, _tiny_rollout
+
+
+def test_qlora_trains_adapters_on_a_4bit_base_and_the_reference_is_that_base(train_cfg):
+    import bitsandbytes as bnb
+
+    cfg = train_cfg(["quant=qlora_nf4", "trainer.max_steps=1", "optimizer.lr=1e-2", *LENGTH_REWARD])
+    module = build_module(cfg)
+    hf = module.policy.hf_model
+    assert isinstance(hf.model.language_model.layers[0].self_attn.q_proj.base_layer, bnb.nn.Linear4bit)
+    assert not isinstance(hf.model.audio_tower.layers[0].fc1, bnb.nn.Linear4bit)  # audio path kept whole
+    assert module.reference is None
+    before = _snapshot(module)
+    rollout = _tiny_rollout(module)
+    with torch.no_grad(), module.policy.model.disable_adapter():
+        base_before = module.policy.completion_logps(rollout.encoding, rollout.completion_ids, rollout.completion_mask)
+    build_trainer(cfg).fit(module, datamodule=instantiate(cfg.data))
+    changed = {n for n, p in module.named_parameters() if not torch.equal(before[n], p.detach())}
+    assert changed and all("lora_B" in n for n in changed)  # only adapters moved (A has zero grad while B = 0)
+    with torch.no_grad():
+        ref = module.reference_logps(rollout)
+        policy = module.policy_logps(rollout)
+    assert torch.allclose(ref, base_before)  # reference = the quantized base, adapters off, untouched by training
+    assert not torch.allclose(ref, policy)
+
+
+def test_quantization_without_lora_fails_with_what_to_do(train_cfg):
+    cfg = train_cfg(["quant=qlora_nf4", "model.lora=null"])
+    with pytest.raises(Exception, match="4-bit weights cannot be trained directly"):  # Hydra wraps the ValueError
+        build_module(cfg)
+
+
+@pytest.mark.parametrize("strategy", ["fsdp", "deepspeed_zero3"])
+def test_4bit_with_sharded_parameters_fails_at_start_naming_the_alternative(strategy, train_cfg):
+    cfg = train_cfg(["quant=qlora_nf4", f"strategy={strategy}"])
+    with pytest.raises(ValueError, match="use strategy=ddp"):
+        check_combination(cfg)
+
+
+@pytest.mark.parametrize("strategy", ["auto", "ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero3"])
+def test_every_strategy_file_composes(strategy, train_cfg):
+    cfg = train_cfg([f"strategy={strategy}"])
+    check_combination(cfg)  # full precision: every strategy is allowed
+    assert cfg.trainer.strategy == "auto" or "_target_" in cfg.trainer.strategy
+
+
+def test_ddp_on_two_cpu_processes_keeps_ranks_identical(tmp_path):
+    result = run_cli(
+        "train", *FAST, *FAST_SYNTHETIC, "strategy=ddp", "trainer.devices=2", "trainer.max_steps=2",
+        "optimizer.lr=1e-2", *LENGTH_REWARD, f"hydra.run.dir={tmp_path}", "callbacks.model_checkpoint=null",
+        "+callbacks.fingerprint._target_=tests.integration.fingerprint.WeightFingerprint",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    prints = sorted(tmp_path.glob("weights_rank*.pt"))
+    assert [p.name for p in prints] == ["weights_rank0.pt", "weights_rank1.pt"]
+    rank0, rank1 = (torch.load(p, weights_only=True) for p in prints)
+    assert rank0["step"] == rank1["step"] == 2
+    assert rank0["initial"] != rank0["final"]  # the weights did train...
+    assert rank0["final"] == rank1["final"]  # ...and identically on both ranks
+    assert rank0["examples"] != rank1["examples"]  # each rank rolled out its own prompts
