@@ -16,6 +16,7 @@ commands:
   eval        evaluate a model: accuracy by task/difficulty and the test-time scaling curve
   make-data   write the synthetic audio tasks as WAV files + JSONL manifests (--help for options)
   data check  validate a dataset manifest and report every bad row (--help for options)
+  export      save a checkpoint's LoRA adapter (or model) + processor; --merge folds it into the base
 
 With no overrides, `train` runs the embedded default: a tiny Qwen2-Audio on synthetic audio, on the CPU.
 """
@@ -64,7 +65,13 @@ def _data(argv: list[str]) -> int:
 COMMAND_ENV = "AUDIO_THINKER_COMMAND"
 
 # Commands with their own argparse options (not Hydra runs).
-PLAIN_COMMANDS = {"make-data": _make_data, "data": _data}
+def _export(argv: list[str]) -> int:
+    from audio_thinker.models.export import export_main
+
+    return export_main(argv)
+
+
+PLAIN_COMMANDS = {"make-data": _make_data, "data": _data, "export": _export}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,8 +37,10 @@ def check_combination(cfg: DictConfig) -> None:
 
 def build_module(cfg: DictConfig) -> GRPOModule:
     """Policy (+ reference), loss and optimizer as one LightningModule."""
-    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    return GRPOModule(instantiate(cfg.model), instantiate(cfg.loss), instantiate(cfg.optimizer), scheduler)
+    # _convert_="all": plain lists/dicts in optimizer state, so checkpoints load with torch's weights_only=True.
+    scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.get("scheduler") else None
+    optimizer = instantiate(cfg.optimizer, _convert_="all")
+    return GRPOModule(instantiate(cfg.model, _convert_="all"), instantiate(cfg.loss), optimizer, scheduler)
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:

@@ -1,0 +1,62 @@
+"""Adapter export at the end of training, from a checkpoint, and merged into the base: same outputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from peft import PeftModel
+from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+
+from audio_thinker.cli import main
+from audio_thinker.models.loading import resolve_path
+from audio_thinker.models.policy import Qwen2AudioPolicy
+from audio_thinker.train import build_module, build_trainer
+from tests.integration.test_training import LENGTH_REWARD, _tiny_rollout
+
+
+def _logps(policy, rollout):
+    with torch.no_grad():
+        return policy.completion_logps(rollout.encoding, rollout.completion_ids, rollout.completion_mask)
+
+
+@pytest.fixture
+def trained(train_cfg, tmp_path):
+    """A 2-step LoRA run (float32 so reloads compare tightly) with its checkpoint and end-of-run export."""
+    cfg = train_cfg(["quant=lora", "model.dtype=float32", "trainer.max_steps=2", "optimizer.lr=1e-2", *LENGTH_REWARD])
+    module = build_module(cfg)
+    build_trainer(cfg).fit(module, datamodule=instantiate(cfg.data))
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(__import__("omegaconf").OmegaConf.to_yaml(cfg, resolve=False))
+    return module, tmp_path
+
+
+def test_exported_adapter_reloads_with_peft_and_reproduces_the_policy(trained):
+    module, run = trained
+    rollout = _tiny_rollout(module)
+    expected = _logps(module.policy, rollout)
+    base = Qwen2AudioForConditionalGeneration.from_pretrained(resolve_path("tiny-qwen2-audio"))
+    reloaded = Qwen2AudioPolicy(PeftModel.from_pretrained(base, run / "export"), AutoProcessor.from_pretrained(run / "export"))
+    assert torch.allclose(_logps(reloaded, rollout), expected, atol=1e-5)
+
+
+def test_export_command_from_a_checkpoint_and_merge(trained, tmp_path):
+    module, run = trained
+    rollout = _tiny_rollout(module)
+    expected = _logps(module.policy, rollout)
+    out = tmp_path / "from_ckpt"
+    with pytest.raises(SystemExit) as done:
+        main(["export", str(run / "checkpoints" / "last.ckpt"), "--out", str(out), "--merge"])
+    assert done.value.code == 0
+    merged = Qwen2AudioForConditionalGeneration.from_pretrained(out / "merged")
+    assert not any("lora" in name for name, _ in merged.named_parameters())  # a plain transformers model
+    plain = Qwen2AudioPolicy(merged, AutoProcessor.from_pretrained(out / "merged"))
+    assert torch.allclose(_logps(plain, rollout), expected, atol=1e-4)
+
+
+def test_export_of_a_foreign_checkpoint_names_the_problem(tmp_path):
+    bogus = tmp_path / "checkpoints" / "x.ckpt"
+    bogus.parent.mkdir()
+    torch.save({"state_dict": {"encoder.weight": torch.zeros(1)}}, bogus)
+    with pytest.raises(FileNotFoundError, match="config.yaml"):
+        main(["export", str(bogus), "--out", str(tmp_path / "o")])
