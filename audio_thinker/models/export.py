@@ -98,7 +98,7 @@ def export_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="audio-thinker export", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path, help="a training checkpoint (e.g. <run>/checkpoints/last.ckpt)")
     parser.add_argument("--out", type=Path, required=True, help="directory to write the adapter/model into")
-    parser.add_argument("--config", type=Path, default=None, help="the run's config (default: <run>/.hydra/config.yaml)")
+    parser.add_argument("--config", type=Path, default=None, help="run config (default: <run>/.hydra/config.yaml)")
     parser.add_argument("--merge", action="store_true", help="also merge the LoRA adapter into the base (<out>/merged)")
     args = parser.parse_args(argv)
     out = export_checkpoint(args.checkpoint, args.out, args.config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from peft import PeftModel
 from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
 
@@ -27,7 +28,7 @@ def trained(train_cfg, tmp_path):
     module = build_module(cfg)
     build_trainer(cfg).fit(module, datamodule=instantiate(cfg.data))
     (tmp_path / ".hydra").mkdir()
-    (tmp_path / ".hydra" / "config.yaml").write_text(__import__("omegaconf").OmegaConf.to_yaml(cfg, resolve=False))
+    (tmp_path / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     return module, tmp_path
 
 
@@ -36,7 +37,8 @@ def test_exported_adapter_reloads_with_peft_and_reproduces_the_policy(trained):
     rollout = _tiny_rollout(module)
     expected = _logps(module.policy, rollout)
     base = Qwen2AudioForConditionalGeneration.from_pretrained(resolve_path("tiny-qwen2-audio"))
-    reloaded = Qwen2AudioPolicy(PeftModel.from_pretrained(base, run / "export"), AutoProcessor.from_pretrained(run / "export"))
+    adapter = PeftModel.from_pretrained(base, run / "export")
+    reloaded = Qwen2AudioPolicy(adapter, AutoProcessor.from_pretrained(run / "export"))
     assert torch.allclose(_logps(reloaded, rollout), expected, atol=1e-5)
 
 
