@@ -64,13 +64,14 @@ def _data(argv: list[str]) -> int:
 
 COMMAND_ENV = "AUDIO_THINKER_COMMAND"
 
-# Commands with their own argparse options (not Hydra runs).
+
 def _export(argv: list[str]) -> int:
     from audio_thinker.models.export import export_main
 
     return export_main(argv)
 
 
+# Commands with their own argparse options (not Hydra runs).
 PLAIN_COMMANDS = {"make-data": _make_data, "data": _data, "export": _export}
 
 
