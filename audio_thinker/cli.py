@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in PLAIN_COMMANDS:
         raise SystemExit(PLAIN_COMMANDS[argv[0]](argv[1:]))
-    if argv[:1] != [] and argv[0] not in COMMANDS and os.environ.get(COMMAND_ENV) in COMMANDS:
+    relaunched = "LOCAL_RANK" in os.environ and os.environ.get(COMMAND_ENV) in COMMANDS
+    if argv and argv[0] not in COMMANDS and relaunched:
         argv = [os.environ[COMMAND_ENV], *argv]  # a DDP worker re-launched by Lightning without the command word
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
