@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hydra.utils import instantiate
 
@@ -120,3 +121,16 @@ def test_nonfinite_loss_is_skipped_counted_and_leaves_weights_alone(train_cfg, m
     assert module.nonfinite_losses == 2
     for name, param in module.named_parameters():
         assert torch.equal(before[name], param.detach()), name
+
+
+def test_rollout_reuse_uses_stored_old_logprobs(train_cfg, tmp_path):
+    """num_iterations=2: each rollout serves two optimizer steps; on the second the ratio moves off 1."""
+    cfg = train_cfg(["rollout.num_iterations=2", "trainer.max_steps=4", "optimizer.lr=1e-2", "loss.beta=0",
+                     "callbacks.model_checkpoint=null", *LENGTH_REWARD])  # fmt: skip
+    train(cfg)
+    ratios = [value for _, value in read_scalars(tmp_path / "tensorboard", "loss/ratio")]
+    rewards = [value for _, value in read_scalars(tmp_path / "tensorboard", "reward/total")]
+    assert len(ratios) == 4
+    assert ratios[0] == pytest.approx(1.0, abs=1e-6) and ratios[2] == pytest.approx(1.0, abs=1e-6)  # fresh rollouts
+    assert abs(ratios[1] - 1.0) > 1e-4 and abs(ratios[3] - 1.0) > 1e-4  # reused after one update
+    assert rewards[1] == rewards[0] and rewards[3] == rewards[2]  # same rollout, same rewards on its reuse step
