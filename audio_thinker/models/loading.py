@@ -9,13 +9,18 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, AutoProcessor, AutoTokenizer
 
-from audio_thinker.models.policy import Policy, Qwen2AudioPolicy
-from audio_thinker.models.tiny import ensure_tiny_qwen2, ensure_tiny_qwen2_audio
+from audio_thinker.models.policy import Policy, Qwen2_5OmniThinkerPolicy, Qwen2AudioPolicy
+from audio_thinker.models.processors import AudioTextProcessor
+from audio_thinker.models.tiny import ensure_tiny_qwen2, ensure_tiny_qwen2_5_omni, ensure_tiny_qwen2_audio
 
 log = logging.getLogger(__name__)
 
 # Names that resolve to a model the package builds offline instead of a hub id.
-EMBEDDED = {"tiny-qwen2-audio": ensure_tiny_qwen2_audio, "tiny-qwen2": ensure_tiny_qwen2}
+EMBEDDED = {
+    "tiny-qwen2-audio": ensure_tiny_qwen2_audio,
+    "tiny-qwen2": ensure_tiny_qwen2,
+    "tiny-qwen2_5-omni": ensure_tiny_qwen2_5_omni,
+}
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -28,8 +33,6 @@ def resolve_path(path: str) -> str:
 # LoRA goes on the language model's attention and MLP projections; the audio tower stays frozen and whole.
 LM_PROJECTIONS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 TEXT_PROJECTIONS = r".*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-# Kept in full precision under 4-bit quantization: the audio path is small and sensitive, the head feeds logits.
-NOT_QUANTIZED = ["model.audio_tower", "model.multi_modal_projector", "lm_head"]  # full paths from the root
 
 
 def load_policy(
@@ -67,26 +70,20 @@ def load_policy(
     kwargs = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
-    if quantization is not None:
-        if not quantization.llm_int8_skip_modules:
-            quantization.llm_int8_skip_modules = NOT_QUANTIZED
-        kwargs["quantization_config"] = quantization
-        kwargs["device_map"] = _quantized_device_map()
-    if config.model_type == "qwen2_audio":
-        from transformers import Qwen2AudioForConditionalGeneration
-
-        model = Qwen2AudioForConditionalGeneration.from_pretrained(source, **kwargs)
-        processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
-        policy_class = Qwen2AudioPolicy
-    elif getattr(config, "audio_config", None) is None:
-        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-        processor = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-        policy_class = Policy
-    else:
+    policy_class = FAMILIES.get(config.model_type, Policy)
+    if policy_class is Policy and getattr(config, "audio_config", None) is not None:
         raise ValueError(
             f"{path}: model_type {config.model_type!r} is an audio model this version does not support yet; "
-            "supported: qwen2_audio, and any text-only causal LM"
+            f"supported: {sorted(FAMILIES)}, and any text-only causal LM"
         )
+    if quantization is not None:
+        # The audio path is small and sensitive and the head feeds the logits: keep them in full precision.
+        if not quantization.llm_int8_skip_modules and policy_class.has_audio:
+            prefix = "thinker." if config.model_type == "qwen2_5_omni" else ""  # the thinker inside a full Omni
+            quantization.llm_int8_skip_modules = [prefix + name for name in policy_class.not_quantized]
+        kwargs["quantization_config"] = quantization
+        kwargs["device_map"] = _quantized_device_map()
+    model, processor = _load_family(config.model_type, source, kwargs, trust_remote_code)
     disable_dropout(model)
     model.train()  # from_pretrained returns eval mode; gradient checkpointing only runs in train mode
     freeze_audio(model, train_audio_encoder, train_projector)
@@ -102,6 +99,32 @@ def load_policy(
             lora.target_modules = LM_PROJECTIONS if policy_class.has_audio else TEXT_PROJECTIONS
         model = apply_lora(model, lora, seed)
     return policy_class(model, processor)
+
+
+FAMILIES = {
+    "qwen2_audio": Qwen2AudioPolicy,
+    "qwen2_5_omni": Qwen2_5OmniThinkerPolicy,  # a full Omni checkpoint: its thinker is taken, the talker dropped
+    "qwen2_5_omni_thinker": Qwen2_5OmniThinkerPolicy,
+}
+
+
+def _load_family(model_type: str, source: str, kwargs: dict, trust_remote_code: bool):
+    """The transformers model and processor of one family."""
+    if model_type == "qwen2_audio":
+        from transformers import Qwen2AudioForConditionalGeneration
+
+        processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+        return Qwen2AudioForConditionalGeneration.from_pretrained(source, **kwargs), processor
+    if model_type in ("qwen2_5_omni", "qwen2_5_omni_thinker"):
+        from transformers import Qwen2_5OmniForConditionalGeneration, Qwen2_5OmniThinkerForConditionalGeneration
+
+        # Omni's full processor needs torchvision for images/video; audio questions need only this much.
+        processor = AudioTextProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+        if model_type == "qwen2_5_omni_thinker":
+            return Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(source, **kwargs), processor
+        return Qwen2_5OmniForConditionalGeneration.from_pretrained(source, **kwargs).thinker, processor
+    model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    return model, AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
 
 
 def _quantized_device_map() -> dict[str, int | str]:
@@ -125,7 +148,8 @@ def disable_dropout(model: nn.Module) -> None:
 def freeze_audio(model: nn.Module, train_encoder: bool, train_projector: bool) -> None:
     """Freeze the audio tower and projector unless asked; the usual setup trains the language model only."""
     inner = getattr(model, "model", None)
-    for name, trainable in (("audio_tower", train_encoder), ("multi_modal_projector", train_projector)):
+    parts = (("audio_tower", train_encoder), ("multi_modal_projector", train_projector), ("visual", False))
+    for name, trainable in parts:
         part = getattr(inner, name, None)
         if part is not None:
             part.requires_grad_(trainable)

@@ -134,9 +134,12 @@ class Qwen2AudioPolicy(Policy):
     """Qwen2-Audio: a Whisper-style encoder + projector whose outputs replace the <|AUDIO|> placeholders."""
 
     has_audio = True
+    # Kept in full precision under 4-bit quantization (full module paths from the model's root).
+    not_quantized = ["model.audio_tower", "model.multi_modal_projector", "lm_head"]
+    placeholder_tokens = ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>")
 
     def special_token_ids(self) -> list[int]:
-        names = ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>")
+        names = self.placeholder_tokens
         ids = [self.tokenizer.convert_tokens_to_ids(name) for name in names]
         return [i for i in ids if i is not None and i != self.tokenizer.unk_token_id]
 
@@ -196,3 +199,24 @@ class Qwen2AudioPolicy(Policy):
         if int(slots.sum()) != audio.shape[0]:
             raise ValueError(f"prompt has {int(slots.sum())} audio placeholder tokens but {audio.shape[0]} features")
         return embeds.masked_scatter(slots, audio.to(embeds.dtype))
+
+
+class Qwen2_5OmniThinkerPolicy(Qwen2AudioPolicy):
+    """The Qwen2.5-Omni thinker, audio only: its encoder (with its own projection) fills the <|AUDIO|> slots.
+
+    For audio without video, Omni's 3-D rotary positions are the plain sequential positions on all three axes,
+    so the shared position rule (cumulative sum of the attention mask) is exact.
+    """
+
+    not_quantized = ["model.audio_tower", "model.visual", "lm_head"]
+    placeholder_tokens = ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|IMAGE|>", "<|VIDEO|>",
+                          "<|vision_bos|>", "<|vision_eos|>")  # fmt: skip
+
+    def audio_modules(self) -> list[nn.Module]:
+        return [self.hf_model.model.audio_tower]
+
+    def encode_audio(self, encoding: PromptEncoding) -> torch.Tensor:
+        features = self.hf_model.model.get_audio_features(
+            encoding.input_features, feature_attention_mask=encoding.feature_attention_mask
+        )
+        return features.last_hidden_state  # [A, H], already packed clip after clip

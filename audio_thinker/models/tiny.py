@@ -26,7 +26,7 @@ from transformers import (
 )
 
 # Bump when anything below changes, so stale caches are rebuilt instead of reused.
-TINY_VERSION = "v2"
+TINY_VERSION = "v2"  # shared by all embedded models
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
 # Reasoning tags are ordinary (decodable) added tokens, so one token each, as in recent Qwen tokenizers.
@@ -149,33 +149,78 @@ def ensure_tiny_qwen2_audio(cache_dir: str | Path | None = None, seed: int = 0) 
     return _ensure(cache_dir, f"tiny-qwen2-audio-{TINY_VERSION}-seed{seed}", audio=True, seed=seed)
 
 
+OMNI_EXTRA_TOKENS = ["<|IMAGE|>", "<|VIDEO|>", "<|vision_bos|>", "<|vision_eos|>"]
+
+
+def build_omni_thinker(tokenizer: PreTrainedTokenizerFast, seed: int = 0):
+    """A randomly initialised tiny Qwen2.5-Omni thinker (audio, vision and text towers all small)."""
+    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+
+    tokenizer.add_tokens(OMNI_EXTRA_TOKENS, special_tokens=True)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>",
+                                                          "<|im_start|>", *OMNI_EXTRA_TOKENS]}  # fmt: skip
+    mel_frames = TINY_AUDIO_SECONDS * SAMPLING_RATE // 160
+    config = Qwen2_5OmniThinkerConfig(
+        audio_config={"d_model": 64, "encoder_layers": 2, "encoder_attention_heads": 4, "encoder_ffn_dim": 128,
+                      "num_mel_bins": 128, "max_source_positions": mel_frames // 2, "n_window": 50,
+                      "output_dim": 64},
+        # The vision tower is never used for audio questions, but the thinker always builds one.
+        vision_config={"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
+                       "out_hidden_size": 64, "fullatt_block_indexes": [0]},
+        text_config={**_text_config(tokenizer),
+                     "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}},
+        audio_token_index=ids["<|AUDIO|>"], image_token_index=ids["<|IMAGE|>"], video_token_index=ids["<|VIDEO|>"],
+        audio_start_token_id=ids["<|audio_bos|>"], audio_end_token_id=ids["<|audio_eos|>"],
+        vision_start_token_id=ids["<|vision_bos|>"], vision_end_token_id=ids["<|vision_eos|>"],
+        user_token_id=ids["<|im_start|>"],
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    model = Qwen2_5OmniThinkerForConditionalGeneration(config)
+    _set_generation_tokens(model, tokenizer)
+    return model
+
+
+def ensure_tiny_qwen2_5_omni(cache_dir: str | Path | None = None, seed: int = 0) -> Path:
+    """Build the tiny Qwen2.5-Omni thinker once and return its directory (tokenizer + features + model)."""
+    return _ensure(cache_dir, f"tiny-qwen2_5-omni-thinker-{TINY_VERSION}-seed{seed}", audio=True, seed=seed,
+                   omni=True)  # fmt: skip
+
+
 def ensure_tiny_qwen2(cache_dir: str | Path | None = None, seed: int = 0) -> Path:
     """Build the tiny text-only Qwen2 causal LM once and return its directory (tokenizer + model)."""
     return _ensure(cache_dir, f"tiny-qwen2-text-{TINY_VERSION}-seed{seed}", audio=False, seed=seed)
 
 
-def _teach_format(model, processor, audio: bool, seed: int) -> None:
+def _teach_format(policy_class, model, processor, seed: int) -> None:
     """A short supervised warm start on the output format (see `warm_start`): GRPO then has signal at once."""
-    from audio_thinker.models.policy import Policy, Qwen2AudioPolicy  # here: policy imports would be circular
-    from audio_thinker.models.warm_start import warm_start
+    from audio_thinker.models.warm_start import warm_start  # here: policy imports would be circular
 
     torch.manual_seed(seed)
     model.train()
-    warm_start((Qwen2AudioPolicy if audio else Policy)(model, processor), seed=seed)
+    warm_start(policy_class(model, processor), seed=seed)
     model.eval()
 
 
-def _ensure(cache_dir: str | Path | None, name: str, audio: bool, seed: int) -> Path:
+def _ensure(cache_dir: str | Path | None, name: str, audio: bool, seed: int, omni: bool = False) -> Path:
     """Build into a staging directory and rename it into place; concurrent builders (DDP ranks) are safe."""
     target = Path(cache_dir or default_cache_dir()) / name
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
+    from audio_thinker.models import policy as families
+    from audio_thinker.models.processors import AudioTextProcessor
+
     tokenizer = build_tokenizer()
-    processor = build_processor(tokenizer) if audio else tokenizer
-    model = build_model(tokenizer, seed=seed) if audio else build_text_model(tokenizer, seed=seed)
-    _teach_format(model, processor, audio, seed)
+    if omni:
+        model, policy_class = build_omni_thinker(tokenizer, seed=seed), families.Qwen2_5OmniThinkerPolicy
+        processor = AudioTextProcessor(tokenizer, build_processor(tokenizer).feature_extractor)
+    elif audio:
+        model, policy_class = build_model(tokenizer, seed=seed), families.Qwen2AudioPolicy
+        processor = build_processor(tokenizer)
+    else:
+        model, processor, policy_class = build_text_model(tokenizer, seed=seed), tokenizer, families.Policy
+    _teach_format(policy_class, model, processor, seed)
     processor.save_pretrained(staging)
     model.save_pretrained(staging)
     try:  # an atomic rename: a half-written model is never visible under the final name

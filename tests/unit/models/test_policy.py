@@ -99,3 +99,27 @@ def test_text_only_policy_ignores_audio_and_scores_its_samples():
     ids = text_policy.generate(enc, 2, do_sample=True, max_new_tokens=5)
     logps = text_policy.completion_logps(enc, ids, torch.ones_like(ids))
     assert logps.shape == ids.shape and (logps <= 0).all()
+
+
+def test_omni_thinker_logprobs_equal_its_own_forward_and_encode_audio_once():
+    """Qwen2.5-Omni thinker through the audio-only processor: same numbers as transformers' forward."""
+    omni = load_policy("tiny-qwen2_5-omni")
+    examples = [SyntheticAudioQA(size=5)[i] for i in (0, 4)]
+    calls = []
+    handle = omni.hf_model.model.audio_tower.register_forward_hook(lambda m, i, o: calls.append(1))
+    try:
+        enc = omni.encode_prompts(render_prompts(omni, examples, THINK), [e.audio for e in examples])
+        ids = omni.generate(enc, 2, do_sample=True, max_new_tokens=6, min_new_tokens=6)
+        ours = omni.completion_logps(enc, ids, torch.ones_like(ids))
+    finally:
+        handle.remove()
+    assert calls == [1]
+    full = omni.hf_model(
+        input_ids=torch.cat([enc.input_ids.repeat_interleave(2, 0), ids], 1),
+        attention_mask=torch.cat([enc.attention_mask.repeat_interleave(2, 0), torch.ones_like(ids)], 1),
+        input_features=enc.input_features.repeat_interleave(2, 0),
+        feature_attention_mask=enc.feature_attention_mask.repeat_interleave(2, 0),
+    )
+    prompt_len = enc.input_ids.shape[1]
+    reference = full.logits[:, prompt_len - 1 : -1].float().log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    assert torch.allclose(ours, reference, atol=1e-4)
