@@ -7,12 +7,16 @@ be loaded under `on_error="skip"` (each one was logged with its file, line and i
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Iterator
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from audio_thinker.data.errors import DataError, SkippedExample, check_on_error, skip
 from audio_thinker.data.example import AudioQAExample
@@ -51,6 +55,54 @@ class SkipOnError(Dataset):
             return skip(err, f"{type(self.dataset).__name__}[{index}]")
 
 
+class ResumableSampler(DistributedSampler):
+    """A seeded shuffle per (seed, epoch), sharded by rank, that starts at the first batch not yet trained on.
+
+    `consumed` counts the batches of the current epoch that the training loop has *taken* (the datamodule's
+    `on_before_batch_transfer` advances it), never the ones a loader or its workers merely prefetched, so the
+    position saved in a checkpoint is exact. It subclasses `DistributedSampler` so that Lightning keeps it under
+    DDP instead of wrapping it in its own. `len()` stays the whole epoch's: Lightning counts a resumed epoch's
+    batches from the restored position.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self.batch_size = batch_size
+        self.consumed = 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Batches this rank draws in one epoch (the last may be short)."""
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:  # Lightning calls this every epoch, also right after a restore: same epoch, no reset
+            self.epoch, self.consumed = epoch, 0
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(super().__iter__(), self.consumed * self.batch_size, None)
+
+    def state_dict(self) -> dict[str, int]:
+        """The epoch and the batches of it already trained on."""
+        return {"epoch": self.epoch, "consumed": self.consumed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Continue where `state` stopped; a checkpoint taken after an epoch's last batch starts the next epoch."""
+        self.epoch, self.consumed = int(state["epoch"]), int(state["consumed"])
+        if self.consumed >= self.batches_per_epoch:
+            self.epoch, self.consumed = self.epoch + 1, 0
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader that Lightning checkpoints and restores (it has `state_dict`): its sampler's epoch and position."""
+
+    def state_dict(self) -> dict[str, int]:
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.load_state_dict(state)
+
+
 class AudioQADataModule(L.LightningDataModule):
     """Train/val datasets (instantiated by Hydra) with seeded shuffling.
 
@@ -58,6 +110,8 @@ class AudioQADataModule(L.LightningDataModule):
     `on_error="skip"` turns data errors raised by an item into counted, logged skips (see the module docstring);
     `"raise"` lets them stop the run. `max_audio_seconds` caps every example's audio (any dataset) as batches
     are collated; manifest configs also pass it to `ManifestDataset`, which cuts before resampling.
+    Training order is a `ResumableSampler`: a checkpoint records how far into the epoch training got, and a resumed
+    run continues with the next batch of the same order.
     """
 
     def __init__(
@@ -77,21 +131,36 @@ class AudioQADataModule(L.LightningDataModule):
         self.train_set, self.val_set = self._guard(train), self._guard(val)
         self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
         self.num_workers, self.seed = num_workers, seed
+        self._train_sampler: ResumableSampler | None = None
 
     def _guard(self, dataset: Dataset | None) -> Dataset | None:
         """Apply the error policy to `dataset`."""
         return SkipOnError(dataset) if dataset is not None and self.on_error == "skip" else dataset
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(
+        trainer = self.trainer  # None outside a Trainer (tests, tools): one process
+        previous, self._train_sampler = self._train_sampler, ResumableSampler(
+            self.train_set, self.batch_size, self.seed,
+            num_replicas=trainer.world_size if trainer else 1, rank=trainer.global_rank if trainer else 0,
+        )  # fmt: skip
+        if previous is not None:  # a reloaded loader keeps the position
+            self._train_sampler.load_state_dict(previous.state_dict())
+        return ResumableDataLoader(
             self.train_set,
             batch_size=self.batch_size,
-            shuffle=True,
+            sampler=self._train_sampler,
+            # Only seeds the workers: fixed per loader, and persistent workers keep theirs, as in a resumed run.
             generator=torch.Generator().manual_seed(self.seed),
             num_workers=self.num_workers,
             collate_fn=self.collate,
             persistent_workers=self.num_workers > 0,
         )
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # Called once per batch the training loop takes (not when it is prefetched): the consumed position.
+        if self._train_sampler is not None and self.trainer is not None and self.trainer.training:
+            self._train_sampler.consumed += 1
+        return batch
 
     def val_dataloader(self) -> DataLoader:
         if self.val_set is None:
