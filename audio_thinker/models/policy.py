@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from transformers import DynamicCache
 from transformers.masking_utils import create_bidirectional_mask
 
 
@@ -112,18 +113,48 @@ class Policy(nn.Module):
     ) -> torch.Tensor:
         """log π(c_t | prompt, c_<t) for every completion token: [N, C]."""
         group_size = completion_ids.shape[0] // encoding.input_ids.shape[0]
-        prompt_embeds = self.embed_prompts(encoding, reencode_audio).repeat_interleave(group_size, dim=0)
-        completion_embeds = self.hf_model.get_input_embeddings()(completion_ids)
-        embeds = torch.cat([prompt_embeds, completion_embeds], dim=1)  # [N, P+C, H]
+        prompt_embeds = self.embed_prompts(encoding, reencode_audio)  # [B, P, H]
         mask = torch.cat([encoding.attention_mask.repeat_interleave(group_size, dim=0), completion_mask], dim=1)
         # Positions count real tokens only, so left padding does not shift them (as generate does).
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        hidden = self.decoder()(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
-        prompt_len = encoding.input_ids.shape[1]
-        # Hidden state at position p predicts token p+1: keep only those that predict completion tokens.
-        logits = self.hf_model.get_output_embeddings()(hidden[:, prompt_len - 1 : -1]).float()  # [N, C, V]
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)  # [N, P+C]
+        if group_size > 1 and not getattr(self.hf_model, "is_gradient_checkpointing", False):
+            hidden = self._hidden_shared_prompt(prompt_embeds, completion_ids, mask, positions, group_size)
+        else:
+            hidden = self._hidden_full(prompt_embeds, completion_ids, mask, positions, group_size)
+        logits = self.hf_model.get_output_embeddings()(hidden).float()  # [N, C, V]
         logps = torch.log_softmax(logits / temperature, dim=-1)
         return logps.gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
+
+    def _hidden_full(self, prompt_embeds, completion_ids, mask, positions, group_size: int) -> torch.Tensor:
+        """Hidden states that predict each completion token, running prompt + completion for every sample."""
+        completion_embeds = self.hf_model.get_input_embeddings()(completion_ids)
+        embeds = torch.cat([prompt_embeds.repeat_interleave(group_size, dim=0), completion_embeds], dim=1)
+        hidden = self.decoder()(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
+        # Hidden state at position p predicts token p+1: keep only those that predict completion tokens.
+        return hidden[:, prompt_embeds.shape[1] - 1 : -1]  # [N, C, H]
+
+    def _hidden_shared_prompt(self, prompt_embeds, completion_ids, mask, positions, group_size: int) -> torch.Tensor:
+        """The same hidden states, but the prompt runs once per example and its KV cache is shared by the G samples.
+
+        The prompt is most of each sequence, so this cuts the log-prob passes' work by about that share. The cache
+        is repeated, not the prompt, and gradients flow through the repeat into the one prompt pass.
+        """
+        prompt_len = prompt_embeds.shape[1]
+        cache = DynamicCache(config=self.hf_model.config.get_text_config())
+        prompt_out = self.decoder()(
+            inputs_embeds=prompt_embeds, attention_mask=mask[::group_size, :prompt_len],
+            position_ids=positions[::group_size, :prompt_len], past_key_values=cache, use_cache=True,
+        ).last_hidden_state  # fmt: skip
+        first = prompt_out[:, -1:].repeat_interleave(group_size, dim=0)  # predicts completion token 0
+        if completion_ids.shape[1] == 1:
+            return first
+        cache.batch_repeat_interleave(group_size)
+        rest = self.decoder()(
+            inputs_embeds=self.hf_model.get_input_embeddings()(completion_ids[:, :-1]),
+            attention_mask=mask[:, :-1], position_ids=positions[:, prompt_len:-1], past_key_values=cache,
+            use_cache=True,
+        ).last_hidden_state  # fmt: skip
+        return torch.cat([first, rest], dim=1)  # [N, C, H]
 
     def decoder(self) -> nn.Module:
         """The transformer stack without the LM head."""

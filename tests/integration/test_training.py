@@ -102,7 +102,8 @@ def test_it_learns_a_dense_reward(train_cfg, tmp_path):
     rewards = [value for _, value in read_scalars(tmp_path / "tensorboard", "reward/total")]
     assert len(rewards) == 50
     first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
-    assert last > 3 * first + 0.05, f"reward did not climb: first 10 steps {first:.3f}, last 10 {last:.3f}"
+    # The reward lies in [0, 2] for 16 tokens; a random-walk policy would stay near its start.
+    assert last > 1.5 * first and last > first + 0.5, f"reward did not climb: first 10 {first:.3f}, last 10 {last:.3f}"
 
 
 def test_nonfinite_loss_is_skipped_counted_and_leaves_weights_alone(train_cfg, monkeypatch):

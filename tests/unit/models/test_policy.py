@@ -123,3 +123,25 @@ def test_omni_thinker_logprobs_equal_its_own_forward_and_encode_audio_once():
     prompt_len = enc.input_ids.shape[1]
     reference = full.logits[:, prompt_len - 1 : -1].float().log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
     assert torch.allclose(ours, reference, atol=1e-4)
+
+
+def test_shared_prompt_pass_matches_the_full_pass_in_values_and_gradients(policy, encoding):
+    """The prompt-once KV-cache path must be the same function as running every sample in full."""
+    torch.manual_seed(1)
+    ids = policy.generate(encoding, 3, do_sample=True, max_new_tokens=7)
+    mask = completion_mask(ids, policy.stop_token_ids())
+    group_size = 3
+    full_mask = torch.cat([encoding.attention_mask.repeat_interleave(group_size, 0), mask], 1)
+    positions = (full_mask.cumsum(1) - 1).clamp(min=0)
+    results = []
+    for path in (policy._hidden_full, policy._hidden_shared_prompt):
+        policy.zero_grad()
+        hidden = path(policy.embed_prompts(encoding), ids, full_mask, positions, group_size)
+        (hidden.sum(-1) * mask).sum().backward()
+        grads = [p.grad.clone() for p in policy.parameters() if p.grad is not None]
+        results.append((hidden.detach(), grads))
+    policy.zero_grad()
+    (h_full, g_full), (h_shared, g_shared) = results
+    assert torch.allclose(h_full * mask[..., None], h_shared * mask[..., None], atol=1e-5)
+    assert len(g_full) == len(g_shared) > 0
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(g_full, g_shared, strict=True))
