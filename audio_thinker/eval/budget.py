@@ -1,0 +1,188 @@
+"""Budget forcing: generate with the reasoning limited to L tokens, then always get an answer.
+
+The rule (one call = one budget L for a whole batch):
+
+1. The assistant turn is opened with `<think>` (forced), and the model writes its reasoning with at most L new
+   tokens. Reasoning ends early when the model writes `</think>` or a stop token (e.g. `<|im_end|>`).
+2. Whatever happened, `</think><answer>` is appended after the kept reasoning (a stop token is dropped; a
+   reasoning cut at L tokens is simply closed), and the answer is generated with at most `answer_tokens` new
+   tokens, ending at `</answer>` or a stop token.
+3. The completion is `<think>{reasoning}</think><answer>{answer}</answer>`: the answer block is always closed,
+   so every completion has an answer to grade; `answer_closed` records whether the model closed it itself.
+4. Budget 0 skips step 1: the answer follows a forced empty block, `<think></think><answer>`. Every budget then
+   shares one answer protocol, and the only thing that varies along the curve is how long the model reasons.
+
+Guarantee: `think_tokens` (tokens generated inside the think block) is at most L. When `</think>` is a single
+token (the embedded models) it is not counted; when it spans several tokens (e.g. the stock Qwen2 tokenizer)
+generation stops on the string and its own tokens are counted too, so the bound still holds.
+Decoding is greedy by default, or sampled `num_samples` times per prompt; the prompt's audio is encoded once
+(`PromptEncoding`) and reused for every budget and both phases. The answer phase re-reads prompt + reasoning
+(no attention cache is carried over): one extra prefill per budget, in exchange for a simple, exact rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from audio_thinker.models.policy import Policy, PromptEncoding
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How tokens are chosen: greedy (default) or sampled `num_samples` times per prompt."""
+
+    do_sample: bool = False
+    num_samples: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+
+    def __post_init__(self) -> None:
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
+        if self.num_samples > 1 and not self.do_sample:
+            raise ValueError("greedy decoding gives the same completion every time: set do_sample=true "
+                             f"to draw num_samples={self.num_samples} samples")  # fmt: skip
+
+    def generate_kwargs(self) -> dict:
+        """Keyword arguments for `generate` (sampling knobs only when sampling, so greedy stays warning-free)."""
+        if not self.do_sample:
+            return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k}
+
+
+@dataclass(frozen=True)
+class ForcedCompletion:
+    """One budget-forced completion and how it ended."""
+
+    text: str  # "<think>…</think><answer>…</answer>"
+    think_tokens: int  # tokens generated inside the think block, <= budget
+    answer_tokens: int  # tokens generated inside the answer block, <= answer_tokens
+    think_closed: bool  # the model ended its reasoning itself (</think> or a stop token) within the budget
+    answer_closed: bool  # the model wrote </answer> itself within the answer budget
+
+
+def tag_ids(policy: Policy, text: str) -> list[int]:
+    """Token ids of `text` (a tag or a run of tags) under the policy's tokenizer."""
+    return policy.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def prompt_rows(policy: Policy, encoding: PromptEncoding, num_samples: int) -> list[torch.Tensor]:
+    """Each prompt's embeddings without its padding, repeated `num_samples` times: [B*n] x [P_i, H]."""
+    embeds = policy.embed_prompts(encoding)  # [B, P, H]
+    rows = [embeds[i][encoding.attention_mask[i].bool()] for i in range(embeds.shape[0])]
+    return [row for row in rows for _ in range(num_samples)]
+
+
+def left_pad(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack [L_i, H] rows into left-padded embeddings [N, T, H] and their attention mask [N, T]."""
+    width = max(row.shape[0] for row in rows)
+    embeds = rows[0].new_zeros(len(rows), width, rows[0].shape[-1])
+    mask = torch.zeros(len(rows), width, dtype=torch.long, device=rows[0].device)
+    for i, row in enumerate(rows):
+        embeds[i, width - row.shape[0] :] = row
+        mask[i, width - row.shape[0] :] = 1
+    return embeds, mask
+
+
+def continue_rows(
+    policy: Policy,
+    rows: list[torch.Tensor],
+    suffixes: list[list[int]],
+    max_new_tokens: int,
+    stop: str,
+    decoding: Decoding,
+) -> list[list[int]]:
+    """Generate after each prompt row + its suffix tokens until `stop`, a stop token or `max_new_tokens`."""
+    embed = policy.hf_model.get_input_embeddings()
+    tokens = [torch.tensor(ids, dtype=torch.long, device=rows[0].device) for ids in suffixes]
+    embeds, mask = left_pad([torch.cat([row, embed(ids)]) for row, ids in zip(rows, tokens, strict=True)])
+    stop_ids = list(policy.stop_token_ids())
+    extra = {}
+    tag = tag_ids(policy, stop)
+    if len(tag) == 1:
+        stop_ids.append(tag[0])
+    else:  # a multi-token tag can only be caught as a string
+        extra = {"stop_strings": [stop], "tokenizer": policy.tokenizer}
+    model = policy.hf_model
+    was_training = model.training
+    model.eval()
+    try:
+        out = model.generate(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            suppress_tokens=policy.special_token_ids() or None,
+            eos_token_id=stop_ids,
+            pad_token_id=policy.tokenizer.pad_token_id,
+            **decoding.generate_kwargs(),
+            **extra,
+        )  # [N, <= max_new_tokens]: only the new tokens, padded after each row's stop
+    finally:
+        model.train(was_training)
+    return out.tolist()
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One generated segment (reasoning or answer) cut where it ended."""
+
+    ids: list[int]  # tokens to continue from: the kept text, without the closing tag
+    text: str  # the kept text, without the closing tag
+    length: int  # generated tokens before the end (a multi-token tag's own tokens included)
+    ended: str  # "tag": the model closed it; "stop": a stop token; "budget": it ran out of tokens
+
+
+def split_segment(policy: Policy, ids: list[int], tag: str) -> Segment:
+    """Cut generated `ids` at the first closing `tag` or stop token (generation pads after either)."""
+    tag_tokens = tag_ids(policy, tag)
+    tag_token = tag_tokens[0] if len(tag_tokens) == 1 else None
+    stops = {*policy.stop_token_ids(), policy.tokenizer.pad_token_id}
+    end = next((i for i, token in enumerate(ids) if token in stops or token == tag_token), len(ids))
+    decode = policy.tokenizer.decode
+    text = decode(ids[:end], skip_special_tokens=True)
+    if tag in text:  # a multi-token tag, or a single-token tag spelled out in pieces
+        length = next(k for k in range(1, end + 1) if tag in decode(ids[:k], skip_special_tokens=True))
+        text = text.split(tag)[0]
+        return Segment(tag_ids(policy, text) if text else [], text, length, "tag")
+    if end == len(ids):
+        return Segment(ids, text, len(ids), "budget")
+    return Segment(ids[:end], text, end, "tag" if ids[end] == tag_token else "stop")
+
+
+@torch.no_grad()
+def budget_forced_generate(
+    policy: Policy, encoding: PromptEncoding, budget: int, answer_tokens: int = 16, decoding: Decoding | None = None
+) -> list[ForcedCompletion]:
+    """Completions with reasoning limited to `budget` tokens (module rule): [B * num_samples], samples adjacent."""
+    if budget < 0:
+        raise ValueError(f"a reasoning budget must be >= 0 tokens, got {budget}")
+    if answer_tokens < 1:
+        raise ValueError(f"answer_tokens must be >= 1, got {answer_tokens}")
+    decoding = decoding or Decoding()
+    rows = prompt_rows(policy, encoding, decoding.num_samples)
+    think_open = tag_ids(policy, THINK_OPEN)
+    if budget > 0:
+        generated = continue_rows(policy, rows, [think_open] * len(rows), budget, THINK_CLOSE, decoding)
+        thinks = [split_segment(policy, ids, THINK_CLOSE) for ids in generated]
+    else:
+        thinks = [Segment([], "", 0, "tag")] * len(rows)
+    bridge = tag_ids(policy, THINK_CLOSE + ANSWER_OPEN)
+    suffixes = [think_open + think.ids + bridge for think in thinks]
+    generated = continue_rows(policy, rows, suffixes, answer_tokens, ANSWER_CLOSE, decoding)
+    answers = [split_segment(policy, ids, ANSWER_CLOSE) for ids in generated]
+    return [
+        ForcedCompletion(
+            text=f"{THINK_OPEN}{think.text}{THINK_CLOSE}{ANSWER_OPEN}{answer.text}{ANSWER_CLOSE}",
+            think_tokens=think.length,
+            answer_tokens=answer.length,
+            think_closed=think.ended != "budget",
+            answer_closed=answer.ended == "tag",
+        )
+        for think, answer in zip(thinks, answers, strict=True)
+    ]

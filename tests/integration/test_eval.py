@@ -1,0 +1,146 @@
+"""`audio-thinker eval`, evaluation from training outputs, the live scaling callback and sweep summaries."""
+
+from __future__ import annotations
+
+import csv
+import json
+import runpy
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.eval.budget import budget_forced_generate
+from audio_thinker.eval.weights import load_eval_policy
+from audio_thinker.rollout.prompts import THINK
+from audio_thinker.rollout.sampler import render_prompts
+from audio_thinker.train import build_module, build_trainer
+from tests.conftest import FAST, compose_train
+from tests.integration.test_cli import run_cli
+from tests.integration.test_training import LENGTH_REWARD
+from tests.tb import read_scalars, scalar_tags
+
+REPO = Path(__file__).resolve().parents[2]
+LORA = ["quant=lora", "model.dtype=float32"]
+SCALING_TAGS = {"scaling/accuracy@0", "scaling/accuracy@4", "scaling/slope", "scaling/sweet_spot",
+                "scaling/sweet_spot_accuracy"}  # fmt: skip
+
+
+def greedy_texts(policy, budget: int = 16) -> list[str]:
+    """Budget-forced greedy completions of two validation examples."""
+    examples = [SyntheticAudioQA(size=2, seed=100003)[i] for i in range(2)]
+    encoding = policy.encode_prompts(render_prompts(policy, examples, THINK), [ex.audio for ex in examples])
+    return [c.text for c in budget_forced_generate(policy, encoding, budget, answer_tokens=4)]
+
+
+def test_eval_cli_writes_predictions_metrics_and_the_scaling_curve(tmp_path):
+    result = run_cli("eval", "eval.max_examples=4", "eval.budgets=[0,4,8]", "eval.max_new_tokens=32",
+                     "eval.answer_tokens=4", f"hydra.run.dir={tmp_path}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert len(lines) == 4 * 4  # 4 examples x (free pass + 3 budgets)
+    assert {line["budget"] for line in lines} == {None, 0, 4, 8}
+    assert all(line["think_tokens"] <= line["budget"] for line in lines if line["budget"] is not None)
+    assert {"id", "task", "difficulty", "completion", "answer", "correct"} <= set(lines[0])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    free = [line for line in lines if line["budget"] is None]
+    assert metrics["n_examples"] == 4 and metrics["accuracy"] == sum(x["correct"] for x in free) / 4
+    assert set(metrics["accuracy_by_task"]) == {line["task"] for line in free}
+    scaling = json.loads((tmp_path / "scaling.json").read_text())
+    assert scaling["budgets"] == [0, 4, 8]
+    assert scaling["accuracy"] == [metrics["by_budget"][b]["accuracy"] for b in ("0", "4", "8")]
+    assert scaling["sweet_spot"] in (0, 4, 8) and isinstance(scaling["slope"], float)
+    assert (tmp_path / "scaling.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 1-step full fine-tuning run: its composed config, its module and its last checkpoint."""
+    out = tmp_path_factory.mktemp("train")
+    cfg = compose_train(out, ["trainer.max_steps=1", "optimizer.lr=1e-2", "callbacks.export=null", *LENGTH_REWARD])
+    module = build_module(cfg)
+    build_trainer(cfg).fit(module, datamodule=instantiate(cfg.data))
+    return cfg, module, str(out / "checkpoints" / "last.ckpt")
+
+
+def test_eval_from_a_training_checkpoint_reproduces_the_trained_policy(trained):
+    cfg, module, ckpt = trained
+    loaded = load_eval_policy(cfg.model, ckpt_path=ckpt)
+    base = instantiate(cfg.model)
+    weights, restored, untouched = module.policy.state_dict(), loaded.state_dict(), base.state_dict()
+    assert weights.keys() == restored.keys()
+    assert all(torch.equal(weights[k], restored[k]) for k in weights)  # every weight, not a sample of them
+    assert any(not torch.equal(weights[k], untouched[k]) for k in weights)  # and the step did change some
+    assert greedy_texts(loaded) == greedy_texts(module.policy)
+
+
+def test_a_checkpoint_for_another_model_config_is_refused(trained, train_cfg):
+    _, _, ckpt = trained
+    with pytest.raises(ValueError, match="does not match"):
+        load_eval_policy(train_cfg(LORA).model, ckpt_path=ckpt)
+
+
+def test_eval_with_a_saved_adapter_loads_its_weights(train_cfg, tmp_path):
+    lora_cfg = train_cfg(LORA).model
+    policy = instantiate(lora_cfg)
+    with torch.no_grad():  # LoRA B starts at zero: give the adapter an effect to reproduce
+        for name, param in policy.model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.5)
+    policy.model.save_pretrained(tmp_path / "adapter")
+    loaded = load_eval_policy(train_cfg().model, adapter=str(tmp_path / "adapter"))
+    saved = {k: v for k, v in policy.state_dict().items() if "lora_" in k}
+    assert saved and all(torch.equal(v, loaded.state_dict()[k]) for k, v in saved.items())
+    assert greedy_texts(loaded, budget=8) == greedy_texts(policy, budget=8)
+
+
+@pytest.fixture(scope="module")
+def multirun(tmp_path_factory) -> Path:
+    """`audio-thinker train -m loss.beta=0,0.04` with the scaling callback: 2 runs x 2 steps."""
+    sweep = tmp_path_factory.mktemp("sweep")
+    result = run_cli(
+        "train", "-m", *FAST, "loss.beta=0,0.04", "callbacks=with_scaling", "callbacks.scaling_curve.every_n_steps=2",
+        "callbacks.scaling_curve.budgets=[0,4]", "callbacks.scaling_curve.max_examples=2",
+        "callbacks.scaling_curve.answer_tokens=4", "callbacks.model_checkpoint=null", "callbacks.export=null",
+        f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return sweep
+
+
+def test_scaling_callback_logs_its_curve_at_start_and_every_n_steps(multirun):
+    for run in ("0", "1"):
+        logs = multirun / run / "tensorboard"
+        assert scalar_tags(logs) >= SCALING_TAGS
+        assert [step for step, _ in read_scalars(logs, "scaling/slope")] == [0, 2]  # at start, then every 2 steps
+        images = set()
+        for events in logs.rglob("events.out.tfevents.*"):
+            accumulator = EventAccumulator(str(events))
+            accumulator.Reload()
+            images |= set(accumulator.Tags()["images"])
+        assert "scaling/curve" in images
+
+
+def test_sweep_summary_compares_the_runs(multirun, tmp_path):
+    # An evaluation of run 1 (as `audio-thinker eval hydra.run.dir=<run>/eval` would leave it), hand-made.
+    (multirun / "1" / "eval").mkdir()
+    (multirun / "1" / "eval" / "metrics.json").write_text(json.dumps({"accuracy": 0.625, "think_rate": 0.5}))
+    (multirun / "1" / "eval" / "scaling.json").write_text(json.dumps(
+        {"budgets": [0, 25], "accuracy": [0.5, 0.75], "slope": 0.01, "intercept": 0.5, "sweet_spot": 25,
+         "sweet_spot_accuracy": 0.75}))  # fmt: skip
+    main = runpy.run_path(str(REPO / "tools" / "summarize_sweep.py"))["main"]
+    assert main([str(multirun), "--out", str(tmp_path)]) == 0
+    rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert [row["run"] for row in rows] == ["0", "1"]
+    assert [row["loss.beta"] for row in rows] == ["0", "0.04"]  # the swept key; FAST overrides are shared
+    assert "trainer.max_steps" not in rows[0]
+    assert all(row["reward/total"] != "" and row["scaling/slope"] != "" for row in rows)
+    final = read_scalars(multirun / "0" / "tensorboard", "reward/total")[-1][1]
+    assert float(rows[0]["reward/total"]) == pytest.approx(final, rel=1e-3)  # the last logged value (4 digits)
+    assert (rows[0]["eval/accuracy"], rows[1]["eval/accuracy"]) == ("", "0.625")
+    assert (rows[1]["eval/slope"], rows[1]["eval/sweet_spot"]) == ("0.01", "25")
+    assert "| run | loss.beta | reward/total |" in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "summary.png").read_bytes()[:4] == b"\x89PNG"
