@@ -1,0 +1,190 @@
+"""What an exact resume needs beyond Lightning's own state: RNG states, rollout-aligned and atomic checkpoints.
+
+Lightning checkpoints the weights, optimizer, scheduler and loop counters; the data position is the train loader's
+state (`audio_thinker.data.datamodule.ResumableDataLoader`). This module adds the random number generators
+(`RNGStateCallback`), a `CheckpointIO` whose writes are atomic (`AtomicCheckpointIO`) and log flushing
+(`FlushLogsCallback`), so a run killed at any moment resumes from the newest complete checkpoint and continues,
+in its numbers and its TensorBoard curves, as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import secrets
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.distributed as dist
+from fsspec.utils import get_protocol
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+log = logging.getLogger(__name__)
+
+
+# -- RNG states ------------------------------------------------------------------------------------------------
+def capture_rng_state() -> dict[str, Any]:
+    """This process's torch (CPU, CUDA), numpy and Python RNG states as tensors/lists, safe for weights_only loads.
+
+    CUDA: the current device only (one per rank); reading every device would open a context on each from each rank.
+    """
+    version, internal, gauss = random.getstate()
+    numpy_state = np.random.get_state(legacy=False)
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() and torch.cuda.is_initialized() else None,
+        "numpy": {
+            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),  # uint32 has no weights_only form
+            "pos": int(numpy_state["state"]["pos"]),
+            "has_gauss": int(numpy_state["has_gauss"]),
+            "gauss": float(numpy_state["gauss"]),
+        },
+        "python": {"version": version, "state": list(internal), "gauss": gauss},
+    }
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Set the generators `capture_rng_state` read (CUDA's where it was saved from, and is here, in use)."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": numpy_state["key"].numpy().astype(np.uint32), "pos": numpy_state["pos"]},
+            "has_gauss": numpy_state["has_gauss"],
+            "gauss": numpy_state["gauss"],
+        }
+    )
+    python = state["python"]
+    random.setstate((python["version"], tuple(python["state"]), python["gauss"]))
+
+
+class RNGStateCallback(L.Callback):
+    """Saves every rank's RNG states in each checkpoint and restores them when training resumes.
+
+    The states are restored at `on_train_start`, after Lightning's setup and before the first rollout, so nothing
+    the resumed run does while it rebuilds the model and the loaders can shift the random streams. It also fails
+    fast when periodic checkpoints would fall inside a reused rollout (`rollout.num_iterations` > 1): that rollout
+    is not saved, so resuming there could not replay it (checkpoints land on rollout boundaries instead).
+    """
+
+    def __init__(self) -> None:
+        self._to_restore: dict[str, Any] | None = None
+        self._rank = 0
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._rank = trainer.global_rank
+        check_rollout_boundaries(trainer)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = capture_rng_state()
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            # Called on every rank while the checkpoint is assembled (only rank 0 writes it): keep them all.
+            ranks: list[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(ranks, state)
+            return {"ranks": ranks}
+        return {"ranks": [state]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._to_restore = state_dict
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._to_restore is None:
+            return
+        ranks = self._to_restore["ranks"]
+        if self._rank >= len(ranks):
+            log.warning("the checkpoint holds RNG states for %d rank(s); rank %d uses rank 0's", len(ranks), self._rank)
+        restore_rng_state(ranks[self._rank] if self._rank < len(ranks) else ranks[0])
+        self._to_restore = None
+
+
+class FlushLogsCallback(L.Callback):
+    """Flushes every logger before each training step, so a killed run's logs on disk reach its last checkpoint.
+
+    Lightning hands a step's metrics to the loggers after `on_train_batch_end`, where checkpoints are taken, and
+    TensorBoard buffers events for up to two minutes: without this, a hard kill loses the steps just before the
+    checkpoint, which the resumed run (starting at the checkpoint's step) never logs again. What is left is a kill
+    in the instant between a checkpoint and the next step's start: that one step's scalars are lost.
+    """
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        for logger in trainer.loggers:
+            logger.save()
+
+
+def check_rollout_boundaries(trainer: L.Trainer) -> None:
+    """Fail when a periodic checkpoint would be taken while a rollout is still being reused (num_iterations > 1)."""
+    from audio_thinker.rollout.callback import RolloutCallback  # the rollout stack is heavy; only needed here
+
+    reuse = max((cb.num_iterations for cb in trainer.callbacks if isinstance(cb, RolloutCallback)), default=1)
+    if reuse == 1:
+        return
+    for checkpoint in trainer.checkpoint_callbacks:
+        if not isinstance(checkpoint, ModelCheckpoint):
+            continue
+        every = checkpoint._every_n_train_steps  # no public accessor
+        if checkpoint._train_time_interval is not None or every * trainer.accumulate_grad_batches % reuse:
+            raise ValueError(
+                f"with rollout.num_iterations={reuse}, checkpoints must land on rollout boundaries (a reused rollout "
+                f"is not saved): set callbacks.model_checkpoint.every_n_train_steps to a multiple of {reuse} "
+                f"(times accumulate_grad_batches={trainer.accumulate_grad_batches}); got every_n_train_steps={every}"
+                f", train_time_interval={checkpoint._train_time_interval}"
+            )
+
+
+# -- atomic checkpoint files ------------------------------------------------------------------------------------
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """`torch.save` to a temporary file beside the target, fsync, then `os.replace`: a checkpoint is whole or absent.
+
+    A crash mid-write leaves at most a hidden `.<name>.<random>.tmp`, which no `*.ckpt` lookup (`ckpt_path=last`
+    included) matches. Loading defaults to `weights_only=True`: checkpoints hold only tensors and plain containers.
+    Remote paths (s3://, ...) keep Lightning's fsspec transaction.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None or get_protocol(str(path)) != "file":
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        write_atomically(checkpoint, Path(path))
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any = lambda storage, loc: storage, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        return super().load_checkpoint(path, map_location, True if weights_only is None else weights_only)
+
+
+def write_atomically(obj: Any, path: Path) -> None:
+    """`torch.save(obj)` so that `path` is either its old content or the complete new file, even after a crash."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"  # same directory, so the rename is atomic
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for a plain open()
+    try:
+        with os.fdopen(fd, "wb") as file:
+            torch.save(obj, file)
+            file.flush()
+            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist a rename (the directory entry) too; some filesystems do not support it, which is fine."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,173 @@
+"""Exact resume: a run killed after a checkpoint and resumed logs what an uninterrupted run with the same seed logs.
+
+On the CPU every operation here is deterministic (same thread count, same kernels), so the comparison is exact
+equality of the logged float32 values: any lost RNG state, data position or optimizer state shows up as a
+difference, not as noise to tolerate. TensorBoard files of a resumed run sit beside the killed run's in the same
+directory and may repeat the steps the killed run logged after its checkpoint; the value that counts for a step is
+the last one written (what TensorBoard itself shows after it purges the orphaned events).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from audio_thinker.train import train
+from tests.conftest import FAST, FAST_SYNTHETIC, compose_train
+
+TAGS = ("reward/total", "loss/total", "loss/kl")
+# 6 training examples in batches of 2: epochs of 3 steps, so step 4 is mid-epoch and step 6 ends an epoch.
+# A length reward and a large learning rate: every step has a non-zero advantage, loss and KL that move.
+RUN = [*FAST, *FAST_SYNTHETIC, "data.train.size=6", "trainer.max_steps=8", "optimizer.lr=1e-3",
+       "callbacks.model_checkpoint.every_n_train_steps=2", "~reward.terms.format", "~reward.terms.accuracy",
+       "+reward.terms.length._target_=tests.integration.test_training.TextLengthReward"]  # fmt: skip
+
+
+class PauseAtStep(L.Callback):
+    """Touches `marker` and sleeps at the start of step `step`: the test kills the run at a known point."""
+
+    def __init__(self, step: int, marker: str) -> None:
+        self.step, self.marker = step, Path(marker)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step:
+            self.marker.touch()
+            time.sleep(600)
+
+
+def logged(run_dir: Path, files: set[Path] | None = None) -> dict[str, dict[int, float]]:
+    """tag -> {step: the last value written for that step} over the run's (or only `files`') event files."""
+    out: dict[str, dict[int, float]] = {}
+    for events in sorted(Path(run_dir, "tensorboard").glob("events.out.tfevents.*")):
+        if files is not None and events not in files:
+            continue
+        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        for tag in set(TAGS) & set(accumulator.Tags()["scalars"]):
+            out.setdefault(tag, []).extend((e.wall_time, e.step, e.value) for e in accumulator.Scalars(tag))
+    return {tag: {step: value for _, step, value in sorted(points)} for tag, points in out.items()}
+
+
+def after(values: dict[str, dict[int, float]], first: int) -> dict[str, dict[int, float]]:
+    """Only the steps from `first` on."""
+    return {tag: {step: v for step, v in steps.items() if step >= first} for tag, steps in values.items()}
+
+
+def cli(run_dir: Path, *overrides: str) -> subprocess.Popen:
+    """`audio-thinker train` in a fresh interpreter, writing under `run_dir` (one thread: two run side by side).
+
+    Its output goes to `<run_dir>.log` (appended), not a pipe that nobody reads while it runs.
+    """
+    cmd = [sys.executable, "-m", "audio_thinker.cli", "train", *RUN, *overrides, f"hydra.run.dir={run_dir}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same in every run, so the arithmetic is the same
+    with open(run_dir.with_suffix(".log"), "a") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def output_of(process: subprocess.Popen) -> str:
+    """The tail of what the runs in `process`'s directory printed."""
+    return Path(process.args[-1].removeprefix("hydra.run.dir=") + ".log").read_text()[-3000:]
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
+    """Poll until `path` exists; fail if `process` ends (or the time runs out) first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, f"the run ended before {path.name}:\n{output_of(process)}"
+        assert time.monotonic() < deadline, f"no {path.name} after {timeout} s"
+        time.sleep(0.05)
+
+
+def finish(process: subprocess.Popen) -> str:
+    """Wait for a run and return its output; fail on a non-zero exit."""
+    process.wait(timeout=600)
+    assert process.returncode == 0, output_of(process)
+    return output_of(process)
+
+
+def test_a_killed_run_resumes_with_the_losses_and_rewards_of_an_uninterrupted_one(tmp_path):
+    reference, killed_dir = tmp_path / "reference", tmp_path / "killed"
+    uninterrupted = cli(reference)  # runs alongside the one we kill
+    # Past the step-4 checkpoint the run takes step 4 (logging it), then pauses at step 5 until it is killed.
+    paused = tmp_path / "paused"
+    killed = cli(killed_dir, "+callbacks.pause._target_=tests.integration.test_resume.PauseAtStep",
+                 "+callbacks.pause.step=5", f"+callbacks.pause.marker={paused}")  # fmt: skip
+    try:
+        wait_for(paused, killed)
+        killed.send_signal(signal.SIGKILL)  # no handler, no cleanup: as a crash or an OOM kill
+        assert killed.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        killed.kill()
+    checkpoint = torch.load(killed_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    resumed_from = checkpoint["global_step"]
+    assert resumed_from == 4 and (killed_dir / "checkpoints" / "step000004.ckpt").is_file()
+    assert checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "consumed": 1}]
+    assert sorted(logged(killed_dir)["loss/kl"]) == [0, 1, 2, 3, 4]  # flushed before step 5; 4 will be logged again
+
+    before = set(Path(killed_dir, "tensorboard").glob("events.out.tfevents.*"))
+    output = finish(cli(killed_dir, "ckpt_path=last"))
+    finish(uninterrupted)
+    assert f"Restoring states from the checkpoint path at {killed_dir / 'checkpoints' / 'last.ckpt'}" in output
+    new_files = set(Path(killed_dir, "tensorboard").glob("events.out.tfevents.*")) - before
+    resumed_only = logged(killed_dir, new_files)
+    assert all(min(steps) == resumed_from and max(steps) == 7 for steps in resumed_only.values())  # not from scratch
+
+    expected = logged(reference)
+    assert set(expected) == set(TAGS) and all(sorted(steps) == list(range(8)) for steps in expected.values())
+    assert resumed_only == after(expected, resumed_from)
+    assert logged(killed_dir) == expected  # all steps, each with its last value
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread, as in the subprocess runs: far faster on a shared 2-core machine (no spinning)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _train(run_dir: Path, *overrides: str) -> dict[str, dict[int, float]]:
+    train(compose_train(run_dir, [*RUN, *overrides]))
+    return logged(run_dir)
+
+
+def test_resuming_in_process_mid_epoch_and_at_an_epoch_end_matches_the_uninterrupted_run(tmp_path, one_thread):
+    expected = _train(tmp_path / "full")
+    checkpoints = tmp_path / "full" / "checkpoints"
+    positions = {
+        step: torch.load(checkpoints / f"step{step:06d}.ckpt", weights_only=True)["loops"]["fit_loop"]["state_dict"]
+        for step in (4, 6)
+    }
+    assert positions[4]["combined_loader"] == [{"epoch": 1, "consumed": 1}]  # 4 = 3 + 1 batches
+    assert positions[6]["combined_loader"] == [{"epoch": 1, "consumed": 3}]  # epoch 1 done: resumes at epoch 2
+
+    mid_epoch = _train(tmp_path / "mid", f"ckpt_path={checkpoints / 'step000004.ckpt'}",
+                       "callbacks.model_checkpoint.save_top_k=2")  # fmt: skip
+    assert mid_epoch == after(expected, 4)
+    assert sorted(os.listdir(tmp_path / "mid" / "checkpoints")) == ["last.ckpt", "step000006.ckpt", "step000008.ckpt"]
+    assert _train(tmp_path / "end", f"ckpt_path={checkpoints / 'step000006.ckpt'}") == after(expected, 6)
+
+
+def test_with_a_reused_rollout_checkpoints_fall_on_rollout_boundaries_and_resume_exactly(tmp_path, one_thread):
+    reuse = ["rollout.num_iterations=2", "trainer.max_steps=6"]  # rollouts at steps 0, 2, 4; checkpoints every 2
+    expected = _train(tmp_path / "full", *reuse)
+    assert any(ratio != 1.0 for ratio in _ratios(tmp_path / "full"))  # the second use of a rollout is off-policy
+    resumed = _train(tmp_path / "resumed", *reuse, f"ckpt_path={tmp_path / 'full' / 'checkpoints' / 'step000004.ckpt'}")
+    assert resumed == after(expected, 4)
+
+
+def _ratios(run_dir: Path) -> list[float]:
+    """Every logged `loss/ratio` (the mean importance ratio) of a run."""
+    accumulator = EventAccumulator(str(next(Path(run_dir, "tensorboard").glob("events.out.tfevents.*"))))
+    accumulator.Reload()
+    return [e.value for e in accumulator.Scalars("loss/ratio")]

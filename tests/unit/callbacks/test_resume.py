@@ -1,0 +1,110 @@
+"""RNGStateCallback, the rollout-boundary check and AtomicCheckpointIO, without a training run."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+from fractions import Fraction
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from audio_thinker.callbacks import resume
+from audio_thinker.callbacks.resume import AtomicCheckpointIO, RNGStateCallback, check_rollout_boundaries
+from audio_thinker.rollout.callback import RolloutCallback
+
+
+def _draws() -> list[float]:
+    """One number from every generator the callback covers; the Gaussians exercise the cached second value."""
+    return [*torch.rand(2).tolist(), *np.random.rand(2).tolist(), float(np.random.standard_normal()),
+            random.random(), random.gauss(0, 1)]  # fmt: skip
+
+
+def test_rng_states_survive_a_weights_only_checkpoint_and_are_restored_at_train_start(tmp_path):
+    L.seed_everything(7)
+    np.random.standard_normal(), random.gauss(0, 1)  # leave a cached Gaussian in numpy and in Python
+    saved = RNGStateCallback().state_dict()
+    expected = _draws()
+    AtomicCheckpointIO().save_checkpoint({"rng": saved}, tmp_path / "rng.ckpt")
+    loaded = AtomicCheckpointIO().load_checkpoint(tmp_path / "rng.ckpt")["rng"]  # weights_only=True
+
+    resumed = RNGStateCallback()
+    resumed.load_state_dict(loaded)
+    moved_on = _draws()  # loading alone does not touch the generators: setup may still consume numbers
+    assert moved_on != expected
+    resumed.on_train_start(None, None)
+    assert _draws() == expected
+    resumed.on_train_start(None, None)  # restores once, not at every later fit
+    assert _draws() != expected
+
+
+def test_a_rank_beyond_the_saved_ones_falls_back_to_rank_zero(caplog):
+    state = RNGStateCallback().state_dict()
+    expected = _draws()
+    callback = RNGStateCallback()
+    callback._rank = 3
+    callback.load_state_dict(state)
+    callback.on_train_start(None, None)
+    assert _draws() == expected and "rank 3 uses rank 0's" in caplog.text
+
+
+def _trainer(num_iterations: int, every: int, accumulate: int = 1) -> L.Trainer:
+    rollout = RolloutCallback(prompt=None, num_iterations=num_iterations)
+    checkpoint = ModelCheckpoint(every_n_train_steps=every)
+    return L.Trainer(callbacks=[rollout, checkpoint], accumulate_grad_batches=accumulate, logger=False,
+                     enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+
+
+@pytest.mark.parametrize(("num_iterations", "every", "accumulate"), [(1, 3, 1), (2, 4, 1), (4, 2, 2)])
+def test_checkpoints_on_rollout_boundaries_pass(num_iterations, every, accumulate):
+    check_rollout_boundaries(_trainer(num_iterations, every, accumulate))
+
+
+def test_a_checkpoint_inside_a_reused_rollout_fails_fast():
+    with pytest.raises(ValueError, match="every_n_train_steps to a multiple of 2"):
+        check_rollout_boundaries(_trainer(num_iterations=2, every=3))
+
+
+def test_a_crash_mid_write_leaves_no_checkpoint_under_the_final_name(tmp_path, monkeypatch):
+    def crash(obj, file):
+        file.write(b"half a checkpoint")  # some bytes reach the disk, then the process dies
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(resume.torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        AtomicCheckpointIO().save_checkpoint({"step": 1}, tmp_path / "checkpoints" / "last.ckpt")
+    assert os.listdir(tmp_path / "checkpoints") == []  # neither last.ckpt nor the temporary file
+
+
+def test_a_crash_mid_write_keeps_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    path = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"step": torch.tensor(4)}, path)
+    monkeypatch.setattr(resume.torch, "save", lambda obj, file: (file.write(b"\x00" * 10), 1 / 0))
+    with pytest.raises(ZeroDivisionError):
+        AtomicCheckpointIO().save_checkpoint({"step": torch.tensor(6)}, path)
+    assert AtomicCheckpointIO().load_checkpoint(path)["step"] == 4
+
+
+def test_a_temporary_file_left_by_a_hard_kill_is_never_taken_for_the_last_checkpoint(tmp_path):
+    AtomicCheckpointIO().save_checkpoint({"step": 2}, tmp_path / "last.ckpt")
+    (tmp_path / ".last.ckpt.0a1b2c3d.tmp").write_bytes(b"torn")  # what SIGKILL between write and rename leaves
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    found = ModelCheckpoint(dirpath=tmp_path)._find_last_checkpoints(trainer)
+    assert found == {str(tmp_path / "last.ckpt")}
+
+
+def test_files_follow_the_umask_like_a_plain_save(tmp_path):
+    AtomicCheckpointIO().save_checkpoint({"step": 1}, tmp_path / "a.ckpt")
+    torch.save({"step": 1}, tmp_path / "b.ckpt")
+    assert (tmp_path / "a.ckpt").stat().st_mode == (tmp_path / "b.ckpt").stat().st_mode
+
+
+def test_loading_defaults_to_weights_only(tmp_path):
+    AtomicCheckpointIO().save_checkpoint({"ratio": Fraction(1, 3)}, tmp_path / "code.ckpt")  # not a plain type
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        AtomicCheckpointIO().load_checkpoint(tmp_path / "code.ckpt")
+    assert AtomicCheckpointIO().load_checkpoint(tmp_path / "code.ckpt", weights_only=False)["ratio"] == Fraction(1, 3)
