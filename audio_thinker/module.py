@@ -15,8 +15,6 @@ from audio_thinker.rollout.batch import RolloutBatch
 
 log = logging.getLogger(__name__)
 
-REFERENCE_PREFIX = "reference."
-
 
 class GRPOModule(L.LightningModule):
     """Trains `policy` on rollouts that `RolloutCallback` attaches to each batch and `RewardCallback` scores.
@@ -104,14 +102,21 @@ class GRPOModule(L.LightningModule):
         scheduler = self.scheduler_factory(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    # The frozen reference copy is rebuilt from the base model, so checkpoints do not carry it twice.
+    # Checkpoints hold what training changes: trainable weights (not the frozen base or the reference copy,
+    # which are rebuilt from the model config: a 7B QLoRA checkpoint stays megabytes), plus our counters.
+    def frozen_keys(self) -> set[str]:
+        """State-dict keys of parameters that never train."""
+        return {name for name, param in self.named_parameters() if not param.requires_grad}
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint["state_dict"]
-        for key in [k for k in state if k.startswith(REFERENCE_PREFIX)]:
+        for key in self.frozen_keys() & state.keys():
             del state[key]
+        checkpoint["nonfinite_losses"] = self.nonfinite_losses
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if self.reference is not None:
-            state = checkpoint["state_dict"]
-            for key, value in self.reference.state_dict().items():
-                state.setdefault(REFERENCE_PREFIX + key, value)
+        state = checkpoint["state_dict"]
+        current = self.state_dict()
+        for key in self.frozen_keys():
+            state.setdefault(key, current[key])
+        self.nonfinite_losses = checkpoint.get("nonfinite_losses", 0)

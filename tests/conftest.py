@@ -6,10 +6,16 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+
+# One thread per process: the tiny models gain nothing from more, and on a 2-core CI machine the test
+# process and its CLI subprocesses would otherwise fight over the cores (3-10x slower under contention).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 

@@ -38,6 +38,8 @@ def load_checkpoint_into(policy: Policy, ckpt_path: str | Path) -> None:
     if not weights:
         raise ValueError(f"{ckpt_path}: no 'policy.*' weights in this checkpoint; is it an audio-thinker checkpoint?")
     missing, unexpected = policy.load_state_dict(weights, strict=False)
+    frozen = {name for name, param in policy.named_parameters() if not param.requires_grad}
+    missing = [key for key in missing if key not in frozen]  # frozen weights are not stored: the base has them
     if unexpected or missing:
         raise ValueError(
             f"{ckpt_path}: checkpoint does not match the configured model (missing {missing[:5]}, unexpected "

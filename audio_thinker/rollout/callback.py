@@ -67,6 +67,13 @@ class RolloutCallback(L.Callback):
         if self.log_every and trainer.global_step % self.log_every == 0:
             self._log_samples(trainer, rollout)
 
+    def state_dict(self) -> dict:
+        """The skipped-example count survives a resume (Lightning stores callback state in checkpoints)."""
+        return {"skipped": self.skipped}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.skipped = state_dict.get("skipped", 0)
+
     def _log_samples(self, trainer: L.Trainer, rollout: RolloutBatch) -> None:
         """A few completions as TensorBoard text, so a user reads what the policy writes."""
         experiment = getattr(trainer.logger, "experiment", None)

@@ -62,3 +62,13 @@ def test_export_of_a_foreign_checkpoint_names_the_problem(tmp_path):
     torch.save({"state_dict": {"encoder.weight": torch.zeros(1)}}, bogus)
     with pytest.raises(FileNotFoundError, match="config.yaml"):
         main(["export", str(bogus), "--out", str(tmp_path / "o")])
+
+
+def test_checkpoints_hold_only_what_trains(trained):
+    """LoRA run: the checkpoint carries the adapters and counters, not the frozen base (rebuilt from config)."""
+    module, run = trained
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    trainable = {n for n, p in module.named_parameters() if p.requires_grad}
+    stored = {k for k in state["state_dict"] if k in dict(module.named_parameters())}
+    assert stored == trainable and all("lora_" in k for k in stored)
+    assert state["nonfinite_losses"] == 0
