@@ -26,7 +26,7 @@ from transformers import (
 )
 
 # Bump when anything below changes, so stale caches are rebuilt instead of reused.
-TINY_VERSION = "v2"  # shared by all embedded models
+TINY_VERSION = "v3"  # shared by all embedded models
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
 # Reasoning tags are ordinary (decodable) added tokens, so one token each, as in recent Qwen tokenizers.

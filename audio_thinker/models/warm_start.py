@@ -27,7 +27,8 @@ def format_completion(example: AudioQAExample, rng: np.random.Generator, think: 
     pick = int(rng.integers(len(choices)))
     letter = chr(ord("A") + pick)
     if not think:
-        return f"<answer>{letter}</answer>"
+        # Sometimes an empty think block: the shape budget forcing uses for a zero reasoning budget.
+        return f"<think></think><answer>{letter}</answer>" if rng.random() < 0.3 else f"<answer>{letter}</answer>"
     reason = f"{OPENERS[int(rng.integers(len(OPENERS)))]} It seems to be {choices[pick]}, so the answer is {letter}."
     return f"<think>{reason}</think><answer>{letter}</answer>"
 
