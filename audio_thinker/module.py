@@ -67,20 +67,22 @@ class GRPOModule(L.LightningModule):
         if "rollout" not in batch:
             raise RuntimeError("training_step found no rollout in the batch: add RolloutCallback to the trainer")
         rollout: RolloutBatch | None = batch["rollout"]
-        if rollout is None:
-            return None  # every example of this batch was skipped by the data policy (counted there)
-        if rollout.advantages is None:
-            raise RuntimeError("the rollout has no advantages: add RewardCallback after RolloutCallback")
-        logps = self.policy_logps(rollout)
-        ref_logps = self.reference_logps(rollout) if self.loss_fn.beta > 0 else None
-        out = self.loss_fn(logps, rollout.advantages, rollout.completion_mask, rollout.old_logps, ref_logps)
+        out = None
+        if rollout is not None:  # None: every example of this batch was skipped by the data policy (counted there)
+            if rollout.advantages is None:
+                raise RuntimeError("the rollout has no advantages: add RewardCallback after RolloutCallback")
+            logps = self.policy_logps(rollout)
+            ref_logps = self.reference_logps(rollout) if self.loss_fn.beta > 0 else None
+            out = self.loss_fn(logps, rollout.advantages, rollout.completion_mask, rollout.old_logps, ref_logps)
+        nonfinite = out is not None and not torch.isfinite(out.loss).item()
         # Every rank must skip together, or DDP's gradient all-reduce would wait forever for the skipping rank.
-        if self.trainer.strategy.reduce_boolean_decision(not torch.isfinite(out.loss).item(), all=False):
-            self.nonfinite_losses += 1
-            log.warning(
-                "step %d: non-finite loss (%s); skipped, weights unchanged (%d skipped so far). Examples: %s",
-                self.global_step, out.loss.item(), self.nonfinite_losses, [ex.id for ex in rollout.examples],
-            )  # fmt: skip
+        if self.trainer.strategy.reduce_boolean_decision(out is None or nonfinite, all=False):
+            if nonfinite:
+                self.nonfinite_losses += 1
+                log.warning(
+                    "step %d: non-finite loss (%s); skipped, weights unchanged (%d skipped so far). Examples: %s",
+                    self.global_step, out.loss.item(), self.nonfinite_losses, [ex.id for ex in rollout.examples],
+                )  # fmt: skip
             self.log("loss/nonfinite_skipped", float(self.nonfinite_losses), on_step=True, batch_size=1)
             return None
         size = len(rollout.examples)

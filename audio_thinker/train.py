@@ -45,7 +45,7 @@ def build_module(cfg: DictConfig) -> GRPOModule:
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     """The Lightning trainer with the rollout and reward callbacks first, then the configured extras."""
-    callbacks = [instantiate(cfg.rollout), RewardCallback(instantiate(cfg.reward), scale_rewards=cfg.advantages.scale)]
+    callbacks = [instantiate(cfg.rollout), RewardCallback(instantiate(cfg.reward))]
     callbacks += instantiate_dict(cfg.get("callbacks"))
     loggers = instantiate_dict(cfg.get("logger"))
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

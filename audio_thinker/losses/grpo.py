@@ -28,7 +28,7 @@ class GRPOLoss(nn.Module):
     The second term is the k3 estimator of KL(π || π_ref): unbiased, always ≥ 0. Aggregation over the masked
     tokens: `grpo` averages each sequence then the batch (DeepSeekMath); `dapo` averages all tokens of the
     batch (long answers weigh more); `dr_grpo` sums and divides by batch size x `max_completion_length`
-    (no length bias at all).
+    (no length bias at all). `scale_rewards` says whether advantages are divided by the group's reward std.
     """
 
     def __init__(
@@ -38,6 +38,7 @@ class GRPOLoss(nn.Module):
         epsilon_high: float | None = None,
         aggregation: Aggregation = "grpo",
         max_completion_length: int | None = None,
+        scale_rewards: bool = True,
     ) -> None:
         super().__init__()
         if aggregation not in ("grpo", "dapo", "dr_grpo"):
@@ -49,6 +50,9 @@ class GRPOLoss(nn.Module):
         self.beta, self.eps_low = beta, epsilon
         self.eps_high = epsilon if epsilon_high is None else epsilon_high
         self.aggregation, self.max_completion_length = aggregation, max_completion_length
+        # How rewards become advantages is part of the objective: GRPO divides by the group std, Dr. GRPO does not.
+        # The reward callback reads it from here, so `loss=dr_grpo` is the whole of Dr. GRPO.
+        self.scale_rewards = scale_rewards
 
     def forward(
         self,

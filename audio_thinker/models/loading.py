@@ -62,6 +62,11 @@ def load_policy(
     """
     if dtype not in DTYPES:
         raise ValueError(f"model.dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    if lora is not None and (train_audio_encoder or train_projector):
+        raise ValueError(
+            "model.train_audio_encoder / model.train_projector would be frozen again by LoRA: train them through "
+            "the adapter instead, e.g. model.lora.modules_to_save=[multi_modal_projector] (or [audio_tower])"
+        )
     if quantization is not None and lora is None:
         raise ValueError("model.quantization is set but model.lora is null: 4-bit weights cannot be trained "
                          "directly; use quant=qlora_nf4 (LoRA adapters on the quantized base)")  # fmt: skip

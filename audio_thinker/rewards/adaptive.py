@@ -11,7 +11,10 @@ from audio_thinker.rewards.parsing import is_correct
 def think_gammas(think_share: float, step: int, total_steps: int) -> tuple[float, float]:
     """(γ_think, γ_nothink) = (exp(−λ(1 − s/T)), exp(−(1 − λ)(1 − s/T))), with s/T clipped to [0, 1]."""
     if total_steps <= 0:
-        raise ValueError(f"total_steps must be positive to schedule the adaptive reward, got {total_steps}")
+        raise ValueError(
+            f"total_steps must be positive to schedule the adaptive reward, got {total_steps}: "
+            "set trainer.max_steps (the schedule runs over the whole training)"
+        )
     remaining = 1.0 - min(max(step / total_steps, 0.0), 1.0)
     return math.exp(-think_share * remaining), math.exp(-(1.0 - think_share) * remaining)
 
@@ -41,7 +44,9 @@ class AdaptiveThinkAccuracyReward(RewardTerm):
     def score(self, inputs: RewardInputs) -> list[float]:
         if len(inputs) == 0:
             return []
-        think_share = sum(c.mode == "think" for c in inputs.completions) / len(inputs)
+        think_share = inputs.batch_think_share
+        if think_share is None:
+            think_share = sum(c.mode == "think" for c in inputs.completions) / len(inputs)
         gamma_think, gamma_nothink = think_gammas(think_share, inputs.step, inputs.total_steps)
         values = []
         for completion, example in zip(inputs.completions, inputs.examples, strict=True):

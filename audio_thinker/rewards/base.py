@@ -23,6 +23,8 @@ class RewardInputs:
     group_size: int = 1
     step: int = 0
     total_steps: int = 1
+    # Share of think-mode completions over the whole step (all ranks); None: over these completions only.
+    batch_think_share: float | None = None
 
     def __len__(self) -> int:
         return len(self.completions)
@@ -32,7 +34,7 @@ class RewardInputs:
         pick = slice(index, index + 1)
         return RewardInputs(
             self.completions[pick], self.examples[pick], self.think_lengths[pick], self.answer_lengths[pick],
-            1, self.step, self.total_steps,
+            1, self.step, self.total_steps, self.batch_think_share,
         )  # fmt: skip
 
 

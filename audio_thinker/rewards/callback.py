@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 
@@ -19,8 +21,8 @@ class RewardCallback(L.Callback):
     plus whatever the terms report through `metrics()` (e.g. `judge/failures`).
     """
 
-    def __init__(self, suite: RewardSuite, scale_rewards: bool = True) -> None:
-        self.suite, self.scale_rewards = suite, scale_rewards
+    def __init__(self, suite: RewardSuite) -> None:
+        self.suite = suite
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:
         rollout: RolloutBatch | None = batch.get("rollout")
@@ -33,14 +35,25 @@ class RewardCallback(L.Callback):
             answer_lengths=rollout.answer_lengths,
             group_size=rollout.group_size,
             step=trainer.global_step,
-            total_steps=max(int(trainer.estimated_stepping_batches), 1),
+            total_steps=_total_steps(trainer),
+            batch_think_share=self._think_share(pl_module, rollout),
         )
         result = self.suite(inputs)
         rollout.rewards, rollout.reward_terms = result.total, result.terms
-        rollout.advantages = group_advantages(result.total, rollout.group_size, self.scale_rewards).to(
+        rollout.advantages = group_advantages(result.total, rollout.group_size, pl_module.loss_fn.scale_rewards).to(
             rollout.completion_ids.device
         )
         pl_module.log_dict(self.metrics(rollout), on_step=True, batch_size=len(rollout.examples))
+
+    @staticmethod
+    def _think_share(pl_module, rollout: RolloutBatch) -> float:
+        """λ of the adaptive reward: think-mode share over the step's completions on every rank (one rank's batch
+        alone can be a single prompt's group under data parallelism with batch size 1)."""
+        thinking = sum(c.mode == "think" for c in rollout.completions)
+        counts = torch.tensor([float(thinking), float(rollout.size)], device=rollout.completion_ids.device)
+        gathered = pl_module.all_gather(counts)  # [2] on one device, [world, 2] under DDP
+        total = gathered.reshape(-1, 2).sum(dim=0)
+        return float(total[0] / total[1])
 
     def metrics(self, rollout: RolloutBatch) -> dict[str, float]:
         """Scalars describing the rollout's rewards and shapes."""
@@ -63,3 +76,9 @@ class RewardCallback(L.Callback):
             for key, value in term.metrics().items():
                 out[key] = out.get(key, 0.0) + value
         return out
+
+
+def _total_steps(trainer: L.Trainer) -> int:
+    """T of the adaptive schedule: the run's optimizer steps (0 when unbounded: terms that need T then say so)."""
+    total = trainer.estimated_stepping_batches
+    return int(total) if math.isfinite(total) else 0

@@ -26,7 +26,7 @@ class AccuracyReward(RewardTerm):
 class FormatReward(RewardTerm):
     """R_format = 1 if the completion has a required shape, else 0.
 
-    `require="think"` (CESAR): exactly `<think>…</think><answer>…</answer>`.
+    `require="think"` (CESAR): exactly `<think>…</think><answer>…</answer>` with non-blank reasoning.
     `require="either"` (Audio-Thinker): that, or `<answer>…</answer>` alone.
     """
 
@@ -39,4 +39,4 @@ class FormatReward(RewardTerm):
     def score(self, inputs: RewardInputs) -> list[float]:
         if self.require == "either":
             return [float(c.mode != "malformed") for c in inputs.completions]
-        return [float(c.mode != "malformed" and c.has_think_block) for c in inputs.completions]
+        return [float(c.mode == "think") for c in inputs.completions]  # a blank think block is not reasoning

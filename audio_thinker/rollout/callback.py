@@ -45,12 +45,12 @@ class RolloutCallback(L.Callback):
         self._uses_left = 0
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:
+        self.skipped += batch.get("skipped", 0)
         if self._uses_left > 0 and self._cached is not None:
             self._uses_left -= 1
             batch["rollout"] = self._cached
             return
         examples = batch["examples"]
-        self.skipped += batch.get("skipped", 0)
         pl_module.log("data/skipped", float(self.skipped), on_step=True, batch_size=max(len(examples), 1))
         if not examples:  # every example of this batch was skipped by the data policy
             batch["rollout"] = None

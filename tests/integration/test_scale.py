@@ -69,3 +69,15 @@ def test_ddp_on_two_cpu_processes_keeps_ranks_identical(tmp_path):
     assert rank0["initial"] != rank0["final"]  # the weights did train...
     assert rank0["final"] == rank1["final"]  # ...and identically on both ranks
     assert rank0["examples"] != rank1["examples"]  # each rank rolled out its own prompts
+
+
+def test_training_the_projector_under_lora_points_to_modules_to_save(train_cfg):
+    cfg = train_cfg(["quant=lora", "model.train_projector=true"])
+    with pytest.raises(Exception, match="modules_to_save"):
+        build_module(cfg)
+
+
+def test_dr_grpo_is_the_whole_recipe(train_cfg):
+    loss = instantiate(train_cfg(["loss=dr_grpo"]).loss)
+    assert loss.aggregation == "dr_grpo" and loss.scale_rewards is False
+    assert instantiate(train_cfg().loss).scale_rewards is True

@@ -67,3 +67,17 @@ def test_empty_answer_is_wrong(make_inputs, violin):
 def test_total_steps_must_be_positive(make_inputs, violin):
     with pytest.raises(ValueError, match="total_steps"):
         AdaptiveThinkAccuracyReward().score(make_inputs([PLAIN_RIGHT], violin, total_steps=0))
+
+
+def test_step_wide_think_share_overrides_the_local_one(make_inputs, violin):
+    """Under data parallelism λ is the share over every rank's completions, passed in by the reward callback."""
+    inputs = make_inputs([THINK_RIGHT, PLAIN_RIGHT], violin, step=0, total_steps=10)  # local λ would be 1/2
+    inputs.batch_think_share = 0.25
+    # λ = 1/4, s/T = 0: γ_think = e^-0.25 ≈ 0.778801, γ_nothink = e^-0.75 ≈ 0.472367
+    gt, gn = math.exp(-0.25), math.exp(-0.75)
+    assert AdaptiveThinkAccuracyReward().score(inputs) == pytest.approx([gt, 2 * gn])
+
+
+def test_unbounded_training_has_no_schedule(make_inputs, violin):
+    with pytest.raises(ValueError, match="trainer.max_steps"):
+        AdaptiveThinkAccuracyReward().score(make_inputs([THINK_RIGHT], violin, total_steps=0))
