@@ -145,3 +145,15 @@ def test_shared_prompt_pass_matches_the_full_pass_in_values_and_gradients(policy
     assert torch.allclose(h_full * mask[..., None], h_shared * mask[..., None], atol=1e-5)
     assert len(g_full) == len(g_shared) > 0
     assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(g_full, g_shared, strict=True))
+
+
+def test_generation_with_a_shared_prefill_equals_plain_generate(policy, encoding):
+    """Prefilling each prompt once and repeating its cache must not change a single generated token."""
+    plain = policy.hf_model.generate(
+        inputs_embeds=policy.embed_prompts(encoding).repeat_interleave(3, 0),
+        attention_mask=encoding.attention_mask.repeat_interleave(3, 0),
+        do_sample=False, max_new_tokens=12, suppress_tokens=policy.special_token_ids(),
+        eos_token_id=policy.stop_token_ids(), pad_token_id=policy.tokenizer.pad_token_id,
+    )  # fmt: skip
+    shared = policy.generate(encoding, 3, do_sample=False, max_new_tokens=12)
+    assert torch.equal(shared, plain)
