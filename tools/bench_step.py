@@ -59,8 +59,8 @@ class BenchArgs:
     warmup: int = 2  # steps run first in every run and not measured (allocator, lazy init, first-call caches)
     rounds: int = 3  # the contenders take turns this many times
     batch_size: int = 2  # prompts per step
-    group_size: int = 4  # G completions per prompt
-    new_tokens: int = 32  # every completion is exactly this long
+    group_size: int = 8  # G completions per prompt: 8, as both papers and our experiment presets train
+    new_tokens: int = 64  # every completion is exactly this long
     beta: float = 0.04  # KL coefficient: a reference forward pass every step
     lr: float = 1e-5
     seed: int = 0
