@@ -31,6 +31,11 @@ class PromptEncoding:
     feature_attention_mask: torch.Tensor | None = None  # [B, frames]
 
 
+def real_token_positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that count real tokens only, so left padding does not shift them (as `generate` does)."""
+    return (mask.cumsum(dim=1) - 1).clamp(min=0)
+
+
 class Policy(nn.Module):
     """A causal (audio) language model and its processor. Subclasses add audio encoding."""
 
@@ -113,14 +118,19 @@ class Policy(nn.Module):
         """KV cache of every prompt token but the last, computed once per prompt and repeated G times."""
         if embeds.shape[1] < 2:
             return None
-        cache = DynamicCache(config=self.hf_model.config.get_text_config())
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        self.decoder()(
-            inputs_embeds=embeds[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1],
-            past_key_values=cache, use_cache=True,
-        )  # fmt: skip
+        _, cache = self._cached_prompt_pass(embeds[:, :-1], mask[:, :-1], real_token_positions(mask)[:, :-1])
         cache.batch_repeat_interleave(group_size)
         return cache
+
+    def _cached_prompt_pass(
+        self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, DynamicCache]:
+        """Run prompts [B, P] once through the decoder: their hidden states and a KV cache to continue from."""
+        cache = DynamicCache(config=self.hf_model.config.get_text_config())
+        out = self.decoder()(
+            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
+        )
+        return out.last_hidden_state, cache
 
     def completion_logps(
         self,
@@ -134,8 +144,7 @@ class Policy(nn.Module):
         group_size = completion_ids.shape[0] // encoding.input_ids.shape[0]
         prompt_embeds = self.embed_prompts(encoding, reencode_audio)  # [B, P, H]
         mask = torch.cat([encoding.attention_mask.repeat_interleave(group_size, dim=0), completion_mask], dim=1)
-        # Positions count real tokens only, so left padding does not shift them (as generate does).
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)  # [N, P+C]
+        positions = real_token_positions(mask)  # [N, P+C]
         if group_size > 1 and not getattr(self.hf_model, "is_gradient_checkpointing", False):
             hidden = self._hidden_shared_prompt(prompt_embeds, completion_ids, mask, positions, group_size)
         else:
@@ -159,11 +168,9 @@ class Policy(nn.Module):
         is repeated, not the prompt, and gradients flow through the repeat into the one prompt pass.
         """
         prompt_len = prompt_embeds.shape[1]
-        cache = DynamicCache(config=self.hf_model.config.get_text_config())
-        prompt_out = self.decoder()(
-            inputs_embeds=prompt_embeds, attention_mask=mask[::group_size, :prompt_len],
-            position_ids=positions[::group_size, :prompt_len], past_key_values=cache, use_cache=True,
-        ).last_hidden_state  # fmt: skip
+        prompt_out, cache = self._cached_prompt_pass(
+            prompt_embeds, mask[::group_size, :prompt_len], positions[::group_size, :prompt_len]
+        )
         first = prompt_out[:, -1:].repeat_interleave(group_size, dim=0)  # predicts completion token 0
         if completion_ids.shape[1] == 1:
             return first
