@@ -9,18 +9,24 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
+from audio_thinker.distributed import sum_across_ranks
 from audio_thinker.losses.grpo import GRPOLoss
 from audio_thinker.models.policy import Policy
-from audio_thinker.rollout.batch import RolloutBatch
+from audio_thinker.rollout.batch import Rollout
 
 log = logging.getLogger(__name__)
 
 
 class GRPOModule(L.LightningModule):
-    """Trains `policy` on rollouts that `RolloutCallback` attaches to each batch and `RewardCallback` scores.
+    """Trains `policy` on the rollouts that `RolloutCallback` samples and `RewardCallback` scores.
 
+    A generation's rollout arrives with its first micro-step (`batch["rollout"]`) and is kept as the buffer the
+    following micro-steps draw from (`batch["micro_step"]`); a checkpoint taken inside a generation saves it.
     The reference policy is the same model with its LoRA adapters disabled when it has adapters (no second
     copy of the weights); otherwise a frozen deep copy, made only when the KL term is on (beta > 0).
+    A step whose loss is not finite on any rank, or that has no completion on any rank, is skipped on every rank:
+    its backward still runs (zero gradients, so DDP's all-reduce is met) but the optimizer leaves the weights,
+    and its moments, untouched.
     """
 
     def __init__(
@@ -39,9 +45,13 @@ class GRPOModule(L.LightningModule):
             # mode equal to the policy's keeps both on the same code paths.
             self.reference = copy.deepcopy(policy).requires_grad_(False)
         self.nonfinite_losses = 0
+        self.generation: Rollout | None = None  # the scored rollout the current generation's micro-steps draw from
+        self._step_tokens: list[float] = []  # completion tokens of each optimizer step of the generation, all ranks
+        self._micro_step, self._micro_steps = -1, 1  # the last micro-step trained on, of how many in the generation
+        self._skip_step = False  # set by any micro-batch of the optimizer step; read by optimizer_step
 
     # -- log-prob passes ------------------------------------------------------------------------------
-    def policy_logps(self, rollout: RolloutBatch) -> torch.Tensor:
+    def policy_logps(self, rollout: Rollout) -> torch.Tensor:
         """log π_θ of the completion tokens: [B*G, C] (with grad unless called under no_grad)."""
         return self.policy.completion_logps(
             rollout.encoding, rollout.completion_ids, rollout.completion_mask, rollout.temperature,
@@ -49,7 +59,7 @@ class GRPOModule(L.LightningModule):
         )  # fmt: skip
 
     @torch.no_grad()
-    def reference_logps(self, rollout: RolloutBatch) -> torch.Tensor:
+    def reference_logps(self, rollout: Rollout) -> torch.Tensor:
         """log π_ref of the completion tokens: [B*G, C]."""
         reference = self.reference or self.policy
         with reference.reference_context():
@@ -62,30 +72,33 @@ class GRPOModule(L.LightningModule):
         """When the audio encoder/projector trains, cached features would block its gradient: re-encode."""
         return bool(getattr(self.policy, "audio_trainable", lambda: False)())
 
-    # -- Lightning hooks ------------------------------------------------------------------------------
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
-        if "rollout" not in batch:
-            raise RuntimeError("training_step found no rollout in the batch: add RolloutCallback to the trainer")
-        rollout: RolloutBatch | None = batch["rollout"]
+    # -- one micro-step -------------------------------------------------------------------------------
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        micro_step = batch.get("micro_step", 0)
+        micro = self.micro_batch(batch, micro_step)
         out = None
-        if rollout is not None:  # None: every example of this batch was skipped by the data policy (counted there)
-            if rollout.advantages is None:
-                raise RuntimeError("the rollout has no advantages: add RewardCallback after RolloutCallback")
-            logps = self.policy_logps(rollout)
-            ref_logps = self.reference_logps(rollout) if self.loss_fn.beta > 0 else None
-            out = self.loss_fn(logps, rollout.advantages, rollout.completion_mask, rollout.old_logps, ref_logps)
+        if micro.examples:
+            logps = self.policy_logps(micro)
+            ref_logps = self.reference_logps(micro) if self.loss_fn.beta > 0 else None
+            out = self.loss_fn(
+                logps, micro.advantages, micro.completion_mask, micro.old_logps, ref_logps,
+                num_tokens=self._dapo_normaliser(micro_step),
+            )  # fmt: skip
         nonfinite = out is not None and not torch.isfinite(out.loss).item()
-        # Every rank must skip together, or DDP's gradient all-reduce would wait forever for the skipping rank.
-        if self.trainer.strategy.reduce_boolean_decision(out is None or nonfinite, all=False):
-            if nonfinite:
-                self.nonfinite_losses += 1
-                log.warning(
-                    "step %d: non-finite loss (%s); skipped, weights unchanged (%d skipped so far). Examples: %s",
-                    self.global_step, out.loss.item(), self.nonfinite_losses, [ex.id for ex in rollout.examples],
-                )  # fmt: skip
+        if nonfinite:
+            self.nonfinite_losses += 1
+            log.warning(
+                "step %d: non-finite loss (%s); the step is skipped, weights unchanged (%d so far). Examples: %s",
+                self.global_step, out.loss.item(), self.nonfinite_losses, [ex.id for ex in micro.examples],
+            )  # fmt: skip
+        # Every rank takes the same decision: a skip on one rank alone would leave the others' all-reduce waiting.
+        # (An optimizer step without a completion on any rank is known to all ranks from the step's token count.)
+        if self.trainer.strategy.reduce_boolean_decision(nonfinite, all=False) or not self._tokens_of(micro_step):
+            self._skip_step = True
             self.log("loss/nonfinite_skipped", float(self.nonfinite_losses), on_step=True, batch_size=1)
-            return None
-        size = len(rollout.examples)
+        if out is None or nonfinite:
+            return self.zero_loss()
+        size = len(micro.examples)
         self.log("loss/total", out.loss.detach(), on_step=True, prog_bar=True, batch_size=size)
         self.log_dict(
             {"loss/policy": out.policy_loss, "loss/kl": out.kl, "loss/clip_fraction": out.clip_fraction,
@@ -93,6 +106,61 @@ class GRPOModule(L.LightningModule):
             on_step=True, batch_size=size,
         )  # fmt: skip
         return out.loss
+
+    def micro_batch(self, batch: dict, micro_step: int) -> Rollout:
+        """This micro-step's share of the generation's rollout (taking the rollout at the generation's start)."""
+        if micro_step == 0:
+            if "rollout" not in batch:
+                raise RuntimeError("training_step found no rollout in the batch: add RolloutCallback to the trainer")
+            rollout: Rollout = batch["rollout"]
+            if rollout.advantages is None:
+                raise RuntimeError("the rollout has no advantages: add RewardCallback after RolloutCallback")
+            self.start_generation(rollout)
+        elif self.generation is None:
+            raise RuntimeError(f"micro-step {micro_step} has no generation to draw from (resumed without its rollout)")
+        self._micro_step, self._micro_steps = micro_step, batch.get("micro_steps", 1)
+        return self.generation.micro_batch(micro_step % self.generation.num_micro_batches)
+
+    def start_generation(self, rollout: Rollout) -> None:
+        """Buffer the generation and count each of its optimizer steps' completion tokens over all ranks (dapo)."""
+        self.generation = rollout
+        accumulation = self.trainer.accumulate_grad_batches
+        steps = rollout.num_micro_batches // accumulation
+        local = [0.0] * steps
+        for index in range(rollout.num_micro_batches):
+            rows = rollout.micro_batch_examples(index)
+            g = rollout.group_size
+            local[index // accumulation] += float(rollout.completion_mask[rows.start * g : rows.stop * g].sum())
+        self._step_tokens = sum_across_ranks(local, self.trainer.strategy)
+
+    def _tokens_of(self, micro_step: int) -> float:
+        """Completion tokens of the optimizer step `micro_step` belongs to, summed over every rank."""
+        micro_index = micro_step % self.generation.num_micro_batches
+        return self._step_tokens[micro_index // self.trainer.accumulate_grad_batches]
+
+    def _dapo_normaliser(self, micro_step: int) -> float | None:
+        """The step's tokens over all ranks / (accumulation x world size): see GRPOLoss's `dapo`."""
+        if self.loss_fn.aggregation != "dapo":
+            return None
+        return self._tokens_of(micro_step) / (self.trainer.accumulate_grad_batches * self.trainer.world_size)
+
+    def zero_loss(self) -> torch.Tensor:
+        """A loss of 0 that reaches every trainable parameter: DDP's gradient hooks fire on this rank too."""
+        params = [p for p in self.policy.parameters() if p.requires_grad]
+        return torch.stack([p.sum() for p in params]).sum() * 0.0
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        """The optimizer step, unless a micro-batch of it (on any rank) was skipped: then gradients are dropped,
+        so the optimizer leaves the weights and its moments as they were (torch optimizers skip `grad=None`)."""
+
+        def closure():
+            loss = optimizer_closure()
+            if self._skip_step:
+                optimizer.zero_grad(set_to_none=True)
+            return loss
+
+        optimizer.step(closure=closure)
+        self._skip_step = False
 
     def configure_optimizers(self):
         params = [p for p in self.policy.parameters() if p.requires_grad]
@@ -105,7 +173,8 @@ class GRPOModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # Checkpoints hold what training changes: trainable weights (not the frozen base or the reference copy,
-    # which are rebuilt from the model config: a 7B QLoRA checkpoint stays megabytes), plus our counters.
+    # which are rebuilt from the model config: a 7B QLoRA checkpoint stays megabytes), plus our counters, and the
+    # generation's rollout when the checkpoint falls inside a generation.
     def frozen_keys(self) -> set[str]:
         """State-dict keys of parameters that never train."""
         return {name for name, param in self.named_parameters() if not param.requires_grad}
@@ -115,6 +184,14 @@ class GRPOModule(L.LightningModule):
         for key in self.frozen_keys() & state.keys():
             del state[key]
         checkpoint["nonfinite_losses"] = self.nonfinite_losses
+        generation = self.generation
+        if generation is not None and self._micro_step + 1 < self._micro_steps:  # inside a generation
+            checkpoint["generation"] = {
+                "rollout": generation.state_dict(),
+                "step_tokens": self._step_tokens,
+                "micro_step": self._micro_step,
+                "micro_steps": self._micro_steps,
+            }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint["state_dict"]
@@ -122,3 +199,8 @@ class GRPOModule(L.LightningModule):
         for key in self.frozen_keys():
             state.setdefault(key, current[key])
         self.nonfinite_losses = checkpoint.get("nonfinite_losses", 0)
+        if (saved := checkpoint.get("generation")) is not None:
+            rollout = Rollout.from_state_dict(saved["rollout"])
+            self.generation = rollout.to(self.policy.device)
+            self._step_tokens, self._micro_step = saved["step_tokens"], saved["micro_step"]
+            self._micro_steps = saved["micro_steps"]

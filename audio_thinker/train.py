@@ -6,8 +6,9 @@ import logging
 
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from audio_thinker.losses.grpo import GRPOLoss
 from audio_thinker.module import GRPOModule
 from audio_thinker.rewards.callback import RewardCallback
 
@@ -35,17 +36,25 @@ def check_combination(cfg: DictConfig) -> None:
         )
 
 
+def build_loss(cfg: DictConfig) -> GRPOLoss:
+    """The loss from `cfg.loss`; its `scale_rewards` key belongs to the advantages (the reward callback reads it)."""
+    settings = OmegaConf.to_container(cfg.loss, resolve=True)
+    settings.pop("scale_rewards", None)
+    return instantiate(settings)
+
+
 def build_module(cfg: DictConfig) -> GRPOModule:
     """Policy (+ reference), loss and optimizer as one LightningModule."""
     # _convert_="all": plain lists/dicts in optimizer state, so checkpoints load with torch's weights_only=True.
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.get("scheduler") else None
     optimizer = instantiate(cfg.optimizer, _convert_="all")
-    return GRPOModule(instantiate(cfg.model, _convert_="all"), instantiate(cfg.loss), optimizer, scheduler)
+    return GRPOModule(instantiate(cfg.model, _convert_="all"), build_loss(cfg), optimizer, scheduler)
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     """The Lightning trainer with the rollout and reward callbacks first, then the configured extras."""
-    callbacks = [instantiate(cfg.rollout), RewardCallback(instantiate(cfg.reward))]
+    scale_rewards = cfg.loss.get("scale_rewards", "group")
+    callbacks = [instantiate(cfg.rollout), RewardCallback(instantiate(cfg.reward), scale_rewards)]
     callbacks += instantiate_dict(cfg.get("callbacks"))
     loggers = instantiate_dict(cfg.get("logger"))
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

@@ -1,7 +1,8 @@
 """What an exact resume needs beyond Lightning's own state: RNG states, rollout-aligned and atomic checkpoints.
 
 Lightning checkpoints the weights, optimizer, scheduler and loop counters; the data position is the train loader's
-state (`audio_thinker.data.datamodule.ResumableDataLoader`). This module adds the random number generators
+state (`audio_thinker.data.generations.GenerationLoader`), and a generation interrupted by a checkpoint is saved
+with the module (`GRPOModule.on_save_checkpoint`). This module adds the random number generators
 (`RNGStateCallback`), a `CheckpointIO` whose writes are atomic (`AtomicCheckpointIO`) and log flushing
 (`FlushLogsCallback`), so a run killed at any moment resumes from the newest complete checkpoint and continues,
 in its numbers and its TensorBoard curves, as if it had never stopped.
@@ -22,7 +23,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from fsspec.utils import get_protocol
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 log = logging.getLogger(__name__)
@@ -71,9 +71,7 @@ class RNGStateCallback(L.Callback):
     """Saves every rank's RNG states in each checkpoint and restores them when training resumes.
 
     The states are restored at `on_train_start`, after Lightning's setup and before the first rollout, so nothing
-    the resumed run does while it rebuilds the model and the loaders can shift the random streams. It also fails
-    fast when periodic checkpoints would fall inside a reused rollout (`rollout.num_iterations` > 1): that rollout
-    is not saved, so resuming there could not replay it (checkpoints land on rollout boundaries instead).
+    the resumed run does while it rebuilds the model and the loaders can shift the random streams.
     """
 
     def __init__(self) -> None:
@@ -82,7 +80,6 @@ class RNGStateCallback(L.Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._rank = trainer.global_rank
-        check_rollout_boundaries(trainer)
 
     def state_dict(self) -> dict[str, Any]:
         state = capture_rng_state()
@@ -120,26 +117,6 @@ class FlushLogsCallback(L.Callback):
     ) -> None:
         for logger in trainer.loggers:
             logger.save()
-
-
-def check_rollout_boundaries(trainer: L.Trainer) -> None:
-    """Fail when a periodic checkpoint would be taken while a rollout is still being reused (num_iterations > 1)."""
-    from audio_thinker.rollout.callback import RolloutCallback  # the rollout stack is heavy; only needed here
-
-    reuse = max((cb.num_iterations for cb in trainer.callbacks if isinstance(cb, RolloutCallback)), default=1)
-    if reuse == 1:
-        return
-    for checkpoint in trainer.checkpoint_callbacks:
-        if not isinstance(checkpoint, ModelCheckpoint):
-            continue
-        every = checkpoint._every_n_train_steps  # no public accessor
-        if checkpoint._train_time_interval is not None or every * trainer.accumulate_grad_batches % reuse:
-            raise ValueError(
-                f"with rollout.num_iterations={reuse}, checkpoints must land on rollout boundaries (a reused rollout "
-                f"is not saved): set callbacks.model_checkpoint.every_n_train_steps to a multiple of {reuse} "
-                f"(times accumulate_grad_batches={trainer.accumulate_grad_batches}); got every_n_train_steps={every}"
-                f", train_time_interval={checkpoint._train_time_interval}"
-            )
 
 
 # -- atomic checkpoint files ------------------------------------------------------------------------------------

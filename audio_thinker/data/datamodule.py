@@ -3,6 +3,7 @@
 Batch contract: `{"examples": list[AudioQAExample], "skipped": int, "skipped_ids": list[str | None]}`.
 `examples` may be empty when every item of the batch was skipped; `skipped` counts the items that could not
 be loaded under `on_error="skip"` (each one was logged with its file, line and id when it was skipped).
+Training batches hold a whole generation's examples and are served as its micro-steps (`GenerationLoader`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from audio_thinker.data.errors import DataError, SkippedExample, check_on_error, skip
 from audio_thinker.data.example import AudioQAExample
+from audio_thinker.data.generations import GenerationLoader, GenerationPlan
 
 
 def cap_audio(example: AudioQAExample, max_seconds: float) -> AudioQAExample:
@@ -86,27 +88,19 @@ class ResumableSampler(DistributedSampler):
         """The epoch and the batches of it already trained on."""
         return {"epoch": self.epoch, "consumed": self.consumed}
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def load_state_dict(self, state: dict[str, int], advance_finished_epoch: bool = True) -> None:
         """Continue where `state` stopped; a checkpoint taken after an epoch's last batch starts the next epoch."""
         self.epoch, self.consumed = int(state["epoch"]), int(state["consumed"])
-        if self.consumed >= self.batches_per_epoch:
+        if advance_finished_epoch and self.consumed >= self.batches_per_epoch:
             self.epoch, self.consumed = self.epoch + 1, 0
-
-
-class ResumableDataLoader(DataLoader):
-    """A DataLoader that Lightning checkpoints and restores (it has `state_dict`): its sampler's epoch and position."""
-
-    def state_dict(self) -> dict[str, int]:
-        return self.sampler.state_dict()
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.sampler.load_state_dict(state)
 
 
 class AudioQADataModule(L.LightningDataModule):
     """Train/val datasets (instantiated by Hydra) with seeded shuffling.
 
-    `batch_size` is the number of *prompts* per step; each is sampled `rollout.group_size` times.
+    `batch_size` is the number of *prompts* per micro-batch; each is sampled `rollout.group_size` times. Training
+    draws a generation's prompts at once (`batch_size` x the micro-batches of the `GenerationPlan` that the
+    rollout callback sets) and serves them as that generation's micro-steps.
     `on_error="skip"` turns data errors raised by an item into counted, logged skips (see the module docstring);
     `"raise"` lets them stop the run. `max_audio_seconds` caps every example's audio (any dataset) as batches
     are collated; manifest configs also pass it to `ManifestDataset`, which cuts before resampling.
@@ -132,22 +126,29 @@ class AudioQADataModule(L.LightningDataModule):
         self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
         self.num_workers, self.seed = num_workers, seed
         self._train_sampler: ResumableSampler | None = None
+        self._train_loader: GenerationLoader | None = None
+        self.generation_plan = GenerationPlan()
+
+    def set_generation_plan(self, plan: GenerationPlan) -> None:
+        """How the training loader groups micro-batches into generations (set by the rollout callback's setup)."""
+        self.generation_plan = plan
 
     def _guard(self, dataset: Dataset | None) -> Dataset | None:
         """Apply the error policy to `dataset`."""
         return SkipOnError(dataset) if dataset is not None and self.on_error == "skip" else dataset
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> GenerationLoader:
         trainer = self.trainer  # None outside a Trainer (tests, tools): one process
+        generation_size = self.batch_size * self.generation_plan.micro_batches
         previous, self._train_sampler = self._train_sampler, ResumableSampler(
-            self.train_set, self.batch_size, self.seed,
+            self.train_set, generation_size, self.seed,
             num_replicas=trainer.world_size if trainer else 1, rank=trainer.global_rank if trainer else 0,
         )  # fmt: skip
         if previous is not None:  # a reloaded loader keeps the position
             self._train_sampler.load_state_dict(previous.state_dict())
-        return ResumableDataLoader(
+        loader = DataLoader(
             self.train_set,
-            batch_size=self.batch_size,
+            batch_size=generation_size,
             sampler=self._train_sampler,
             # Only seeds the workers: fixed per loader, and persistent workers keep theirs, as in a resumed run.
             generator=torch.Generator().manual_seed(self.seed),
@@ -155,11 +156,13 @@ class AudioQADataModule(L.LightningDataModule):
             collate_fn=self.collate,
             persistent_workers=self.num_workers > 0,
         )
+        self._train_loader = GenerationLoader(loader, self.generation_plan)
+        return self._train_loader
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         # Called once per batch the training loop takes (not when it is prefetched): the consumed position.
-        if self._train_sampler is not None and self.trainer is not None and self.trainer.training:
-            self._train_sampler.consumed += 1
+        if self._train_loader is not None and self.trainer is not None and self.trainer.training:
+            self._train_loader.taken(batch)
         return batch
 
     def val_dataloader(self) -> DataLoader:

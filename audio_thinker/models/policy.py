@@ -29,6 +29,27 @@ class PromptEncoding:
     audio_embeds: torch.Tensor | None = None  # [A, H]: one row per audio placeholder token, in order
     input_features: torch.Tensor | None = None  # [B, mel, frames]: kept to re-encode when the encoder trains
     feature_attention_mask: torch.Tensor | None = None  # [B, frames]
+    audio_lengths: torch.Tensor | None = None  # [B] rows of `audio_embeds` that belong to each prompt
+
+    def select(self, rows: range) -> PromptEncoding:
+        """The encoding of a contiguous run of prompts, with the left-padding columns they all share dropped."""
+        mask = self.attention_mask[rows.start : rows.stop]
+        real = mask.sum(dim=1)
+        first = self.attention_mask.shape[1] - (int(real.max()) if real.numel() else 0)  # left padded
+        audio = self.audio_embeds
+        if audio is not None and len(rows) != self.input_ids.shape[0]:
+            if self.audio_lengths is None:
+                raise ValueError("PromptEncoding.select needs audio_lengths to split packed audio_embeds")
+            offsets = torch.cat([self.audio_lengths.new_zeros(1), self.audio_lengths.cumsum(0)])
+            audio = audio[int(offsets[rows.start]) : int(offsets[rows.stop])]
+
+        def take(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor[rows.start : rows.stop]
+
+        return PromptEncoding(
+            self.input_ids[rows.start : rows.stop, first:], mask[:, first:], audio,
+            take(self.input_features), take(self.feature_attention_mask), take(self.audio_lengths),
+        )  # fmt: skip
 
 
 def real_token_positions(mask: torch.Tensor) -> torch.Tensor:
@@ -226,6 +247,7 @@ class Qwen2AudioPolicy(Policy):
         )
         with torch.no_grad():  # the one encoder pass of the step; reused by generation and every log-prob pass
             encoding.audio_embeds = self.encode_audio(encoding)
+        encoding.audio_lengths = (encoding.input_ids == self.audio_token_id).sum(dim=1)
         return encoding
 
     def encode_audio(self, encoding: PromptEncoding) -> torch.Tensor:

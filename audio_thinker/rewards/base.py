@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -25,6 +25,9 @@ class RewardInputs:
     total_steps: int = 1
     # Share of think-mode completions over the whole step (all ranks); None: over these completions only.
     batch_think_share: float | None = None
+    # Element-wise sum of per-rank values over the whole step (a collective under DDP: a term that calls it must
+    # call it on every rank, even with no completions). The default, one process, returns its input.
+    sum_over_step: Callable[[Sequence[float]], list[float]] = list
 
     def __len__(self) -> int:
         return len(self.completions)
@@ -32,9 +35,11 @@ class RewardInputs:
     def subset(self, index: int) -> RewardInputs:
         """The inputs of one completion alone (used to name the example a failing term chokes on)."""
         pick = slice(index, index + 1)
-        return RewardInputs(
-            self.completions[pick], self.examples[pick], self.think_lengths[pick], self.answer_lengths[pick],
-            1, self.step, self.total_steps, self.batch_think_share,
+        # Local sums only: a per-completion re-run happens on one rank, so it must not enter a collective.
+        return replace(
+            self, completions=self.completions[pick], examples=self.examples[pick],
+            think_lengths=self.think_lengths[pick], answer_lengths=self.answer_lengths[pick], group_size=1,
+            sum_over_step=list,
         )  # fmt: skip
 
 

@@ -1,33 +1,52 @@
-"""The Lightning callback that scores a rollout, combines the terms and computes group advantages."""
+"""The Lightning callback that scores a generation's rollout once, combines the terms and computes advantages."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from functools import partial
 
 import lightning as L
 import torch
 
-from audio_thinker.losses.advantages import group_advantages
+from audio_thinker.distributed import sum_across_ranks
+from audio_thinker.losses.advantages import ScaleRewards, group_advantages, scale_rewards_mode, std_from_sums
 from audio_thinker.rewards.base import RewardInputs
 from audio_thinker.rewards.suite import RewardSuite
-from audio_thinker.rollout.batch import RolloutBatch
+from audio_thinker.rollout.batch import Rollout
 
 
 class RewardCallback(L.Callback):
-    """Scores `batch["rollout"]` with the configured suite and logs every term.
+    """Scores `batch["rollout"]` (a whole generation) with the configured suite and logs every term.
+
+    Step-wide statistics are taken over the whole generation on every rank: the adaptive reward's λ, the judge's
+    batch means, and the std of `scale_rewards=batch`. Each rank enters each collective, even one whose examples
+    were all skipped. The scored rollout is a new value (`dataclasses.replace`); the sampled one is not changed.
+
+    `scale_rewards` (`loss.scale_rewards`): `group` divides advantages by the group's reward std (GRPO), `batch` by
+    the std over the whole step, `none` not at all (Dr. GRPO).
 
     Tags: `reward/total`, `reward/<term>` (mean over applicable completions) and `reward/<term>_std`,
     `completion/length`, `think/rate`, `think/length`, `answer/length`, `format/malformed_rate`,
     plus whatever the terms report through `metrics()` (e.g. `judge/failures`).
     """
 
-    def __init__(self, suite: RewardSuite) -> None:
+    def __init__(self, suite: RewardSuite, scale_rewards: ScaleRewards | bool = "group") -> None:
         self.suite = suite
+        self.scale_rewards = scale_rewards_mode(scale_rewards)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:
-        rollout: RolloutBatch | None = batch.get("rollout")
-        if rollout is None or rollout.advantages is not None:  # nothing sampled, or a reused rollout
+        rollout: Rollout | None = batch.get("rollout")
+        if rollout is None:  # not a generation's first micro-step: its rollout was scored already
             return
+        batch["rollout"] = scored = self.score(rollout, trainer)
+        if scored.examples:
+            pl_module.log_dict(self.metrics(scored), on_step=True, batch_size=len(scored.examples))
+
+    def score(self, rollout: Rollout, trainer: L.Trainer) -> Rollout:
+        """The rollout with rewards, per-term values and advantages."""
+        step_sum = partial(sum_across_ranks, strategy=trainer.strategy)
+        thinking, total = step_sum([sum(c.mode == "think" for c in rollout.completions), rollout.size])
         inputs = RewardInputs(
             completions=rollout.completions,
             examples=rollout.expanded_examples(),
@@ -36,26 +55,22 @@ class RewardCallback(L.Callback):
             group_size=rollout.group_size,
             step=trainer.global_step,
             total_steps=_total_steps(trainer),
-            batch_think_share=self._think_share(pl_module, rollout),
+            batch_think_share=thinking / total if total else None,
+            sum_over_step=step_sum,
         )
         result = self.suite(inputs)
-        rollout.rewards, rollout.reward_terms = result.total, result.terms
-        rollout.advantages = group_advantages(result.total, rollout.group_size, pl_module.loss_fn.scale_rewards).to(
-            rollout.completion_ids.device
+        rewards = result.total.to(torch.float64)
+        count, total_reward, total_sq = step_sum([rewards.numel(), rewards.sum().item(), (rewards**2).sum().item()])
+        batch_std = std_from_sums(count, total_reward, total_sq) if self.scale_rewards == "batch" else None
+        advantages = group_advantages(result.total, rollout.group_size, self.scale_rewards, batch_std=batch_std)
+        return replace(
+            rollout,
+            rewards=result.total,
+            reward_terms=result.terms,
+            advantages=advantages.to(rollout.completion_ids.device),
         )
-        pl_module.log_dict(self.metrics(rollout), on_step=True, batch_size=len(rollout.examples))
 
-    @staticmethod
-    def _think_share(pl_module, rollout: RolloutBatch) -> float:
-        """λ of the adaptive reward: think-mode share over the step's completions on every rank (one rank's batch
-        alone can be a single prompt's group under data parallelism with batch size 1)."""
-        thinking = sum(c.mode == "think" for c in rollout.completions)
-        counts = torch.tensor([float(thinking), float(rollout.size)], device=rollout.completion_ids.device)
-        gathered = pl_module.all_gather(counts)  # [2] on one device, [world, 2] under DDP
-        total = gathered.reshape(-1, 2).sum(dim=0)
-        return float(total[0] / total[1])
-
-    def metrics(self, rollout: RolloutBatch) -> dict[str, float]:
+    def metrics(self, rollout: Rollout) -> dict[str, float]:
         """Scalars describing the rollout's rewards and shapes."""
         think = torch.tensor([c.mode == "think" for c in rollout.completions], dtype=torch.float32)
         out = {

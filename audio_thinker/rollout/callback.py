@@ -1,20 +1,30 @@
-"""The Lightning callback that samples a rollout before every training step."""
+"""The Lightning callback that samples one rollout per generation (by default, per optimizer step)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import lightning as L
 import torch
 
-from audio_thinker.rollout.batch import RolloutBatch
-from audio_thinker.rollout.sampler import sample_rollouts
+from audio_thinker.data.generations import GenerationPlan
+from audio_thinker.models.policy import PromptEncoding
+from audio_thinker.rollout.batch import Rollout
+from audio_thinker.rollout.engine import RolloutEngine, SamplingSettings, build_engine
+from audio_thinker.rollout.sampler import sample_rollout
 
 
 class RolloutCallback(L.Callback):
-    """Samples G completions per example and attaches them to the batch as `batch["rollout"]`.
+    """Samples G completions per example of a whole generation and hands them over as `batch["rollout"]`.
 
-    With `num_iterations` = μ > 1 a rollout is optimised for μ consecutive steps (the batches drawn in
-    between are not sampled from) and the log-probs at sampling time are stored for the importance ratio.
-    With μ = 1 that extra pass is skipped: the ratio is 1 by definition.
+    A generation is the examples of `steps_per_generation` optimizer steps (each `accumulate_grad_batches`
+    micro-batches) on this rank; it is sampled at the generation's first micro-step, and the module draws the
+    micro-batches from it. With `num_iterations` = μ > 1 the generation is optimised in μ passes over all of its
+    micro-batches (TRL's semantics: no data dropped), and the log-probs at sampling time are stored for the
+    importance ratio; with μ = 1 that extra pass is skipped: the ratio is 1 by definition.
+
+    `engine` names the rollout engine (`hf`: transformers generate on the policy); its weights are synced
+    before a generation whenever an optimizer step happened since the last one.
     """
 
     def __init__(
@@ -27,45 +37,73 @@ class RolloutCallback(L.Callback):
         top_k: int = 0,
         min_new_tokens: int = 0,
         num_iterations: int = 1,
+        steps_per_generation: int = 1,
+        engine: str = "hf",
+        server: dict | None = None,
         log_samples_every_n_steps: int = 50,
         num_samples_to_log: int = 4,
     ) -> None:
         if group_size < 2:
             raise ValueError(f"rollout.group_size must be >= 2 for group-relative advantages, got {group_size}")
-        if num_iterations < 1:
-            raise ValueError(f"rollout.num_iterations must be >= 1, got {num_iterations}")
-        self.prompt = prompt
-        self.group_size, self.max_new_tokens = group_size, max_new_tokens
-        self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
-        self.min_new_tokens = min_new_tokens  # > 0 forbids stopping earlier (fixed-length benchmarks)
-        self.num_iterations = num_iterations
+        if num_iterations < 1 or steps_per_generation < 1:
+            raise ValueError(
+                f"rollout.num_iterations and rollout.steps_per_generation must be >= 1, "
+                f"got {num_iterations} and {steps_per_generation}"
+            )
+        self.prompt, self.group_size = prompt, group_size
+        self.sampling = SamplingSettings(max_new_tokens, temperature, top_p, top_k, min_new_tokens)
+        self.num_iterations, self.steps_per_generation = num_iterations, steps_per_generation
+        self.engine_name, self.engine_options = engine, dict(server or {})
+        self.engine: RolloutEngine | None = None
         self.log_every, self.num_samples_to_log = log_samples_every_n_steps, num_samples_to_log
         self.skipped = 0  # examples the data policy skipped so far (each was logged with its reason)
-        self._cached: RolloutBatch | None = None
-        self._uses_left = 0
+        self._synced_step: int | None = None  # global step of the weights the engine samples from
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:
-        self.skipped += batch.get("skipped", 0)
-        if self._uses_left > 0 and self._cached is not None:
-            self._uses_left -= 1
-            batch["rollout"] = self._cached
+    # -- setup -----------------------------------------------------------------------------------------------
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
             return
+        datamodule = trainer.datamodule
+        if not hasattr(datamodule, "set_generation_plan"):
+            raise TypeError(
+                "RolloutCallback needs a datamodule with set_generation_plan (AudioQADataModule): pass "
+                "`datamodule=` to trainer.fit"
+            )
+        datamodule.set_generation_plan(self.plan(trainer))
+        self.engine = build_engine(self.engine_name, **self.engine_options)
+
+    def plan(self, trainer: L.Trainer) -> GenerationPlan:
+        """Micro-batches per generation and passes over them, from the trainer's accumulation and our settings."""
+        return GenerationPlan(trainer.accumulate_grad_batches * self.steps_per_generation, self.num_iterations)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.engine is not None:
+            self.engine.close()
+
+    # -- one generation --------------------------------------------------------------------------------------
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:
+        if batch.get("micro_step", 0) != 0:
+            return  # the module draws this micro-batch from the generation's rollout
+        self.skipped += batch.get("skipped", 0)
         examples = batch["examples"]
         pl_module.log("data/skipped", float(self.skipped), on_step=True, batch_size=max(len(examples), 1))
-        if not examples:  # every example of this batch was skipped by the data policy
-            batch["rollout"] = None
-            return
-        rollout = sample_rollouts(
-            pl_module.policy, examples, self.prompt, self.group_size, self.max_new_tokens,
-            self.temperature, self.top_p, self.top_k, self.min_new_tokens,
-        )  # fmt: skip
-        if self.num_iterations > 1:
-            with torch.no_grad():
-                rollout.old_logps = pl_module.policy_logps(rollout)
-        self._cached, self._uses_left = rollout, self.num_iterations - 1
+        if self._synced_step != trainer.global_step:
+            self.engine.sync_weights(pl_module.policy)
+            self._synced_step = trainer.global_step
+        rollout = self.sample(pl_module, examples, self.plan(trainer).micro_batches)
+        if self.num_iterations > 1 and rollout.examples:
+            rollout = replace(rollout, old_logps=old_policy_logps(pl_module, rollout))
         batch["rollout"] = rollout
-        if self.log_every and trainer.global_step % self.log_every == 0:
+        if self.log_every and trainer.global_step % self.log_every == 0 and rollout.examples:
             self._log_samples(trainer, rollout)
+
+    def sample(self, pl_module, examples: list, micro_batches: int) -> Rollout:
+        """This rank's rollout of the generation (an empty one when every example was skipped)."""
+        if not examples:
+            return empty_rollout(self.group_size, micro_batches, pl_module.policy.device, self.sampling.temperature)
+        return sample_rollout(
+            pl_module.policy, examples, self.prompt, self.group_size, self.sampling, self.engine, micro_batches
+        )
 
     def state_dict(self) -> dict:
         """The skipped-example count survives a resume (Lightning stores callback state in checkpoints)."""
@@ -74,7 +112,7 @@ class RolloutCallback(L.Callback):
     def load_state_dict(self, state_dict: dict) -> None:
         self.skipped = state_dict.get("skipped", 0)
 
-    def _log_samples(self, trainer: L.Trainer, rollout: RolloutBatch) -> None:
+    def _log_samples(self, trainer: L.Trainer, rollout: Rollout) -> None:
         """A few completions as TensorBoard text, so a user reads what the policy writes."""
         experiment = getattr(trainer.logger, "experiment", None)
         if not hasattr(experiment, "add_text"):
@@ -84,3 +122,27 @@ class RolloutCallback(L.Callback):
             ex, done = rollout.example_of(i), rollout.completions[i]
             lines.append(f"**{ex.id}** ({ex.task}, gold: {ex.answer}) [{done.mode}]\n\n    {done.text}")
         experiment.add_text("samples/completions", "\n\n".join(lines), global_step=trainer.global_step)
+
+
+@torch.no_grad()
+def old_policy_logps(pl_module, rollout: Rollout) -> torch.Tensor:
+    """log π_old of every completion token, computed micro-batch by micro-batch (memory of one): [B*G, C]."""
+    out = torch.zeros(rollout.completion_ids.shape, dtype=torch.float32, device=rollout.completion_ids.device)
+    for index in range(rollout.num_micro_batches):
+        micro = rollout.micro_batch(index)
+        if not micro.examples:
+            continue
+        rows = rollout.micro_batch_examples(index)
+        width = micro.completion_ids.shape[1]
+        out[rows.start * rollout.group_size : rows.stop * rollout.group_size, :width] = pl_module.policy_logps(micro)
+    return out
+
+
+def empty_rollout(group_size: int, micro_batches: int, device: torch.device, temperature: float) -> Rollout:
+    """The rollout of a rank whose examples were all skipped: it still takes part in every step-wide collective."""
+    nothing = torch.zeros((0, 1), dtype=torch.long, device=device)
+    return Rollout(
+        examples=[], group_size=group_size, encoding=PromptEncoding(nothing, nothing), completion_ids=nothing,
+        completion_mask=nothing, completions=[], think_lengths=[], answer_lengths=[], temperature=temperature,
+        num_micro_batches=micro_batches,
+    )  # fmt: skip

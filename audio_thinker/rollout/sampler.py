@@ -1,4 +1,4 @@
-"""Sampling completions: prompts from a template, audio encoded once, G samples per prompt."""
+"""Sampling a rollout: prompts from a template, audio encoded once, G samples per prompt from an engine."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import torch
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.models.policy import Policy
 from audio_thinker.rewards.parsing import parse_completion
-from audio_thinker.rollout.batch import RolloutBatch
+from audio_thinker.rollout.batch import Rollout
+from audio_thinker.rollout.engine import GenerationRequest, HFEngine, RolloutEngine, SamplingSettings
 
 
 def render_prompts(policy: Policy, examples: list[AudioQAExample], template) -> list[str]:
@@ -34,38 +35,30 @@ def token_count(tokenizer, text: str | None) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
 
 
-def sample_rollouts(
+def sample_rollout(
     policy: Policy,
     examples: list[AudioQAExample],
     template,
     group_size: int,
-    max_new_tokens: int,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    top_k: int = 0,
-    min_new_tokens: int = 0,
-) -> RolloutBatch:
-    """Encode the prompts (audio once per example) and sample `group_size` completions for each."""
+    sampling: SamplingSettings,
+    engine: RolloutEngine | None = None,
+    num_micro_batches: int = 1,
+) -> Rollout:
+    """Encode the prompts (audio once per example) and sample `group_size` completions for each with `engine`."""
     audios = [ex.audio for ex in examples] if policy.has_audio else None
     if audios is not None and any(a is None for a in audios):
         missing = [ex.id for ex in examples if ex.audio is None]
         raise ValueError(f"examples {missing} have no audio but the policy is an audio model")
-    encoding = policy.encode_prompts(render_prompts(policy, examples, template), audios)
-    ids = policy.generate(
-        encoding,
-        group_size,
-        do_sample=True,
-        temperature=temperature,
-        top_p=top_p,
-        top_k=top_k,
-        max_new_tokens=max_new_tokens,
-        min_new_tokens=min_new_tokens or None,
-    )  # [B*G, C]
+    prompts = render_prompts(policy, examples, template)
+    encoding = policy.encode_prompts(prompts, audios)
+    request = GenerationRequest(prompts, audios, encoding, group_size, sampling)
+    completions = (engine or HFEngine()).generate(policy, request)
+    ids = completions.ids
     mask = completion_mask(ids, policy.stop_token_ids())
-    texts = policy.tokenizer.batch_decode(ids * mask + policy.tokenizer.pad_token_id * (1 - mask),
-                                          skip_special_tokens=True)  # fmt: skip
+    pad = policy.tokenizer.pad_token_id
+    texts = policy.tokenizer.batch_decode(ids * mask + pad * (1 - mask), skip_special_tokens=True)
     parsed = [parse_completion(text) for text in texts]
-    return RolloutBatch(
+    return Rollout(
         examples=examples,
         group_size=group_size,
         encoding=encoding,
@@ -74,5 +67,7 @@ def sample_rollouts(
         completions=parsed,
         think_lengths=[token_count(policy.tokenizer, p.think) for p in parsed],
         answer_lengths=[token_count(policy.tokenizer, p.answer) for p in parsed],
-        temperature=temperature,
+        temperature=sampling.temperature,
+        num_micro_batches=num_micro_batches,
+        sampling_logps=completions.logps,
     )

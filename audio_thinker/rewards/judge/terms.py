@@ -171,8 +171,9 @@ class JudgeThinkReward(JudgeTerm):
     """R_t ∈ [0, 1]: the judge's score of the reasoning's quality, rounded to 0.1, regardless of correctness.
 
     - think mode: the judge's score (`parse_score`), rounded to the nearest 0.1;
-    - no-think mode: the mean R_t of the batch's think-mode completions (fallbacks included, so thinking and not
-      thinking are worth the same in expectation), or `fallback_score` if the batch has none;
+    - no-think mode: the mean R_t of the step's think-mode completions, over all micro-batches and ranks
+      (fallbacks included, so thinking and not thinking are worth the same in expectation), or `fallback_score`
+      if the step has none;
     - malformed: 0 (no valid reasoning to credit);
     - judge failure: `fallback_score`, default 0.5, the middle of the scale: an unreadable reply is "no
       information", neither good nor bad reasoning.
@@ -187,7 +188,9 @@ class JudgeThinkReward(JudgeTerm):
         for index, score in self.ask(inputs, thinking).items():
             values[index] = self.fallback_score if score is None else round(score * 10) / 10
         judged = [v for i in thinking if (v := values[i]) is not None and not math.isnan(v)]
-        batch_mean = sum(judged) / len(judged) if judged else self.fallback_score
+        # Over the whole step on every rank, the same set as the adaptive reward's λ.
+        total, count = inputs.sum_over_step([sum(judged), len(judged)])
+        batch_mean = total / count if count else self.fallback_score
         for index, completion in enumerate(inputs.completions):
             if completion.mode == "no_think":
                 values[index] = batch_mean

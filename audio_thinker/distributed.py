@@ -1,0 +1,17 @@
+"""Collectives the step-wide statistics need, through the Lightning strategy (identity on one process)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def sum_across_ranks(values: Sequence[float], strategy) -> list[float]:
+    """Element-wise sum of `values` over every rank.
+
+    A collective: every rank must call it, the same number of times and in the same order, whatever its data
+    (a rank whose examples were all skipped passes zeros). `strategy` is the trainer's Lightning strategy.
+    """
+    tensor = torch.tensor([float(v) for v in values], dtype=torch.float64, device=strategy.root_device)
+    return strategy.reduce(tensor, reduce_op="sum").tolist()

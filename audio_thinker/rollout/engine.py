@@ -1,0 +1,106 @@
+"""Rollout engines: what samples the G completions of every prompt of a generation.
+
+An engine takes one batched request (all prompts of the generation on this rank) and returns token ids, plus
+sampling log-probs when it has them. The trainer keeps its own prompt encoding for the loss passes either way.
+`hf` (the default) samples with transformers `generate` from the policy itself: audio encoded once per example,
+each prompt prefilled once and its KV cache shared by the G samples. A server engine (vLLM) samples in another
+process and needs the policy's weights after every optimizer step: `sync_weights`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from audio_thinker.models.policy import Policy, PromptEncoding
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How completions are sampled (`rollout.*` keys)."""
+
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0: off
+    min_new_tokens: int = 0  # > 0 forbids stopping earlier (fixed-length benchmarks)
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"rollout.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if not self.temperature > 0:
+            raise ValueError(
+                f"rollout.temperature must be > 0 for GRPO sampling (the G samples must differ), got {self.temperature}"
+            )
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"rollout.top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0 or not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise ValueError(
+                f"rollout.top_k must be >= 0 and 0 <= rollout.min_new_tokens <= rollout.max_new_tokens; got "
+                f"top_k={self.top_k}, min_new_tokens={self.min_new_tokens}, max_new_tokens={self.max_new_tokens}"
+            )
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Every prompt of one generation on this rank, in every form an engine may want."""
+
+    prompts: list[str]  # [B] chat-formatted prompt strings, ending with the assistant turn opener
+    audios: list[np.ndarray] | None  # [B] waveforms at the processor's sampling rate; None for text policies
+    encoding: PromptEncoding  # the policy's own encoding of the prompts (audio encoded once)
+    group_size: int
+    sampling: SamplingSettings
+
+
+@dataclass(frozen=True)
+class Completions:
+    """What an engine returns: G completions per prompt, each prompt's samples adjacent."""
+
+    ids: torch.Tensor  # [B*G, C] token ids, padded after the stop token
+    logps: torch.Tensor | None = None  # [B*G, C] sampling log-probs, when the engine reports them
+
+
+class RolloutEngine(ABC):
+    """Samples completions for a generation's prompts; keeps its copy of the policy's weights current."""
+
+    @abstractmethod
+    def generate(self, policy: Policy, request: GenerationRequest) -> Completions:
+        """Sample `request.group_size` completions for each prompt."""
+
+    def sync_weights(self, policy: Policy) -> None:  # noqa: B027 (optional hook, a no-op by default)
+        """Make the engine sample from `policy`'s current weights (called before a generation after an update)."""
+
+    def close(self) -> None:  # noqa: B027 (optional hook, a no-op by default)
+        """Release what the engine holds (a server process, a connection); called when training ends."""
+
+
+class HFEngine(RolloutEngine):
+    """transformers `generate` on the policy itself: nothing to sync, no second copy of the weights."""
+
+    def generate(self, policy: Policy, request: GenerationRequest) -> Completions:
+        sampling = request.sampling
+        ids = policy.generate(
+            request.encoding,
+            request.group_size,
+            do_sample=True,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=sampling.top_k,
+            max_new_tokens=sampling.max_new_tokens,
+            min_new_tokens=sampling.min_new_tokens or None,
+        )  # [B*G, C]
+        return Completions(ids)
+
+
+# `rollout.engine=<name>`; a server engine registers itself here when its module is importable.
+ENGINES: dict[str, type[RolloutEngine]] = {"hf": HFEngine}
+
+
+def build_engine(name: str, **options) -> RolloutEngine:
+    """The engine `rollout.engine` names, built with its options (e.g. `rollout.server` for a server engine)."""
+    if name not in ENGINES:
+        raise ValueError(f"rollout.engine must be one of {', '.join(sorted(ENGINES))}; got {name!r}")
+    return ENGINES[name](**options)
