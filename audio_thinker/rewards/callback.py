@@ -26,22 +26,30 @@ class RewardCallback(L.Callback):
     `scale_rewards` (`loss.scale_rewards`): `group` divides advantages by the group's reward std (GRPO), `batch` by
     the std over the whole step, `none` not at all (Dr. GRPO).
 
-    Tags: `reward/total`, `reward/<term>` (mean over applicable completions) and `reward/<term>_std`,
-    `completion/length`, `think/rate`, `think/length`, `answer/length`, `format/malformed_rate`,
-    plus whatever the terms report through `metrics()` (e.g. `judge/failures`).
+    Tags, logged at every step with the values of the generation it trains on: `reward/total`, `reward/<term>`
+    (mean over applicable completions) and `reward/<term>_std`, `completion/length`, `think/rate`, `think/length`,
+    `answer/length`, `format/malformed_rate`, and what the terms report through `metrics()` (`judge/failures`).
     """
 
     def __init__(self, suite: RewardSuite, scale_rewards: ScaleRewards | bool = "group") -> None:
         self.suite = suite
         self.scale_rewards = scale_rewards_mode(scale_rewards)
+        self.last_metrics: dict[str, float] = {}
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:
         rollout: Rollout | None = batch.get("rollout")
-        if rollout is None:  # not a generation's first micro-step: its rollout was scored already
-            return
-        batch["rollout"] = scored = self.score(rollout, trainer)
-        if scored.examples:
-            pl_module.log_dict(self.metrics(scored), on_step=True, batch_size=len(scored.examples))
+        if rollout is not None:  # a generation's first micro-step (the others train on the same, scored rollout)
+            batch["rollout"] = scored = self.score(rollout, trainer)
+            self.last_metrics = self.metrics(scored) if scored.examples else {}
+        if self.last_metrics:  # every step logs the rewards of the rollout it trains on
+            pl_module.log_dict(self.last_metrics, on_step=True, batch_size=1)
+
+    def state_dict(self) -> dict:
+        """The current generation's metrics: a run resumed inside a generation logs them at its next steps too."""
+        return {"last_metrics": self.last_metrics}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.last_metrics = dict(state_dict.get("last_metrics", {}))
 
     def score(self, rollout: Rollout, trainer: L.Trainer) -> Rollout:
         """The rollout with rewards, per-term values and advantages."""

@@ -19,7 +19,7 @@ class WeightFingerprint(L.Callback):
         self.initial, self.examples = _fingerprint(pl_module), []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self.examples += [ex.id for ex in batch["examples"]]
+        self.examples += [ex.id for ex in batch.get("examples", [])]  # a generation's first micro-step only
 
     def on_train_end(self, trainer, pl_module) -> None:
         out = Path(trainer.default_root_dir) / f"weights_rank{trainer.global_rank}.pt"

@@ -16,16 +16,22 @@ from audio_thinker.train import build_module, build_trainer
 # (loss/total, reward/total, loss/kl) per step: 3 steps, seed 0, B=2, G=4, 48 new tokens, 8 synthetic examples.
 # `dapo_kl` covers the frozen reference copy, the KL term and token-level aggregation; `lora` the adapter-off reference.
 RECORDED = {
-    "dapo_kl": (["loss=dapo", "loss.beta=0.04"], [
-        (-0.10020298510789871, 1.375, 0.0),
-        (-0.17662867903709412, 1.25, 3.058701622649096e-05),
-        (-0.09730833023786545, 0.875, 1.096429696190171e-05),
-    ]),
-    "lora": (["quant=lora", "optimizer.lr=1e-3"], [
-        (-1.4901161193847656e-08, 1.5, 0.0),
-        (1.3083219528198242e-05, 1.125, 0.0003268748987466097),
-        (1.3142824172973633e-05, 1.375, 0.00032954971538856626),
-    ]),
+    "dapo_kl": (
+        ["loss=dapo", "loss.beta=0.04"],
+        [
+            (-0.10020298510789871, 1.375, 0.0),
+            (-0.17662867903709412, 1.25, 3.058701622649096e-05),
+            (-0.09730833023786545, 0.875, 1.096429696190171e-05),
+        ],
+    ),
+    "lora": (
+        ["quant=lora", "optimizer.lr=1e-3"],
+        [
+            (-1.4901161193847656e-08, 1.5, 0.0),
+            (1.3083219528198242e-05, 1.125, 0.0003268748987466097),
+            (1.3142824172973633e-05, 1.375, 0.00032954971538856626),
+        ],
+    ),
 }
 
 

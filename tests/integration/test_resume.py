@@ -110,7 +110,8 @@ def test_a_killed_run_resumes_with_the_losses_and_rewards_of_an_uninterrupted_on
     checkpoint = torch.load(killed_dir / "checkpoints" / "last.ckpt", weights_only=True)
     resumed_from = checkpoint["global_step"]
     assert resumed_from == 4 and (killed_dir / "checkpoints" / "step000004.ckpt").is_file()
-    assert checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "consumed": 1}]
+    position = {"epoch": 1, "consumed": 1, "micro_step": 0, "micro_steps": 1}
+    assert checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [position]
     assert sorted(logged(killed_dir)["loss/kl"]) == [0, 1, 2, 3, 4]  # flushed before step 5; 4 will be logged again
 
     before = set(Path(killed_dir, "tensorboard").glob("events.out.tfevents.*"))
@@ -148,8 +149,9 @@ def test_resuming_in_process_mid_epoch_and_at_an_epoch_end_matches_the_uninterru
         step: torch.load(checkpoints / f"step{step:06d}.ckpt", weights_only=True)["loops"]["fit_loop"]["state_dict"]
         for step in (4, 6)
     }
-    assert positions[4]["combined_loader"] == [{"epoch": 1, "consumed": 1}]  # 4 = 3 + 1 batches
-    assert positions[6]["combined_loader"] == [{"epoch": 1, "consumed": 3}]  # epoch 1 done: resumes at epoch 2
+    generation_done = {"micro_step": 0, "micro_steps": 1}  # one micro-step per generation, finished
+    assert positions[4]["combined_loader"] == [{"epoch": 1, "consumed": 1, **generation_done}]  # 4 = 3 + 1 batches
+    assert positions[6]["combined_loader"] == [{"epoch": 1, "consumed": 3, **generation_done}]  # epoch 1 done
 
     mid_epoch = _train(tmp_path / "mid", f"ckpt_path={checkpoints / 'step000004.ckpt'}",
                        "callbacks.model_checkpoint.save_top_k=2")  # fmt: skip
@@ -158,12 +160,16 @@ def test_resuming_in_process_mid_epoch_and_at_an_epoch_end_matches_the_uninterru
     assert _train(tmp_path / "end", f"ckpt_path={checkpoints / 'step000006.ckpt'}") == after(expected, 6)
 
 
-def test_with_a_reused_rollout_checkpoints_fall_on_rollout_boundaries_and_resume_exactly(tmp_path, one_thread):
-    reuse = ["rollout.num_iterations=2", "trainer.max_steps=6"]  # rollouts at steps 0, 2, 4; checkpoints every 2
+def test_a_checkpoint_inside_a_reused_generation_saves_it_and_resumes_exactly(tmp_path, one_thread):
+    # Generations at steps 0, 2, 4 (μ = 2); a checkpoint every step, so steps 1, 3, 5 fall inside a generation.
+    reuse = ["rollout.num_iterations=2", "trainer.max_steps=6", "callbacks.model_checkpoint.every_n_train_steps=1"]
     expected = _train(tmp_path / "full", *reuse)
     assert any(ratio != 1.0 for ratio in _ratios(tmp_path / "full"))  # the second use of a rollout is off-policy
-    resumed = _train(tmp_path / "resumed", *reuse, f"ckpt_path={tmp_path / 'full' / 'checkpoints' / 'step000004.ckpt'}")
-    assert resumed == after(expected, 4)
+    inside = torch.load(tmp_path / "full" / "checkpoints" / "step000003.ckpt", weights_only=True)
+    assert inside["generation"]["micro_step"] == 0 and inside["generation"]["micro_steps"] == 2
+    assert "generation" not in torch.load(tmp_path / "full" / "checkpoints" / "step000004.ckpt", weights_only=True)
+    resumed = _train(tmp_path / "resumed", *reuse, f"ckpt_path={tmp_path / 'full' / 'checkpoints' / 'step000003.ckpt'}")
+    assert resumed == after(expected, 3)
 
 
 def _ratios(run_dir: Path) -> list[float]:

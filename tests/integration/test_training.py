@@ -86,10 +86,12 @@ def test_lora_reference_is_the_base_with_adapters_disabled(train_cfg):
 
 def _tiny_rollout(module):
     from audio_thinker.data.synthetic import SyntheticAudioQA
+    from audio_thinker.rollout.engine import SamplingSettings
     from audio_thinker.rollout.prompts import THINK
-    from audio_thinker.rollout.sampler import sample_rollouts
+    from audio_thinker.rollout.sampler import sample_rollout
 
-    return sample_rollouts(module.policy, [SyntheticAudioQA(size=2)[i] for i in range(2)], THINK, 2, 8)
+    examples = [SyntheticAudioQA(size=2)[i] for i in range(2)]
+    return sample_rollout(module.policy, examples, THINK, 2, SamplingSettings(max_new_tokens=8))
 
 
 def test_it_learns_a_dense_reward(train_cfg, tmp_path):
@@ -130,8 +132,8 @@ def test_rollout_reuse_uses_stored_old_logprobs(train_cfg, tmp_path):
                      "callbacks.model_checkpoint=null", *LENGTH_REWARD])  # fmt: skip
     train(cfg)
     ratios = [value for _, value in read_scalars(tmp_path / "tensorboard", "loss/ratio")]
-    rewards = [value for _, value in read_scalars(tmp_path / "tensorboard", "reward/total")]
     assert len(ratios) == 4
     assert ratios[0] == pytest.approx(1.0, abs=1e-6) and ratios[2] == pytest.approx(1.0, abs=1e-6)  # fresh rollouts
     assert abs(ratios[1] - 1.0) > 1e-4 and abs(ratios[3] - 1.0) > 1e-4  # reused after one update
+    rewards = [value for _, value in read_scalars(tmp_path / "tensorboard", "reward/total")]
     assert rewards[1] == rewards[0] and rewards[3] == rewards[2]  # same rollout, same rewards on its reuse step

@@ -14,8 +14,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from audio_thinker.callbacks import resume
-from audio_thinker.callbacks.resume import AtomicCheckpointIO, RNGStateCallback, check_rollout_boundaries
-from audio_thinker.rollout.callback import RolloutCallback
+from audio_thinker.callbacks.resume import AtomicCheckpointIO, RNGStateCallback
 
 
 def _draws() -> list[float]:
@@ -50,23 +49,6 @@ def test_a_rank_beyond_the_saved_ones_falls_back_to_rank_zero(caplog):
     callback.load_state_dict(state)
     callback.on_train_start(None, None)
     assert _draws() == expected and "rank 3 uses rank 0's" in caplog.text
-
-
-def _trainer(num_iterations: int, every: int, accumulate: int = 1) -> L.Trainer:
-    rollout = RolloutCallback(prompt=None, num_iterations=num_iterations)
-    checkpoint = ModelCheckpoint(every_n_train_steps=every)
-    return L.Trainer(callbacks=[rollout, checkpoint], accumulate_grad_batches=accumulate, logger=False,
-                     enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
-
-
-@pytest.mark.parametrize(("num_iterations", "every", "accumulate"), [(1, 3, 1), (2, 4, 1), (4, 2, 2)])
-def test_checkpoints_on_rollout_boundaries_pass(num_iterations, every, accumulate):
-    check_rollout_boundaries(_trainer(num_iterations, every, accumulate))
-
-
-def test_a_checkpoint_inside_a_reused_rollout_fails_fast():
-    with pytest.raises(ValueError, match="every_n_train_steps to a multiple of 2"):
-        check_rollout_boundaries(_trainer(num_iterations=2, every=3))
 
 
 def test_a_crash_mid_write_leaves_no_checkpoint_under_the_final_name(tmp_path, monkeypatch):

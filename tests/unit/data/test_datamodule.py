@@ -32,7 +32,7 @@ def manifest(tmp_path):
 def _drain(loader) -> tuple[list[str], int, list]:
     ids, skipped, skipped_ids = [], 0, []
     for batch in loader:
-        assert set(batch) == {"examples", "skipped", "skipped_ids"}
+        assert set(batch) == {"examples", "skipped", "skipped_ids", "micro_step", "micro_steps"}
         assert all(isinstance(e, AudioQAExample) and e.audio is not None for e in batch["examples"])
         ids += [e.id for e in batch["examples"]]
         skipped += batch["skipped"]

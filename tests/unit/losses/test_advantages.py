@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from audio_thinker.losses.advantages import group_advantages
+from audio_thinker.losses.advantages import group_advantages, scale_rewards_mode, std_from_sums
 
 
 def test_group_advantages_hand_computed():
@@ -25,3 +25,29 @@ def test_group_advantages_unscaled_is_mean_centered():
 def test_group_advantages_rejects_ragged_groups():
     with pytest.raises(ValueError, match="multiple of group_size=4"):
         group_advantages(torch.zeros(6), group_size=4)
+
+
+def test_scale_rewards_batch_divides_by_one_std_over_the_step():
+    # Groups of 2: [1, 3] and [0, 0]. Centered: [-1, 1, 0, 0]; the batch std of [1, 3, 0, 0] is
+    # sqrt(((1-1)^2 + (3-1)^2 + 1 + 1) / 3) = sqrt(2); the all-equal group stays 0 without a division by its 0 std.
+    rewards = torch.tensor([1.0, 3.0, 0.0, 0.0])
+    adv = group_advantages(rewards, group_size=2, scale="batch", eps=0.0)
+    s = math.sqrt(2)
+    assert torch.allclose(adv, torch.tensor([-1 / s, 1 / s, 0.0, 0.0]))
+    # The std of the whole step (all ranks) is passed in: here 2.0.
+    given = group_advantages(rewards, 2, "batch", eps=0.0, batch_std=2.0)
+    assert torch.allclose(given, torch.tensor([-0.5, 0.5, 0, 0]))
+
+
+def test_std_from_sums_is_the_unbiased_std():
+    values = torch.tensor([1.0, 3.0, 0.0, 0.0, 7.5])
+    got = std_from_sums(len(values), values.sum().item(), (values**2).sum().item())
+    assert got == pytest.approx(values.std().item(), rel=1e-6)
+    assert std_from_sums(1, 2.0, 4.0) == 0.0
+
+
+def test_scale_rewards_modes_and_the_former_booleans():
+    assert scale_rewards_mode(True) == "group" and scale_rewards_mode(False) == "none"
+    assert scale_rewards_mode("batch") == "batch"
+    with pytest.raises(ValueError, match="loss.scale_rewards must be one of group, batch, none"):
+        scale_rewards_mode("std")

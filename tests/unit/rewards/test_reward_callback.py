@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
+import pytest
 import torch
 
 from audio_thinker.data.example import AudioQAExample
@@ -12,7 +14,8 @@ from audio_thinker.rewards.base import RewardTerm
 from audio_thinker.rewards.callback import RewardCallback
 from audio_thinker.rewards.parsing import parse_completion
 from audio_thinker.rewards.suite import RewardSuite
-from audio_thinker.rollout.batch import RolloutBatch
+from audio_thinker.rollout.batch import Rollout
+from audio_thinker.rollout.callback import empty_rollout
 
 
 class Counting(RewardTerm):
@@ -31,7 +34,7 @@ class Counting(RewardTerm):
 
 def test_metrics_average_applicable_values_and_sum_shared_keys():
     texts = ["<think>a b</think><answer>A</answer>", "<answer>B</answer>", "junk", "<answer>A</answer>"]
-    rollout = RolloutBatch(
+    rollout = Rollout(
         examples=[AudioQAExample(id="x", question="q", answer="a", choices=["a", "b"])] * 2,
         group_size=2,
         encoding=PromptEncoding(torch.zeros(2, 1, dtype=torch.long), torch.ones(2, 1, dtype=torch.long)),
@@ -52,3 +55,82 @@ def test_metrics_average_applicable_values_and_sum_shared_keys():
     assert out["completion/length"] == 2.0  # (3 + 2 + 1 + 2) / 4
     assert out["think/rate"] == 0.25 and out["format/malformed_rate"] == 0.25
     assert out["think/length"] == 0.5 and out["answer/length"] == 0.75
+
+
+class OtherRank:
+    """A Lightning strategy stand-in for rank 0 of 2: `reduce` adds the other rank's values, in call order."""
+
+    root_device = torch.device("cpu")
+
+    def __init__(self, *others: list[float]) -> None:
+        self.others, self.calls = list(others), 0
+
+    def reduce(self, tensor, reduce_op="sum"):
+        assert reduce_op == "sum"
+        other = torch.tensor(self.others[self.calls], dtype=tensor.dtype)
+        self.calls += 1
+        return tensor + other
+
+
+class JudgeMean(RewardTerm):
+    """Think-mode completions score their think length; the others the step's mean of those (like R_t)."""
+
+    def score(self, inputs):
+        own = [float(n) for c, n in zip(inputs.completions, inputs.think_lengths, strict=True) if c.mode == "think"]
+        total, count = inputs.sum_over_step([sum(own), len(own)])
+        mean = total / count if count else 0.0
+        return [
+            float(n) if c.mode == "think" else mean
+            for c, n in zip(inputs.completions, inputs.think_lengths, strict=True)
+        ]
+
+
+def _rollout(texts: list[str], think_lengths: list[int]) -> Rollout:
+    return Rollout(
+        examples=[
+            AudioQAExample(id=f"x{i}", question="q", answer="a", choices=["a", "b"]) for i in range(len(texts) // 2)
+        ],
+        group_size=2,
+        encoding=PromptEncoding(
+            torch.zeros(len(texts) // 2, 1, dtype=torch.long), torch.ones(len(texts) // 2, 1, dtype=torch.long)
+        ),
+        completion_ids=torch.zeros(len(texts), 3, dtype=torch.long),
+        completion_mask=torch.ones(len(texts), 3, dtype=torch.long),
+        completions=[parse_completion(t) for t in texts],
+        think_lengths=think_lengths,
+        answer_lengths=[1] * len(texts),
+    )
+
+
+def _trainer(strategy) -> SimpleNamespace:
+    return SimpleNamespace(strategy=strategy, global_step=0, estimated_stepping_batches=10)
+
+
+def test_step_statistics_are_taken_over_every_rank():
+    # This rank: 1 of 2 completions thinks (length 4). The other rank: 3 of 6 think, think lengths summing to 8.
+    # λ = (1 + 3) / (2 + 6) = 0.5; the judge-style mean = (4 + 8) / (1 + 3) = 3.0.
+    rollout = _rollout(["<think>a b</think><answer>A</answer>", "<answer>B</answer>"], [4, 0])
+    strategy = OtherRank([3, 6], [8, 3], [6, 20.0, 70.0])
+    seen = {}
+
+    class Spy(RewardTerm):
+        def score(self, inputs):
+            seen["lambda"] = inputs.batch_think_share
+            return [0.0] * len(inputs)
+
+    callback = RewardCallback(RewardSuite({"spy": Spy(weight=0.0), "judge": JudgeMean()}), scale_rewards="batch")
+    scored = callback.score(rollout, _trainer(strategy))
+    assert seen["lambda"] == 0.5
+    assert scored.reward_terms["judge"].tolist() == [4.0, 3.0]
+    # batch std over the 8 rewards: here [4, 3] + the other rank's 6 values with sum 20 and sum of squares 70:
+    # n = 8, Σ = 27, Σ² = 95 -> var = (95 - 27²/8) / 7 = 0.55357, std = 0.74402; the group mean is 3.5.
+    std = math.sqrt((95 - 27**2 / 8) / 7)
+    assert scored.advantages.tolist() == pytest.approx([0.5 / (std + 1e-4), -0.5 / (std + 1e-4)], rel=1e-6)
+    assert strategy.calls == 3 and rollout.advantages is None  # the sampled rollout itself is not changed
+
+
+def test_a_rank_with_nothing_to_score_still_enters_every_collective():
+    strategy = OtherRank([1, 2], [5, 1], [2, 1.0, 1.0])
+    callback = RewardCallback(RewardSuite({"judge": JudgeMean()}))
+    scored = callback.score(empty_rollout(2, 1, torch.device("cpu"), 1.0), _trainer(strategy))
+    assert strategy.calls == 3 and scored.advantages.numel() == 0

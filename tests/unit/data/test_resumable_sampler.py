@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import torch
 
-from audio_thinker.data.datamodule import AudioQADataModule, ResumableDataLoader, ResumableSampler
+from audio_thinker.data.datamodule import AudioQADataModule, ResumableSampler
+from audio_thinker.data.generations import GenerationLoader
 from audio_thinker.data.synthetic import SyntheticAudioQA
 
 
@@ -59,14 +60,14 @@ def test_the_loader_state_counts_batches_taken_not_batches_prefetched():
     whole = [_ids(batch) for batch in module().train_dataloader()]
     dm = module()
     loader = dm.train_dataloader()
-    assert isinstance(loader, ResumableDataLoader)
+    assert isinstance(loader, GenerationLoader)
     batches = iter(loader)
     for _ in range(2):  # the training loop takes two batches; the worker has fetched further ahead
         dm.on_before_batch_transfer(next(batches), 0)
     dm.trainer.training = False  # validation batches pass through the same hook and do not count
     dm.on_before_batch_transfer({"examples": []}, 0)
     state = loader.state_dict()
-    assert state == {"epoch": 0, "consumed": 2}
+    assert state == {"epoch": 0, "consumed": 2, "micro_step": 0, "micro_steps": 1}
 
     fresh = module()
     resumed = fresh.train_dataloader()
