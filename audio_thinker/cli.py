@@ -83,9 +83,12 @@ def main(argv: list[str] | None = None) -> None:
     relaunched = "LOCAL_RANK" in os.environ and os.environ.get(COMMAND_ENV) in COMMANDS
     if argv and argv[0] not in COMMANDS and relaunched:
         argv = [os.environ[COMMAND_ENV], *argv]  # a DDP worker re-launched by Lightning without the command word
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        raise SystemExit(0 if not argv or argv[0] in ("-h", "--help") else 2)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        raise SystemExit(0)
+    if argv[0] not in COMMANDS:
+        print(f"audio-thinker: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
+        raise SystemExit(2)
     config_name, run = COMMANDS[argv[0]]
     # Hydra parses sys.argv[1:] as overrides; Lightning re-launches DDP workers as sys.argv[0] + sys.argv[1:],
     # so the command word travels in the environment instead.

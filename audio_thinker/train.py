@@ -8,6 +8,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from audio_thinker.callbacks.progress import StepProgressBar
 from audio_thinker.losses.grpo import GRPOLoss
 from audio_thinker.module import GRPOModule
 from audio_thinker.rewards.callback import RewardCallback
@@ -56,12 +57,25 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     scale_rewards = cfg.loss.get("scale_rewards", "group")
     callbacks = [instantiate(cfg.rollout), RewardCallback(instantiate(cfg.reward), scale_rewards)]
     callbacks += instantiate_dict(cfg.get("callbacks"))
+    if cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback when the bar is off
+        callbacks.append(StepProgressBar())
     loggers = instantiate_dict(cfg.get("logger"))
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in trainer.loggers:  # the composed config, so TensorBoard's HParams view, MLflow and W&B compare runs
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return trainer
+
+
+class _DropLitLoggerTip(logging.Filter):
+    """Lightning advertises its hosted logger on every run; our logger configs already cover that need."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one GRPO training and return the last logged metrics."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLitLoggerTip())
     check_combination(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
@@ -69,5 +83,5 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(cfg)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
-    log.info("finished at step %d: %s", trainer.global_step, {k: round(v, 4) for k, v in metrics.items()})
+    log.info("finished at step %d: %s", trainer.global_step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
     return metrics

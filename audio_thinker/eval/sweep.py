@@ -82,14 +82,21 @@ def curve_from_scalars(values: dict[str, float]) -> tuple[list[int], list[float]
 def collect_runs(sweep_dir: Path) -> list[RunSummary]:
     """Every run under `sweep_dir`, ordered by job number."""
     dirs = [d for d in Path(sweep_dir).iterdir() if (d / ".hydra" / "overrides.yaml").is_file()]
-    dirs.sort(key=lambda d: (not d.name.isdigit(), int(d.name) if d.name.isdigit() else 0, d.name))
+    dirs.sort(key=lambda d: (job_number(d) is None, job_number(d) or 0, d.name))
     runs = []
     for run_dir in dirs:
         values = final_scalars(run_dir)
         eval_values, curve = read_eval(run_dir)
         values |= eval_values
-        runs.append(RunSummary(run_dir.name, read_overrides(run_dir), values, curve or curve_from_scalars(values)))
+        name = str(job_number(run_dir)) if job_number(run_dir) is not None else run_dir.name
+        runs.append(RunSummary(name, read_overrides(run_dir), values, curve or curve_from_scalars(values)))
     return runs
+
+
+def job_number(run_dir: Path) -> int | None:
+    """Hydra's job number from a run folder named `<n>` or `<n>_<overrides>`."""
+    head = run_dir.name.split("_", 1)[0]
+    return int(head) if head.isdigit() else None
 
 
 def swept_keys(runs: list[RunSummary]) -> list[str]:

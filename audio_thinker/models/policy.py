@@ -11,12 +11,13 @@ are the degenerate family with no audio, so the same loop trains them (and the b
 from __future__ import annotations
 
 import contextlib
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import DynamicCache
+from transformers import DynamicCache, Qwen2Model
 from transformers.masking_utils import create_bidirectional_mask
 
 
@@ -50,6 +51,18 @@ class PromptEncoding:
             self.input_ids[rows.start : rows.stop, first:], mask[:, first:], audio,
             take(self.input_features), take(self.feature_attention_mask), take(self.audio_lengths),
         )  # fmt: skip
+
+
+# transformers 5.24 renamed the KV-cache argument `past_key_values` to `cache` (the old name warns until it goes);
+# pass whichever this version takes, so neither old nor new releases warn.
+CACHE_KWARG = "cache" if "cache" in inspect.signature(Qwen2Model.forward).parameters else "past_key_values"
+
+
+def activation_checkpointing(model: nn.Module) -> bool:
+    """Whether gradient (activation) checkpointing is on, under the name this transformers version uses."""
+    if hasattr(type(model), "is_activation_checkpointing"):  # transformers >= 5.23
+        return bool(model.is_activation_checkpointing)
+    return bool(getattr(model, "is_gradient_checkpointing", False))
 
 
 def real_token_positions(mask: torch.Tensor) -> torch.Tensor:
@@ -125,7 +138,7 @@ class Policy(nn.Module):
             out = model.generate(
                 inputs_embeds=embeds.repeat_interleave(group_size, dim=0),  # generate reads only the uncached tail
                 attention_mask=mask.repeat_interleave(group_size, dim=0),
-                past_key_values=cache,
+                **{CACHE_KWARG: cache},
                 suppress_tokens=self.special_token_ids() or None,
                 eos_token_id=self.stop_token_ids(),
                 pad_token_id=self.tokenizer.pad_token_id,
@@ -149,7 +162,7 @@ class Policy(nn.Module):
         """Run prompts [B, P] once through the decoder: their hidden states and a KV cache to continue from."""
         cache = DynamicCache(config=self.hf_model.config.get_text_config())
         out = self.decoder()(
-            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
+            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, **{CACHE_KWARG: cache}
         )
         return out.last_hidden_state, cache
 
@@ -166,7 +179,7 @@ class Policy(nn.Module):
         prompt_embeds = self.embed_prompts(encoding, reencode_audio)  # [B, P, H]
         mask = torch.cat([encoding.attention_mask.repeat_interleave(group_size, dim=0), completion_mask], dim=1)
         positions = real_token_positions(mask)  # [N, P+C]
-        if group_size > 1 and not getattr(self.hf_model, "is_gradient_checkpointing", False):
+        if group_size > 1 and not activation_checkpointing(self.hf_model):
             hidden = self._hidden_shared_prompt(prompt_embeds, completion_ids, mask, positions, group_size)
         else:
             hidden = self._hidden_full(prompt_embeds, completion_ids, mask, positions, group_size)
@@ -198,7 +211,7 @@ class Policy(nn.Module):
         cache.batch_repeat_interleave(group_size)
         rest = self.decoder()(
             inputs_embeds=self.hf_model.get_input_embeddings()(completion_ids[:, :-1]),
-            attention_mask=mask[:, :-1], position_ids=positions[:, prompt_len:-1], past_key_values=cache,
+            attention_mask=mask[:, :-1], position_ids=positions[:, prompt_len:-1], **{CACHE_KWARG: cache},
             use_cache=True,
         ).last_hidden_state  # fmt: skip
         return torch.cat([first, rest], dim=1)  # [N, C, H]

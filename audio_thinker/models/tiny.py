@@ -7,6 +7,7 @@ once to a cache directory and then loaded with `from_pretrained`, exactly like a
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -24,6 +25,8 @@ from transformers import (
     Qwen2ForCausalLM,
     WhisperFeatureExtractor,
 )
+
+log = logging.getLogger(__name__)
 
 # Bump when anything below changes, so stale caches are rebuilt instead of reused.
 TINY_VERSION = "v3"  # shared by all embedded models
@@ -207,6 +210,7 @@ def _ensure(cache_dir: str | Path | None, name: str, audio: bool, seed: int, omn
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    log.info("building the embedded model %s (one time, about 30 s on a CPU) into %s", name, target.parent)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
     from audio_thinker.models import policy as families
     from audio_thinker.models.processors import AudioTextProcessor

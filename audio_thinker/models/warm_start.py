@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
@@ -41,7 +42,7 @@ def warm_start(policy: Policy, steps: int = 150, batch_size: int = 8, lr: float 
     optimizer = torch.optim.AdamW(params, lr=lr)
     eos = policy.tokenizer.convert_tokens_to_ids("<|im_end|>")
     losses = []
-    for step in range(steps):
+    for step in tqdm(range(steps), desc="warm start (format)", leave=False, disable=None):  # off when not a tty
         examples = [data[step * batch_size + i] for i in range(batch_size)]
         think = rng.random(batch_size) < 0.8  # mostly reasoning; some direct answers for the adaptive prompt
         prompts = [

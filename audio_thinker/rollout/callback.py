@@ -8,6 +8,7 @@ import lightning as L
 import torch
 
 from audio_thinker.data.generations import GenerationPlan
+from audio_thinker.loggers import log_table
 from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.engine import RolloutEngine, SamplingSettings, build_engine
@@ -58,6 +59,7 @@ class RolloutCallback(L.Callback):
         self.log_every, self.num_samples_to_log = log_samples_every_n_steps, num_samples_to_log
         self.skipped = 0  # examples the data policy skipped so far (each was logged with its reason)
         self._synced_step: int | None = None  # global step of the weights the engine samples from
+        self._generation_step = 0  # global step at which the current generation was sampled
 
     # -- setup -----------------------------------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -94,8 +96,7 @@ class RolloutCallback(L.Callback):
         if self.num_iterations > 1 and rollout.examples:
             rollout = replace(rollout, old_logps=old_policy_logps(pl_module, rollout))
         batch["rollout"] = rollout
-        if self.log_every and trainer.global_step % self.log_every == 0 and rollout.examples:
-            self._log_samples(trainer, rollout)
+        self._generation_step = trainer.global_step
 
     def sample(self, pl_module, examples: list, micro_batches: int) -> Rollout:
         """This rank's rollout of the generation (an empty one when every example was skipped)."""
@@ -112,16 +113,34 @@ class RolloutCallback(L.Callback):
     def load_state_dict(self, state_dict: dict) -> None:
         self.skipped = state_dict.get("skipped", 0)
 
-    def _log_samples(self, trainer: L.Trainer, rollout: Rollout) -> None:
-        """A few completions as TensorBoard text, so a user reads what the policy writes."""
-        experiment = getattr(trainer.logger, "experiment", None)
-        if not hasattr(experiment, "add_text"):
-            return
-        lines = []
-        for i in range(min(self.num_samples_to_log, rollout.size)):
-            ex, done = rollout.example_of(i), rollout.completions[i]
-            lines.append(f"**{ex.id}** ({ex.task}, gold: {ex.answer}) [{done.mode}]\n\n    {done.text}")
-        experiment.add_text("samples/completions", "\n\n".join(lines), global_step=trainer.global_step)
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch: dict, batch_idx: int) -> None:
+        rollout = batch.get("rollout")  # scored by now: the reward callback replaced it at batch start
+        step = self._generation_step  # the optimizer step has already advanced global_step
+        due = self.log_every and step % self.log_every == 0
+        if due and rollout is not None and rollout.examples and rollout.advantages is not None:
+            columns, rows = completions_table(rollout, self.num_samples_to_log)
+            log_table(trainer.loggers, "samples/completions", columns, rows, step)
+
+
+def completions_table(rollout: Rollout, max_rows: int) -> tuple[list[str], list[list]]:
+    """The first `max_rows` completions with their example, parse, every reward term and the advantage."""
+    terms = sorted(rollout.reward_terms)
+    columns = ["id", "task", "question", "choices", "gold", "completion", "mode", "answer", "reward", *terms,
+               "advantage"]  # fmt: skip
+    rows = []
+    for i in range(min(max_rows, rollout.size)):
+        ex, done = rollout.example_of(i), rollout.completions[i]
+        choices = " | ".join(options_block_lines(ex.choices)) if ex.choices else ""
+        gold = ex.answer_letter or ex.answer
+        values = [float(rollout.reward_terms[name][i]) for name in terms]
+        rows.append([ex.id, ex.task, ex.question, choices, gold, done.text, done.mode, done.answer or "",
+                     float(rollout.rewards[i]), *values, float(rollout.advantages[i])])  # fmt: skip
+    return columns, rows
+
+
+def options_block_lines(choices: list[str]) -> list[str]:
+    """Options as "A. text", the lettering the prompt uses."""
+    return [f"{chr(ord('A') + i)}. {choice}" for i, choice in enumerate(choices)]
 
 
 @torch.no_grad()

@@ -111,9 +111,15 @@ def multirun(tmp_path_factory) -> Path:
     return sweep
 
 
+def _run(sweep: Path, number: int) -> Path:
+    """Run `number` of a multirun (its folder is named `<number>_<overrides>`)."""
+    (found,) = sweep.glob(f"{number}_*")
+    return found
+
+
 def test_scaling_callback_logs_its_curve_at_start_and_every_n_steps(multirun):
-    for run in ("0", "1"):
-        logs = multirun / run / "tensorboard"
+    for run in (0, 1):
+        logs = _run(multirun, run) / "tensorboard"
         assert scalar_tags(logs) >= SCALING_TAGS
         assert [step for step, _ in read_scalars(logs, "scaling/slope")] == [0, 2]  # at start, then every 2 steps
         images = set()
@@ -126,19 +132,19 @@ def test_scaling_callback_logs_its_curve_at_start_and_every_n_steps(multirun):
 
 def test_sweep_summary_compares_the_runs(multirun, tmp_path):
     # An evaluation of run 1 (as `audio-thinker eval hydra.run.dir=<run>/eval` would leave it), hand-made.
-    (multirun / "1" / "eval").mkdir()
-    (multirun / "1" / "eval" / "metrics.json").write_text(json.dumps({"accuracy": 0.625, "think_rate": 0.5}))
-    (multirun / "1" / "eval" / "scaling.json").write_text(json.dumps(
+    (_run(multirun, 1) / "eval").mkdir()
+    (_run(multirun, 1) / "eval" / "metrics.json").write_text(json.dumps({"accuracy": 0.625, "think_rate": 0.5}))
+    (_run(multirun, 1) / "eval" / "scaling.json").write_text(json.dumps(
         {"budgets": [0, 25], "accuracy": [0.5, 0.75], "slope": 0.01, "intercept": 0.5, "sweet_spot": 25,
          "sweet_spot_accuracy": 0.75}))  # fmt: skip
     main = runpy.run_path(str(REPO / "tools" / "summarize_sweep.py"))["main"]
     assert main([str(multirun), "--out", str(tmp_path)]) == 0
     rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
-    assert [row["run"] for row in rows] == ["0", "1"]
+    assert [row["run"] for row in rows] == ["0", "1"]  # the job numbers of `0_<overrides>`, `1_<overrides>`
     assert [row["loss.beta"] for row in rows] == ["0", "0.04"]  # the swept key; FAST overrides are shared
     assert "trainer.max_steps" not in rows[0]
     assert all(row["reward/total"] != "" and row["scaling/slope"] != "" for row in rows)
-    final = read_scalars(multirun / "0" / "tensorboard", "reward/total")[-1][1]
+    final = read_scalars(_run(multirun, 0) / "tensorboard", "reward/total")[-1][1]
     assert float(rows[0]["reward/total"]) == pytest.approx(final, rel=1e-3)  # the last logged value (4 digits)
     assert (rows[0]["eval/accuracy"], rows[1]["eval/accuracy"]) == ("", "0.625")
     assert (rows[1]["eval/slope"], rows[1]["eval/sweet_spot"]) == ("0.01", "25")

@@ -1,0 +1,107 @@
+"""Tables, figures and text reach every kind of logger, each in its own form."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+
+from audio_thinker.loggers import log_figure, log_table, log_text, markdown_table  # noqa: E402
+
+COLUMNS, ROWS = ["id", "completion", "reward"], [["e1", "<answer>A</answer>", 1.0], ["e2", "a | b\nc", 0.25]]
+
+
+def _write_all(logger) -> None:
+    figure = plt.figure()
+    plt.plot([0, 1], [0.5, 0.75])
+    log_table([logger], "samples/completions", COLUMNS, ROWS, step=3)
+    log_figure([logger], "scaling/curve", figure, step=3)
+    log_text([logger], "judge/prompt", "Does the reasoning agree?", step=3)
+    plt.close(figure)
+
+
+def test_markdown_table_keeps_one_line_per_row():
+    text = markdown_table(COLUMNS, ROWS)
+    assert text.splitlines() == [
+        "| id | completion | reward |",
+        "|---|---|---|",
+        "| e1 | <answer>A</answer> | 1 |",
+        "| e2 | a \\| b<br>c | 0.25 |",
+    ]
+
+
+def test_tensorboard_gets_text_and_images(tmp_path):
+    logger = TensorBoardLogger(tmp_path, name="tb", version="")
+    _write_all(logger)
+    logger.experiment.flush()
+    (events,) = (tmp_path / "tb").glob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    assert "scaling/curve" in accumulator.Tags()["images"]
+    tensors = accumulator.Tags()["tensors"]  # text summaries are stored as tensors
+    assert {"samples/completions/text_summary", "judge/prompt/text_summary"} <= set(tensors)
+
+
+def test_csv_gets_side_files(tmp_path):
+    logger = CSVLogger(tmp_path, name="csv", version="")
+    _write_all(logger)
+    root = tmp_path / "csv"
+    with (root / "samples" / "completions" / "step_000003.csv").open() as file:
+        assert list(csv.reader(file)) == [COLUMNS, ["e1", "<answer>A</answer>", "1.0"], ["e2", "a | b\nc", "0.25"]]
+    assert (root / "scaling" / "curve" / "step_000003.png").read_bytes()[:4] == b"\x89PNG"
+    assert (root / "judge" / "prompt" / "step_000003.txt").read_text() == "Does the reasoning agree?"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is None, reason="wandb is not installed (pip install .[loggers])")
+def test_wandb_offline_gets_tables_and_images(tmp_path, monkeypatch):
+    from lightning.pytorch.loggers import WandbLogger
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    logger = WandbLogger(save_dir=str(tmp_path), project="t", offline=True)
+    _write_all(logger)
+    logger.experiment.finish()
+    media = {p.relative_to(next(tmp_path.glob("wandb/offline-run-*/files/media"))).parts[:2] for p in
+             tmp_path.glob("wandb/offline-run-*/files/media/**/*.*")}  # fmt: skip
+    assert {("table", "samples"), ("images", "scaling"), ("table", "judge")} <= media
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("mlflow") is None, reason="mlflow is not installed (pip install mlflow-skinny)"
+)
+def test_mlflow_gets_artifacts(tmp_path):
+    from lightning.pytorch.loggers import MLFlowLogger
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    logger = MLFlowLogger(experiment_name="t", tracking_uri=uri)
+    _write_all(logger)
+    client = MlflowClient(tracking_uri=uri)
+    found = set()
+    pending = [None]
+    while pending:
+        for item in client.list_artifacts(logger.run_id, pending.pop()):
+            (pending.append(item.path) if item.is_dir else found.add(item.path))
+    assert found == {"samples/completions/step_000003.json", "scaling/curve/step_000003.png",
+                     "judge/prompt/step_000003.txt"}  # fmt: skip
+
+
+def test_another_logger_is_warned_about_once(caplog):
+    class Other(Logger):
+        name, version = "other", 0
+
+        def log_metrics(self, metrics, step=None):
+            pass
+
+        def log_hyperparams(self, params, *args, **kwargs):
+            pass
+
+    for _ in range(2):
+        log_text([Other()], "judge/prompt", "x", step=0)
+    assert sum("Other does not receive text" in r.getMessage() for r in caplog.records) == 1
