@@ -40,7 +40,7 @@ class RewardCallback(L.Callback):
         rollout: Rollout | None = batch.get("rollout")
         if rollout is not None:  # a generation's first micro-step (the others train on the same, scored rollout)
             batch["rollout"] = scored = self.score(rollout, trainer)
-            self.last_metrics = self.metrics(scored) if scored.examples else {}
+            self.last_metrics = self.metrics(scored, partial(sum_across_ranks, strategy=trainer.strategy))
         if self.last_metrics:  # every step logs the rewards of the rollout it trains on
             pl_module.log_dict(self.last_metrics, on_step=True, batch_size=1)
 
@@ -78,23 +78,39 @@ class RewardCallback(L.Callback):
             advantages=advantages.to(rollout.completion_ids.device),
         )
 
-    def metrics(self, rollout: Rollout) -> dict[str, float]:
-        """Scalars describing the rollout's rewards and shapes."""
-        think = torch.tensor([c.mode == "think" for c in rollout.completions], dtype=torch.float32)
-        out = {
-            "reward/total": rollout.rewards.mean().item(),
-            "reward/total_std": rollout.rewards.std().item() if rollout.size > 1 else 0.0,
-            "completion/length": rollout.completion_mask.sum(dim=1).float().mean().item(),
-            "think/rate": think.mean().item(),
-            "think/length": float(sum(rollout.think_lengths)) / max(rollout.size, 1),
-            "answer/length": float(sum(rollout.answer_lengths)) / max(rollout.size, 1),
-            "format/malformed_rate": sum(c.mode == "malformed" for c in rollout.completions) / rollout.size,
+    def metrics(self, rollout: Rollout, step_sum=list) -> dict[str, float]:
+        """The step's reward and shape statistics over every rank (`step_sum`: the cross-rank sum; a collective).
+
+        Means and unbiased stds come from summed counts, sums and squares, so under DDP `reward/*` describes the
+        whole step, not rank 0's share. The terms' own `metrics()` (judge counts) are this rank's.
+        """
+        think = sum(c.mode == "think" for c in rollout.completions)
+        malformed = sum(c.mode == "malformed" for c in rollout.completions)
+        shapes = {
+            "completion/length": float(rollout.completion_mask.sum()) if rollout.size else 0.0,
+            "think/rate": float(think),
+            "think/length": float(sum(rollout.think_lengths)),
+            "answer/length": float(sum(rollout.answer_lengths)),
+            "format/malformed_rate": float(malformed),
         }
-        for name, values in rollout.reward_terms.items():
-            applicable = values[~values.isnan()]
-            if applicable.numel():
-                out[f"reward/{name}"] = applicable.mean().item()
-                out[f"reward/{name}_std"] = applicable.std().item() if applicable.numel() > 1 else 0.0
+        spreads = {
+            "reward/total": rollout.rewards,
+            **{f"reward/{k}": v for k, v in sorted(rollout.reward_terms.items())},
+        }
+        local = [float(rollout.size), *shapes.values()]
+        for values in spreads.values():
+            applicable = values[~values.isnan()].double()
+            local += [applicable.numel(), applicable.sum().item(), (applicable**2).sum().item()]
+        summed = step_sum(local)
+        completions, out = summed[0], {}
+        if not completions:
+            return out
+        for i, key in enumerate(shapes, start=1):
+            out[key] = summed[i] / completions
+        for j, key in enumerate(spreads):
+            count, total, total_sq = summed[1 + len(shapes) + 3 * j : 4 + len(shapes) + 3 * j]
+            if count:
+                out[key], out[f"{key}_std"] = total / count, std_from_sums(count, total, total_sq)
         for term in self.suite.terms.values():  # terms may share a key (two judge terms): counts add up
             for key, value in term.metrics().items():
                 out[key] = out.get(key, 0.0) + value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -64,6 +65,10 @@ class OtherRank:
 
     def __init__(self, *others: list[float]) -> None:
         self.others, self.calls = list(others), 0
+
+    def sum(self, values: list[float]) -> list[float]:
+        """`sum_over_step` for this fake: this rank's values plus the other rank's."""
+        return self.reduce(torch.tensor(values, dtype=torch.float64)).tolist()
 
     def reduce(self, tensor, reduce_op="sum"):
         assert reduce_op == "sum"
@@ -134,3 +139,19 @@ def test_a_rank_with_nothing_to_score_still_enters_every_collective():
     callback = RewardCallback(RewardSuite({"judge": JudgeMean()}))
     scored = callback.score(empty_rollout(2, 1, torch.device("cpu"), 1.0), _trainer(strategy))
     assert strategy.calls == 3 and scored.advantages.numel() == 0
+
+
+def test_metrics_describe_the_whole_step_over_every_rank():
+    # This rank: rewards [1, 3], one think completion of 2. The other rank (6 completions): rewards summing to 6
+    # with squares summing to 10, 3 think completions of length 9 in all, 30 completion tokens, none malformed.
+    rollout = replace(
+        _rollout(["<think>a b</think><answer>A</answer>", "<answer>B</answer>"], [2, 0]),
+        rewards=torch.tensor([1.0, 3.0]),
+        reward_terms={},
+    )
+    other = [6, 30, 3, 9, 6, 0, 6, 6.0, 10.0]  # n, shapes (length, think, think length, answer, malformed), reward
+    out = RewardCallback(RewardSuite({"judge": JudgeMean()})).metrics(rollout, OtherRank(other).sum)
+    assert out["reward/total"] == pytest.approx((4 + 6) / 8)
+    assert out["reward/total_std"] == pytest.approx(math.sqrt((10 + 10 - 10**2 / 8) / 7))
+    assert out["think/rate"] == pytest.approx(4 / 8) and out["think/length"] == pytest.approx(11 / 8)
+    assert out["completion/length"] == pytest.approx((6 + 30) / 8)
