@@ -65,6 +65,16 @@ def _data(argv: list[str]) -> int:
 COMMAND_ENV = "AUDIO_THINKER_COMMAND"
 
 
+def register_resolvers() -> None:
+    """Config resolvers our YAML uses: `${swept_name:${hydra:overrides.task}}` names sweep run folders."""
+    from omegaconf import OmegaConf
+
+    from audio_thinker.run_names import swept_name
+
+    if not OmegaConf.has_resolver("swept_name"):
+        OmegaConf.register_new_resolver("swept_name", lambda overrides: swept_name(list(overrides)))
+
+
 def _export(argv: list[str]) -> int:
     from audio_thinker.models.export import export_main
 
@@ -94,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     # so the command word travels in the environment instead.
     os.environ[COMMAND_ENV] = argv[0]
     sys.argv = [sys.argv[0], *argv[1:]]
+    register_resolvers()
     hydra.main(config_path=config_dir(), config_name=config_name, version_base="1.3")(run)()
 
 

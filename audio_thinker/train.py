@@ -12,6 +12,7 @@ from audio_thinker.callbacks.progress import StepProgressBar
 from audio_thinker.losses.grpo import GRPOLoss
 from audio_thinker.module import GRPOModule
 from audio_thinker.rewards.callback import RewardCallback
+from audio_thinker.rewards.suite import build_reward_suite
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def build_module(cfg: DictConfig) -> GRPOModule:
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     """The Lightning trainer with the rollout and reward callbacks first, then the configured extras."""
     scale_rewards = cfg.loss.get("scale_rewards", "group")
-    callbacks = [instantiate(cfg.rollout), RewardCallback(instantiate(cfg.reward), scale_rewards)]
+    callbacks = [instantiate(cfg.rollout), RewardCallback(build_reward_suite(cfg.reward), scale_rewards)]
     callbacks += instantiate_dict(cfg.get("callbacks"))
     if cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback when the bar is off
         callbacks.append(StepProgressBar())

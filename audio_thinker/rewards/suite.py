@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
+from hydra.utils import get_object, instantiate
+from omegaconf import DictConfig, OmegaConf
 
 from audio_thinker.rewards.base import RewardInputs, RewardTerm
+from audio_thinker.rewards.function import FunctionReward
 
 
 class RewardError(RuntimeError):
@@ -72,3 +76,26 @@ def _score_or_explain(term: RewardTerm, inputs: RewardInputs) -> torch.Tensor:
             f"reward term '{term.name}' ({type(term).__name__}) failed on the batch of examples "
             f"{sorted({e.id for e in inputs.examples})}: {batch_error!r}"
         ) from batch_error
+
+
+def build_reward_suite(config: DictConfig) -> RewardSuite:
+    """The suite a `reward` config describes. A term whose `_target_` is a plain function (not a `RewardTerm`
+    class) is wrapped in `FunctionReward`, its other keys becoming keyword arguments (see `rewards.function`)."""
+    if get_object(config._target_) is not RewardSuite:
+        return instantiate(config)  # a suite class of the user's own: built as configured
+    terms = {name: build_term(name, node) for name, node in config.terms.items() if node is not None}
+    combiner = instantiate(config.combiner) if config.get("combiner") is not None else None
+    return RewardSuite(terms, combiner)
+
+
+def build_term(name: str, node: DictConfig) -> RewardTerm:
+    """One term from its config: a `RewardTerm` class is instantiated; a plain function is wrapped."""
+    if "_target_" not in node:
+        raise ValueError(f"reward.terms.{name} has no _target_ (a RewardTerm class or a reward function)")
+    target = get_object(node._target_)
+    if inspect.isclass(target) or not callable(target):
+        return instantiate(node)
+    options = OmegaConf.to_container(node, resolve=True)
+    options.pop("_target_")
+    weight = options.pop("weight", 1.0)
+    return FunctionReward(target, weight=weight, **instantiate(options, _convert_="all"))

@@ -45,8 +45,7 @@ def test_multirun_sweeps_beta_with_one_log_directory_per_run(tmp_path):
                      "callbacks.model_checkpoint=null")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     runs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
-    assert [run.split("_", 1)[0] for run in runs] == ["0", "1"]  # numbered, then named after their overrides
-    assert "loss.beta=0," in runs[0] and "loss.beta=0.04," in runs[1] and "rollout.group_size=2" in runs[0]
+    assert runs == ["0_loss.beta=0", "1_loss.beta=0.04"]  # numbered, then named after what the sweep varies
     for run in runs:
         assert read_scalars(tmp_path / run / "tensorboard", "reward/total"), f"run {run} logged no reward"
     assert "beta: 0.04" in (tmp_path / runs[1] / ".hydra" / "config.yaml").read_text()

@@ -54,8 +54,10 @@ def test_multirun_over_reward_suites_and_a_weight(tmp_path):
     result = run_cli("train", "-m", *FAST, *FAST_SYNTHETIC, "reward=rlvr,cesar", "reward.terms.format.weight=0,1",
                      f"hydra.sweep.dir={tmp_path}", "callbacks.model_checkpoint=null")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
-    assert len(runs) == 4
+    runs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name[0].isdigit())
+    weights_then_suites = [(0, "rlvr"), (1, "rlvr"), (0, "cesar"), (1, "cesar")]  # the last key varies fastest
+    assert [p.name for p in runs] == [f"{i}_reward.terms.format.weight={w},reward={r}"
+                                      for i, (w, r) in enumerate(weights_then_suites)]  # fmt: skip
     for run in runs:
         assert read_scalars(run / "tensorboard", "reward/format"), run
     assert "reward/keywords" in scalar_tags(runs[-1] / "tensorboard")  # the cesar runs come last
