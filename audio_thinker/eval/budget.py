@@ -26,10 +26,9 @@ from dataclasses import dataclass
 
 import torch
 
+from audio_thinker.format.tags import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
 from audio_thinker.models.policy import Policy, PromptEncoding
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 
 
 @dataclass(frozen=True)

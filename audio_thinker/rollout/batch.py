@@ -8,7 +8,7 @@ import torch
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.models.policy import PromptEncoding
-from audio_thinker.rewards.parsing import ParsedCompletion
+from audio_thinker.format.parsing import ParsedCompletion
 
 
 @dataclass

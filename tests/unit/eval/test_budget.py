@@ -6,7 +6,7 @@ import pytest
 
 from audio_thinker.eval.budget import Decoding, budget_forced_generate, split_segment, tag_ids
 from audio_thinker.eval.predict import Generated, grade, predict
-from audio_thinker.rewards.parsing import parse_completion
+from audio_thinker.format.parsing import parse_completion
 from audio_thinker.rollout.prompts import THINK
 from audio_thinker.rollout.sampler import render_prompts, token_count
 
