@@ -30,7 +30,6 @@ from audio_thinker.format.tags import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, TH
 from audio_thinker.models.policy import Policy, PromptEncoding
 
 
-
 @dataclass(frozen=True)
 class Decoding:
     """How tokens are chosen: greedy (default) or sampled `num_samples` times per prompt."""

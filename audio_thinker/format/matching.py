@@ -8,7 +8,7 @@ Rules (README "Answers and scorers"; tests in tests/unit/format/test_matching.py
 3. Option text: the answer's words equal an option's words -> that option. An answer that is exactly an option's
    text means that option even when it also looks like a letter (option `a`, note names `D`, `E`).
 4. Letter, only when the prompt lettered the options (`letters=True`): a label `B`, `(B)`, `[B]`, `B.`, `B)`, `B:`,
-   `B,` or `Option B` (through rule 2) for an existing option. Alone it names that option; with text after it, the
+   `B,` (a mark, then a space or the end: `B:maj` is no label) or `Option B` (through rule 2) for an existing option. Alone it names that option; with text after it, the
    text must not start with another label and must name no option other than B's own text ("B. car horn" and
    "B, because it honks" name B; "B. rain" and "B, C" name nothing).
 5. Containment: the option texts whose words occur as a whole-word run in the answer ("The answer is X",
@@ -24,7 +24,7 @@ import re
 from collections.abc import Sequence
 
 from audio_thinker.format.options import letter_index
-from audio_thinker.format.words import contains, without_article, words
+from audio_thinker.format.words import contains, content_words, words
 
 FILLER = re.compile(
     r"^[\W_]*(?:"
@@ -36,8 +36,8 @@ FILLER = re.compile(
     r")[\s:,=\-]*",
     re.IGNORECASE,
 )
-# A letter label at the start: (B), [B], or B followed by a mark (. ) : , ; *), a line end or the end.
-_LABEL = re.compile(r"^[\s*_`\"']*(?:\(([a-z])\)|\[([a-z])\]|([a-z])(?=[.):,;*]|[ \t]*(?:\n|$)))[.):,;*\]]*", re.I)
+# A letter label at the start: (B), [B], or B with marks (. ) : , ; *) then a space or the end ("B:maj" is no label).
+_LABEL = re.compile(r"^[\s*_`\"']*(?:\(([a-z])\)|\[([a-z])\]|([a-z])(?=[.):,;*]*(?:\s|$)))[.):,;*\]]*", re.I)
 
 
 def strip_filler(answer: str) -> str:
@@ -63,7 +63,7 @@ def named_options(answer_words: tuple[str, ...], choices: Sequence[str]) -> set[
     """The option texts whose words occur in `answer_words`, runs inside a longer named run left out (rule 5)."""
     runs = []  # (start, end, option text)
     for choice in dict.fromkeys(choices):
-        option = without_article(words(choice))
+        option = content_words(choice)
         runs += [(start, start + len(option), choice) for start in contains(answer_words, option)]
     return {
         text for start, end, text in runs
@@ -73,8 +73,8 @@ def named_options(answer_words: tuple[str, ...], choices: Sequence[str]) -> set[
 
 def _by_text(answer: str, choices: Sequence[str]) -> str | None:
     """The option whose words equal the answer's (rule 3)."""
-    target = without_article(words(answer))
-    return next((c for c in choices if target and without_article(words(c)) == target), None)
+    target = content_words(answer)
+    return next((c for c in choices if target and content_words(c) == target), None)
 
 
 def _by_letter(index: int, rest: str, choices: Sequence[str]) -> str | None:
@@ -114,6 +114,6 @@ def choice_correct(answer: str | None, gold: str, choices: Sequence[str] | None,
     if choices:
         option = match_option(answer, choices, letters)
         return option is not None and words(option) == words(gold)
-    gold_words = without_article(words(gold))
-    said = {without_article(words(answer)), without_article(words(strip_filler(answer)))}
+    gold_words = content_words(gold)
+    said = {content_words(answer), content_words(strip_filler(answer))}
     return bool(gold_words) and gold_words in said

@@ -13,8 +13,8 @@ import re
 import unicodedata
 
 _APOSTROPHE = re.compile(r"(?<=\w)['’](?=\w)")
+_ARTICLE = re.compile(r"^[\W_]*(?:a|an|the)\s+(?=\w)", re.IGNORECASE)
 _WORD = re.compile(r"(?:[^\W_]|[#+%&$°♯♭@]|(?<=\d)[.,](?=\d))+")
-ARTICLES = frozenset({"a", "an", "the"})
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -23,9 +23,12 @@ def words(text: str) -> tuple[str, ...]:
     return tuple(w for w in _WORD.findall(text) if any(c.isalnum() for c in w))
 
 
-def without_article(tokens: tuple[str, ...]) -> tuple[str, ...]:
-    """`tokens` without a leading a/an/the, unless the article is all there is (option `a` stays `a`)."""
-    return tokens[1:] if len(tokens) > 1 and tokens[0] in ARTICLES else tokens
+def content_words(text: str) -> tuple[str, ...]:
+    """The words of `text` without a leading article: a/an/the followed by a space and more text.
+
+    So "the man" and "A woman" lose it, while option `a`, "A. Woman" (a letter label) and "A:maj/5" keep it.
+    """
+    return words(_ARTICLE.sub("", text, count=1))
 
 
 def contains(haystack: tuple[str, ...], needle: tuple[str, ...]) -> list[int]:

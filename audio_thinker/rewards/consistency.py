@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from audio_thinker.data.example import AudioQAExample
-from audio_thinker.rewards.base import RewardInputs, RewardTerm
-from audio_thinker.rewards.concepts import concepts, load_stopwords, overlap
 from audio_thinker.format.matching import match_option
 from audio_thinker.format.parsing import ParsedCompletion
+from audio_thinker.rewards.base import RewardInputs, RewardTerm
+from audio_thinker.rewards.concepts import concepts, load_stopwords, overlap
 
 
 def answer_text(answer: str | None, example: AudioQAExample) -> str:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import torch
 
 from audio_thinker.data.example import AudioQAExample
-from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.format.parsing import ParsedCompletion
+from audio_thinker.models.policy import PromptEncoding
 
 
 @dataclass

@@ -7,10 +7,10 @@ import math
 import torch
 
 from audio_thinker.data.example import AudioQAExample
+from audio_thinker.format.parsing import parse_completion
 from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.rewards.base import RewardTerm
 from audio_thinker.rewards.callback import RewardCallback
-from audio_thinker.format.parsing import parse_completion
 from audio_thinker.rewards.suite import RewardSuite
 from audio_thinker.rollout.batch import RolloutBatch
 
