@@ -8,9 +8,11 @@ Rules (README "Answers and scorers"; tests in tests/unit/format/test_matching.py
 3. Option text: the answer's words equal an option's words -> that option. An answer that is exactly an option's
    text means that option even when it also looks like a letter (option `a`, note names `D`, `E`).
 4. Letter, only when the prompt lettered the options (`letters=True`): a label `B`, `(B)`, `[B]`, `B.`, `B)`, `B:`,
-   `B,` (a mark, then a space or the end: `B:maj` is no label) or `Option B` (through rule 2) for an existing option. Alone it names that option; with text after it, the
-   text must not start with another label and must name no option other than B's own text ("B. car horn" and
-   "B, because it honks" name B; "B. rain" and "B, C" name nothing).
+   `B,` (a mark, then a space or the end: `B:maj` is no label) or `Option B` (through rule 2) names option B, or
+   the option whose whole text is that letter when there is one (notes `D`, option `a`, as in rule 3). Alone, the
+   label names that option; with text after it, that text must not start with another label and must name no
+   option other than the label's own ("B. car horn" and "B, because it honks" name B; "B. rain" and "B, C" name
+   nothing; a label always decides, so "B. rain" never falls through to rule 5).
 5. Containment: the option texts whose words occur as a whole-word run in the answer ("The answer is X",
    "X, because ...", "the X"); a run inside a longer named option's run does not count. Exactly one option text
    named -> that option; none, or two or more (an answer naming two options), -> no match.
@@ -50,13 +52,15 @@ def strip_filler(answer: str) -> str:
     return answer
 
 
-def leading_label(text: str, n_choices: int) -> tuple[int, str] | None:
-    """(option index, text after the label) when `text` starts with a letter label for one of `n_choices`."""
+def leading_label(text: str, choices: Sequence[str]) -> tuple[int, str] | None:
+    """(option index, text after the label) when `text` starts with a letter label naming one of `choices`."""
     match = _LABEL.match(text)
     if not match:
         return None
-    index = letter_index(next(g for g in match.groups() if g))
-    return (index, text[match.end() :]) if index < n_choices else None
+    letter = next(g for g in match.groups() if g)
+    as_text = [i for i, c in enumerate(choices) if content_words(c) == (letter.casefold(),)]
+    index = as_text[0] if as_text else letter_index(letter)  # an option whose text is the letter wins (rule 3)
+    return (index, text[match.end() :]) if index < len(choices) else None
 
 
 def named_options(answer_words: tuple[str, ...], choices: Sequence[str]) -> set[str]:
@@ -81,7 +85,7 @@ def _by_letter(index: int, rest: str, choices: Sequence[str]) -> str | None:
     """The option named by a leading letter label for option `index` followed by `rest` (rule 4)."""
     if not words(rest):
         return choices[index]
-    if leading_label(rest, len(choices)) is not None:
+    if leading_label(rest, choices) is not None:
         return None  # "B, C": two labels
     named = named_options(words(rest), choices)
     return choices[index] if named <= {choices[index]} else None
@@ -95,7 +99,7 @@ def match_option(answer: str | None, choices: Sequence[str], letters: bool = Tru
     for text in dict.fromkeys((answer, bare)):
         if (option := _by_text(text, choices)) is not None:
             return option
-    if letters and (found := leading_label(answer, len(choices)) or leading_label(bare, len(choices))):
+    if letters and (found := leading_label(answer, choices) or leading_label(bare, choices)):
         return _by_letter(*found, choices)  # a label decides: "B. rain" names nothing, not "rain"
     named = named_options(words(answer), choices)
     return named.pop() if len(named) == 1 else None

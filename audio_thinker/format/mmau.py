@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from audio_thinker.format.matching import leading_label, match_option, strip_filler
+from audio_thinker.format.matching import leading_label, strip_filler
 from audio_thinker.format.words import words
 
 _TOKEN = re.compile(r"\w+")
@@ -47,12 +47,10 @@ def official_output(answer: str | None, choices: Sequence[str] | None, letters: 
     if not (letters and choices):
         return answer
     bare = strip_filler(answer)
-    found = leading_label(bare, len(choices))
+    found = leading_label(bare, choices)
     if found is None or words(found[1]):
         return answer  # not a bare letter
-    if match_option(answer, choices, letters=False) is not None:
-        return answer  # it is an option's own text (option `a`, note `D`): the text, not the letter
-    return choices[found[0]]
+    return choices[found[0]]  # the label's option (`D` among notes G, A#, D, E is the option "D", as in `choice`)
 
 
 def mmau_correct(answer: str | None, gold: str, choices: Sequence[str] | None, letters: bool = True) -> bool:

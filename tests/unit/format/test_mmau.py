@@ -55,8 +55,9 @@ def graded(path) -> list[tuple[dict, str]]:
     """(official entry, the answer it came from) for every prediction string of every item in `path`."""
     examples = [r.example for r in read_records(path)]
     items = {ex.id: (ex.meta["record"], ex.choices) for ex in examples}
-    predictions = [{"id": ex.id, "answer": answer} for ex in examples for answer in prediction_strings(ex.choices,
-                                                                                                        ex.answer)]
+    predictions = [
+        {"id": ex.id, "answer": answer} for ex in examples for answer in prediction_strings(ex.choices, ex.answer)
+    ]
     return list(zip(official_items(predictions, items), [p["answer"] for p in predictions], strict=True))
 
 
