@@ -17,7 +17,7 @@ from itertools import islice
 import torch
 
 from audio_thinker.data.example import AudioQAExample
-from audio_thinker.eval.budget import Decoding, budget_forced_generate
+from audio_thinker.eval.budget import Decoding, budget_grid_generate
 from audio_thinker.format.parsing import parse_completion
 from audio_thinker.format.scorers import SCORERS, get_scorer
 from audio_thinker.models.policy import Policy, PromptEncoding
@@ -73,11 +73,11 @@ def free_generate(policy: Policy, encoding: PromptEncoding, max_new_tokens: int,
 
 
 def forced_generate(
-    policy: Policy, encoding: PromptEncoding, budget: int, answer_tokens: int, decoding: Decoding
-) -> list[Generated]:
-    """Budget-forced completions (see `audio_thinker.eval.budget`): [B * num_samples]."""
-    done = budget_forced_generate(policy, encoding, budget, answer_tokens, decoding)
-    return [Generated(c.text, c.think_tokens, c.answer_tokens) for c in done]
+    policy: Policy, encoding: PromptEncoding, budgets: Sequence[int], answer_tokens: int, decoding: Decoding
+) -> dict[int, list[Generated]]:
+    """Budget-forced completions at every budget (see `audio_thinker.eval.budget`): {budget: [B * num_samples]}."""
+    done = budget_grid_generate(policy, encoding, list(budgets), answer_tokens, decoding)
+    return {b: [Generated(c.text, c.think_tokens, c.answer_tokens) for c in done[b]] for b in done}
 
 
 def grade(
@@ -136,13 +136,14 @@ def predict(
             raise ValueError(f"examples {missing} have no audio but the policy is an audio model")
         audios = [ex.audio for ex in batch] if policy.has_audio else None
         encoding = policy.encode_prompts(render_prompts(policy, batch, template), audios)
+        generated: dict[int | None, list[Generated]] = {}
+        if max_new_tokens is not None:
+            generated[None] = free_generate(policy, encoding, max_new_tokens, decoding)
+        if budgets:  # every budget at once: the grid shares its reasoning pass (eval.budget.budget_grid_generate)
+            generated |= forced_generate(policy, encoding, budgets, answer_tokens, decoding)
         for budget in passes:
-            if budget is None:
-                generated = free_generate(policy, encoding, max_new_tokens, decoding)
-            else:
-                generated = forced_generate(policy, encoding, budget, answer_tokens, decoding)
             results[budget] += [grade(batch[i // n], gen, budget, i % n, scorer, letters)
-                                for i, gen in enumerate(generated)]  # fmt: skip
+                                for i, gen in enumerate(generated[budget])]  # fmt: skip
         done += len(batch)
         if progress:
             log.info("evaluated %d/%s examples", done, total if total is not None else "?")
