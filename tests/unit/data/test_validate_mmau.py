@@ -35,7 +35,6 @@ def test_full_test_mini_with_all_audio_present(tmp_path):
     assert dict(report.counts["difficulty"]) == {"easy": 224, "medium": 540, "hard": 236}
     assert len(report.counts["sub-category"]) == 27 and sum(report.counts["sub-category"].values()) == 1000
     repeats = [i for i in report.issues if i.kind == "repeated_option"]
-    # 27 items repeat an option text; in 16 of them the repeated text is the gold answer (the issue's "19" counts
-    # differently: the file itself has 16, see the report of issue 12).
+    # 27 items repeat an option text; in 16 of them (counted from the file) the repeated text is the gold answer.
     assert len(repeats) == 27 and sum("(the gold answer)" in i.message for i in repeats) == 16
     assert "by difficulty: easy: 224, hard: 236, medium: 540" in format_report(report)
