@@ -7,10 +7,14 @@ Formats (pick with `format=`, or "auto" to tell them apart by the first record's
 - `jsonl`: ours. `id`, `audio`, `question`, `answer`; optional `choices` (list), `task`, `difficulty`,
   `duration` (seconds), `meta` (dict). Any other key is kept in `meta`.
 - `mmau`: MMAU's JSON: `id`, `audio_id` (path), `question`, `choices`, `answer` (option text), `task`,
-  `sub-category`, `category`, `difficulty`, `dataset`, `split`.
+  `sub-category`, `category` (a string, or a one-item list in 13 test-mini items), `difficulty`, `dataset`,
+  `split`. The original record is kept as `meta["record"]` (for `predictions_official.json`).
 - `avqa`: AVQA question files as used by R1-AQA / Audio-Thinker: `id`, `question_text`, `multi_choice`,
   `answer` (0-based index into `multi_choice`), `question_type`, `question_relation`, and the audio as
-  `audio_path`, or else `video_name` (read as `<video_name>.wav`). The word "video" in the question becomes
+  `audio_path`, or else `video_name`: `<video_name>.wav`, or R1-AQA's name for the same clip when that file
+  exists (`-HG3Omg_89c_000030` -> `-HG3Omg_89c_30.wav`: the YouTube id and the start in whole seconds).
+  Relative paths resolve as for every format (`audio_root=.`: the working directory). The word "video" in the
+  question becomes
   "audio", as Audio-Thinker does, since the model only hears the soundtrack (the original is kept in meta).
 Either container works for every format: a JSON list (`[...]`) or one JSON object per line.
 
@@ -180,7 +184,11 @@ def _text(data: dict, name: str, where: Location, fmt: str, required: bool = Tru
 
 
 def _choices(data: dict, name: str, where: Location, fmt: str, required: bool) -> list[str] | None:
-    """A list of at least two distinct option strings."""
+    """A list of non-empty option strings with at least two different texts.
+
+    A text may repeat (27 MMAU test-mini items do): answers are graded by option text, so a letter pointing at
+    either copy of the gold text is right. `audio-thinker data check` warns about such items.
+    """
     value = data.get(name)
     if value is None:
         if required:
@@ -189,8 +197,8 @@ def _choices(data: dict, name: str, where: Location, fmt: str, required: bool) -
     if not isinstance(value, list) or not all(isinstance(c, str | int | float) for c in value):
         raise _bad_field(where, name, "a list of option strings", value)
     choices = [str(c).strip() for c in value]
-    if len(choices) < 2 or len(set(choices)) != len(choices) or not all(choices):
-        raise _bad_field(where, name, "at least two distinct, non-empty options", value)
+    if len(set(choices)) < 2 or not all(choices):
+        raise _bad_field(where, name, "at least two different, non-empty options", value)
     return choices
 
 
@@ -249,8 +257,13 @@ def jsonl_record(data: dict, where: Location, audio_base: Path) -> AudioQAExampl
 _MMAU_META = ("sub-category", "category", "dataset", "split")
 
 
+def _label(value: Any) -> Any:
+    """A one-item list label (`["Reasoning"]`) as its item, so breakdowns group it with the plain string."""
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
 def mmau_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample:
-    """MMAU record -> example; `sub-category`, `category`, `dataset`, `split` go to `meta`."""
+    """MMAU record -> example; `sub-category`, `category`, `dataset`, `split` and the record go to `meta`."""
     example_id = _text(data, "id", where, "mmau")
     audio = _text(data, "audio_id", where, "mmau")
     question = _text(data, "question", where, "mmau")
@@ -260,8 +273,8 @@ def mmau_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample
             f"{where}: missing required field 'answer' (mmau format); MMAU's `test` split has no public answers, "
             "use `test-mini` or add the answers.", kind="missing_field", path=where.file)  # fmt: skip
     answer = _text(data, "answer", where, "mmau")
-    meta = {key: data[key] for key in _MMAU_META if key in data}
-    meta.update(audio_path=str(_audio_path(audio, audio_base)), source=str(where))
+    meta = {key: _label(data[key]) for key in _MMAU_META if key in data}
+    meta.update(audio_path=str(_audio_path(audio, audio_base)), source=str(where), record=data)
     return AudioQAExample(
         id=example_id, question=question, answer=_gold(answer, choices, where, example_id), choices=choices,
         task=_text(data, "task", where, "mmau", required=False) or "unknown",
@@ -277,6 +290,19 @@ def video_to_audio(question: str) -> str:
     return _VIDEO.sub(
         lambda m: ("A" if m.group(1) == "V" else "a") + ("udio clips" if m.group(2) else "udio"), question
     )
+
+
+_START = re.compile(r"^(.+)_(\d+)$")
+
+
+def _avqa_audio_name(video_name: str, audio_base: Path) -> str:
+    """`<video_name>.wav`, or R1-AQA's `<youtube id>_<start seconds>.wav` when only that file exists."""
+    plain = f"{video_name}.wav"
+    match = _START.match(video_name)
+    if match is None or (audio_base / plain).is_file():
+        return plain
+    r1_aqa = f"{match.group(1)}_{int(match.group(2))}.wav"  # "-HG3Omg_89c_000030" -> "-HG3Omg_89c_30.wav"
+    return r1_aqa if (audio_base / r1_aqa).is_file() else plain
 
 
 def avqa_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample:
@@ -306,7 +332,7 @@ def avqa_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample
             raise DataFormatError(
                 f"{where}: missing required field 'audio_path' or 'video_name' (avqa format; record has "
                 f"{sorted(data)}); add one of them.", kind="missing_field", path=where.file)  # fmt: skip
-        audio = f"{video}.wav"
+        audio = _avqa_audio_name(video, audio_base)
     question_type = _text(data, "question_type", where, "avqa", required=False)
     meta = {key: data[key] for key in ("video_name", "video_id", "question_type", "question_relation") if key in data}
     meta.update(audio_path=str(_audio_path(audio, audio_base)), source=str(where), question_text=data["question_text"])
@@ -343,7 +369,8 @@ def read_records(
     if format != "auto" and format not in FORMATS:
         raise ValueError(f"unknown manifest format {format!r}; use 'auto' or one of {sorted(FORMATS)}")
     path = Path(path)
-    audio_base = Path(audio_root).expanduser() if audio_root is not None else path.resolve().parent
+    # Resolved now, so `audio_root=.` means the working directory of this command whatever happens later.
+    audio_base = Path(audio_root).expanduser().resolve() if audio_root is not None else path.resolve().parent
     chosen = None if format == "auto" else FORMATS[format]
     first_seen: dict[str, Location] = {}
     for raw in iter_raw_records(path):
@@ -364,4 +391,5 @@ def read_records(
                 "unique, rename one of them.", kind="duplicate_id", path=path), format=chosen.name)  # fmt: skip
             continue
         first_seen[example.id] = raw.where
+        example.meta.setdefault("source_format", chosen.name)  # lets `eval.scorer=auto` pick the benchmark's own rule
         yield ParsedRecord(raw.where, example=example, format=chosen.name)

@@ -18,6 +18,7 @@ from audio_thinker.data.errors import AudioLoadError, DataFormatError
 from audio_thinker.data.formats import FORMATS, read_records
 
 SEVERITIES = ("error", "warning", "info")
+BREAKDOWNS = ("task", "difficulty", "sub-category")  # usable examples are counted by each (when present)
 # Fixed, readable bucket edges (seconds) rather than equal-width bins: durations span orders of magnitude.
 HISTOGRAM_EDGES = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -44,6 +45,7 @@ class Report:
     durations: list[float] = field(default_factory=list)
     unique_audio_seconds: float = 0.0
     issues: list[Issue] = field(default_factory=list)
+    counts: dict[str, Counter] = field(default_factory=lambda: {key: Counter() for key in BREAKDOWNS})
 
     def count(self, severity: str) -> int:
         """Number of issues of `severity`."""
@@ -79,6 +81,8 @@ def check_dataset(
                 report.issues.append(Issue("error", str(record.where), record.error.kind, str(record.error)))
                 continue
             example, where = record.example, str(record.where)
+            if example.choices and len(set(example.choices)) < len(example.choices):
+                report.issues.append(_repeated_options(example, where))
             audio_path = example.meta["audio_path"]
             if audio_path not in audio_cache:
                 audio_cache[audio_path] = _decode(audio_path)
@@ -87,6 +91,10 @@ def check_dataset(
                 report.issues.append(Issue("error", where, raw.kind, str(raw), example.id))
                 continue
             report.usable += 1
+            for key in BREAKDOWNS:
+                value = example.meta.get(key) if key == "sub-category" else getattr(example, key)
+                if value is not None:
+                    report.counts[key][str(value)] += 1
             report.durations.append(min(raw.seconds, max_audio_seconds or raw.seconds))
             report.issues += _audio_notes(raw, example.meta, where, example.id, target_rate, max_audio_seconds,
                                           silence_db)  # fmt: skip
@@ -94,6 +102,15 @@ def check_dataset(
         report.issues.append(Issue("error", str(path), err.kind, str(err)))
     report.unique_audio_seconds = sum(raw.seconds for raw in audio_cache.values() if isinstance(raw, RawAudio))
     return report
+
+
+def _repeated_options(example, where: str) -> Issue:
+    """The warning for an item that lists an option text twice (usable: it is graded by option text)."""
+    repeated = sorted({c for c in example.choices if example.choices.count(c) > 1})
+    gold = " (the gold answer)" if example.answer in repeated else ""
+    return Issue("warning", where, "repeated_option",
+        f"options repeat the text {repeated}{gold}; the item is used and graded by option text, so a letter for "
+        "either copy counts the same.", example.id)  # fmt: skip
 
 
 def _decode(audio_path: str) -> RawAudio | AudioLoadError:
@@ -161,6 +178,7 @@ def format_report(report: Report, verbose: bool = False) -> str:
         "  duration histogram:",
         duration_histogram(report.durations),
     ]
+    lines += _breakdown_lines(report.counts)
     for severity in ("error", "warning"):
         issues = [i for i in report.issues if i.severity == severity]
         if issues:
@@ -177,6 +195,20 @@ def format_report(report: Report, verbose: bool = False) -> str:
             lines.append(f"  [{kind}] {n} examples, e.g. {first.where}: {_without_where(first)}")
     lines.append("OK: no errors." if report.ok else f"FAILED: {report.count('error')} errors.")
     return "\n".join(lines)
+
+
+def _breakdown_lines(counts: dict[str, Counter]) -> list[str]:
+    """'  by task: music 334, sound 333' lines; a breakdown with many values gets one value a line."""
+    lines = []
+    for key, counter in counts.items():
+        if not counter:
+            continue
+        items = [f"{name}: {n}" for name, n in sorted(counter.items())]
+        if len(items) <= 6:
+            lines.append(f"  by {key}: " + ", ".join(items))
+        else:
+            lines += [f"  by {key} ({len(items)}):", *(f"    {item}" for item in items)]
+    return lines
 
 
 def _without_where(issue: Issue) -> str:

@@ -26,10 +26,8 @@ from dataclasses import dataclass
 
 import torch
 
+from audio_thinker.format.tags import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
 from audio_thinker.models.policy import Policy, PromptEncoding
-
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 
 
 @dataclass(frozen=True)
@@ -176,13 +174,50 @@ def budget_forced_generate(
     suffixes = [think_open + think.ids + bridge for think in thinks]
     generated = continue_rows(policy, rows, suffixes, answer_tokens, ANSWER_CLOSE, decoding)
     answers = [split_segment(policy, ids, ANSWER_CLOSE) for ids in generated]
-    return [
-        ForcedCompletion(
-            text=f"{THINK_OPEN}{think.text}{THINK_CLOSE}{ANSWER_OPEN}{answer.text}{ANSWER_CLOSE}",
-            think_tokens=think.length,
-            answer_tokens=answer.length,
-            think_closed=think.ended != "budget",
-            answer_closed=answer.ended == "tag",
-        )
-        for think, answer in zip(thinks, answers, strict=True)
-    ]
+    return [forced_completion(think, answer) for think, answer in zip(thinks, answers, strict=True)]
+
+
+def forced_completion(think: Segment, answer: Segment) -> ForcedCompletion:
+    """The completion text and counts of one reasoning segment and its answer segment."""
+    return ForcedCompletion(
+        text=f"{THINK_OPEN}{think.text}{THINK_CLOSE}{ANSWER_OPEN}{answer.text}{ANSWER_CLOSE}",
+        think_tokens=think.length,
+        answer_tokens=answer.length,
+        think_closed=think.ended != "budget",
+        answer_closed=answer.ended == "tag",
+    )
+
+
+@torch.no_grad()
+def budget_grid_generate(
+    policy: Policy, encoding: PromptEncoding, budgets: list[int], answer_tokens: int = 16,
+    decoding: Decoding | None = None,
+) -> dict[int, list[ForcedCompletion]]:  # fmt: skip
+    """`budget_forced_generate` at every budget of `budgets`, sharing the work greedy decoding allows.
+
+    Greedy decoding is prefix-consistent: the first L tokens of reasoning generated with a budget B >= L are the
+    reasoning generated with budget L. So the reasoning is generated once, at the largest budget, and cut at each
+    smaller one; and a row whose kept reasoning is the same at several budgets (it ended by itself within them)
+    gets its answer generated once. For CESAR's 11-budget grid that is one reasoning pass instead of ten.
+    Sampled decoding draws every budget on its own.
+    """
+    budgets = sorted({int(b) for b in budgets})
+    decoding = decoding or Decoding()
+    if decoding.do_sample or len(budgets) < 2 or budgets[0] < 0:
+        return {b: budget_forced_generate(policy, encoding, b, answer_tokens, decoding) for b in budgets}
+    if answer_tokens < 1:
+        raise ValueError(f"answer_tokens must be >= 1, got {answer_tokens}")
+    rows = prompt_rows(policy, encoding, 1)
+    think_open, bridge = tag_ids(policy, THINK_OPEN), tag_ids(policy, THINK_CLOSE + ANSWER_OPEN)
+    longest = continue_rows(policy, rows, [think_open] * len(rows), budgets[-1], THINK_CLOSE, decoding)
+    thinks = {b: [split_segment(policy, ids[:b], THINK_CLOSE) if b else Segment([], "", 0, "tag") for ids in longest]
+              for b in budgets}  # fmt: skip
+    keys = {b: [(i, tuple(think.ids)) for i, think in enumerate(thinks[b])] for b in budgets}
+    todo = list(dict.fromkeys(key for b in budgets for key in keys[b]))  # (row, reasoning) pairs, each once
+    answers: dict[tuple[int, tuple[int, ...]], Segment] = {}
+    for start in range(0, len(todo), len(rows)):  # at most a batch of rows per call, as one budget would run
+        chunk = todo[start : start + len(rows)]
+        suffixes = [think_open + list(ids) + bridge for _, ids in chunk]
+        generated = continue_rows(policy, [rows[i] for i, _ in chunk], suffixes, answer_tokens, ANSWER_CLOSE, decoding)
+        answers.update(zip(chunk, (split_segment(policy, ids, ANSWER_CLOSE) for ids in generated), strict=True))
+    return {b: [forced_completion(t, answers[k]) for t, k in zip(thinks[b], keys[b], strict=True)] for b in budgets}

@@ -3,14 +3,19 @@
 Every rate is a fraction in [0, 1] over predictions (with `num_samples` > 1, each sample counts once, so
 accuracy is the mean per-sample accuracy). Token lengths are means over all predictions, zeros included,
 as training logs `think/length`. A prediction is a mapping with the fields of `predict.Prediction`.
+`accuracy` and `accuracy_by_*` follow the headline scorer (`correct`); `scorers` holds the same breakdown for
+every scorer the predictions were graded by (`scores`).
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+
+# Breakdown keys: a prediction field, reported as `accuracy_by_<key>` (category keys only when present).
+BREAKDOWNS = ("task", "difficulty", "category", "sub_category")
 
 
 def mean(values: Iterable[float]) -> float:
@@ -19,22 +24,54 @@ def mean(values: Iterable[float]) -> float:
     return float(sum(values)) / len(values) if values else 0.0
 
 
-def accuracy_by(predictions: list[Mapping], key: str) -> dict[str, float]:
+Verdict = Callable[[Mapping], bool]
+
+
+def headline(p: Mapping) -> bool:
+    """The headline scorer's verdict on a prediction."""
+    return bool(p["correct"])
+
+
+def scored_by(name: str) -> Verdict:
+    """The verdict of scorer `name` on a prediction."""
+    return lambda p: bool(p["scores"][name])
+
+
+def accuracy_by(predictions: list[Mapping], key: str, verdict: Verdict = headline) -> dict[str, float]:
     """Accuracy per value of `key` (e.g. task, difficulty), keys sorted."""
     groups: dict[str, list[bool]] = defaultdict(list)
     for p in predictions:
-        groups[str(p[key])].append(bool(p["correct"]))
+        groups[str(p[key])].append(verdict(p))
     return {name: mean(groups[name]) for name in sorted(groups)}
 
 
+def breakdown(predictions: list[Mapping], verdict: Verdict = headline, prefix: str = "accuracy_by_") -> dict:
+    """Accuracy by every key of `BREAKDOWNS` the predictions carry."""
+    keys = [key for key in BREAKDOWNS if predictions and all(key in p for p in predictions)]
+    return {f"{prefix}{key}": accuracy_by(predictions, key, verdict) for key in keys}
+
+
+def scorer_summaries(predictions: list[Mapping]) -> dict[str, dict]:
+    """{scorer: {accuracy, by_task, by_difficulty, ...}} for every scorer in the predictions' `scores`."""
+    names = dict.fromkeys(name for p in predictions for name in p.get("scores", {}))
+    out = {}
+    for name in names:
+        verdict = scored_by(name)
+        out[name] = {"accuracy": mean(verdict(p) for p in predictions), **breakdown(predictions, verdict, "by_")}
+    return out
+
+
 def summarize(predictions: list[Mapping]) -> dict:
-    """Accuracy (overall, by task, by difficulty), think rate, format-valid rate, mean lengths and counts."""
-    return {
+    """Accuracy (overall and by task, difficulty, category), per-scorer accuracy, think rate, lengths, counts."""
+    summary = {
         "n": len(predictions),
         "n_examples": len({p["id"] for p in predictions}),
-        "accuracy": mean(bool(p["correct"]) for p in predictions),
-        "accuracy_by_task": accuracy_by(predictions, "task"),
-        "accuracy_by_difficulty": accuracy_by(predictions, "difficulty"),
+        "accuracy": mean(headline(p) for p in predictions),
+        **breakdown(predictions),
+    }
+    if scorers := scorer_summaries(predictions):
+        summary["scorers"] = scorers
+    return summary | {
         "think_rate": mean(p["mode"] == "think" for p in predictions),
         "format_valid_rate": mean(p["mode"] != "malformed" for p in predictions),
         "mean_think_tokens": mean(p["think_tokens"] for p in predictions),

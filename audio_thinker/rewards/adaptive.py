@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from audio_thinker.rewards.base import RewardInputs, RewardTerm
-from audio_thinker.rewards.parsing import is_correct
+from audio_thinker.rewards.outcome import is_correct
 
 
 def think_gammas(think_share: float, step: int, total_steps: int) -> tuple[float, float]:
@@ -32,7 +32,7 @@ class AdaptiveThinkAccuracyReward(RewardTerm):
     was not delivered in a valid shape, and this is the lowest payoff (≤ −1), so a malformed output never beats a
     well-formed wrong one. λ counts them in the denominator (all N completions) but not as thinking.
 
-    >>> from audio_thinker.rewards.parsing import parse_completion
+    >>> from audio_thinker.format.parsing import parse_completion
     >>> from audio_thinker.data.example import AudioQAExample
     >>> ex = AudioQAExample(id="1", question="Which tone is higher?", answer="second", choices=["first", "second"])
     >>> done = [parse_completion("<think>It rises.</think><answer>B</answer>"), parse_completion("<answer>B</answer>")]
@@ -40,6 +40,10 @@ class AdaptiveThinkAccuracyReward(RewardTerm):
     >>> AdaptiveThinkAccuracyReward().score(RewardInputs(done, [ex, ex], [3, 0], [1, 1], 2, step=10, total_steps=10))
     [1.0, 2.0]
     """
+
+    def __init__(self, weight: float = 1.0, letters: bool = True) -> None:
+        super().__init__(weight)
+        self.letters = bool(letters)  # whether the prompt lettered the options (as AccuracyReward)
 
     def score(self, inputs: RewardInputs) -> list[float]:
         if len(inputs) == 0:
@@ -50,7 +54,7 @@ class AdaptiveThinkAccuracyReward(RewardTerm):
         gamma_think, gamma_nothink = think_gammas(think_share, inputs.step, inputs.total_steps)
         values = []
         for completion, example in zip(inputs.completions, inputs.examples, strict=True):
-            correct = completion.mode != "malformed" and is_correct(completion.answer, example)
+            correct = completion.mode != "malformed" and is_correct(completion.answer, example, self.letters)
             if completion.mode == "think":
                 values.append(gamma_think if correct else -(1.0 - gamma_think))
             else:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from audio_thinker.data.example import AudioQAExample
-from audio_thinker.rewards.parsing import ParsedCompletion
+from audio_thinker.format.parsing import ParsedCompletion
 
 
 @dataclass

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from audio_thinker.data.example import AudioQAExample
+from audio_thinker.format.matching import match_option
+from audio_thinker.format.parsing import ParsedCompletion
 from audio_thinker.rewards.base import RewardInputs, RewardTerm
 from audio_thinker.rewards.concepts import concepts, load_stopwords, overlap
-from audio_thinker.rewards.parsing import ParsedCompletion, match_choice
 
 
 def answer_text(answer: str | None, example: AudioQAExample) -> str:
     """ŷ: the answer as words; an option letter ("B", "(b)", "Option B") becomes that option's text."""
     if not answer:
         return ""
-    if example.choices and (index := match_choice(answer, example.choices)) is not None:
-        return example.choices[index]
+    if example.choices and (option := match_option(answer, example.choices)) is not None:
+        return option
     return answer  # open question, or an answer that names no option: its own words
 
 
@@ -32,7 +33,7 @@ class ConsistencyReward(RewardTerm):
     CESAR requires `<think>…</think><answer>…</answer>`, and paying a process reward for output without that
     shape would blur the format signal. An empty answer contributes Sim(t, ŷ) = 0.
 
-    >>> from audio_thinker.rewards.parsing import parse_completion
+    >>> from audio_thinker.format.parsing import parse_completion
     >>> ex = AudioQAExample(id="1", question="Which tone is higher?", answer="second", choices=["first", "second"])
     >>> done = parse_completion("<think>The second tone is higher.</think><answer>B</answer>")
     >>> # C(t) = {second, ton, high}, C(ŷ) = {second}, C(Q) = {ton, high, first, second}: 1/3 + 3/4

@@ -86,7 +86,7 @@ class KeywordReward(RewardTerm):
     Only completions in mode "think" are scored; no think block, a blank one, or a malformed completion gets 0
     (the same rule as every CESAR process reward).
 
-    >>> from audio_thinker.rewards.parsing import parse_completion
+    >>> from audio_thinker.format.parsing import parse_completion
     >>> from audio_thinker.data.example import AudioQAExample
     >>> ex = AudioQAExample(id="1", question="Which tone is higher?", answer="second", choices=["first", "second"])
     >>> done = parse_completion("<think>First compare the pitch: because it rises, B.</think><answer>B</answer>")

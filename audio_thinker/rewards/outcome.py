@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from typing import Literal
 
+from audio_thinker.data.example import AudioQAExample
+from audio_thinker.format.matching import choice_correct
 from audio_thinker.rewards.base import RewardInputs, RewardTerm
-from audio_thinker.rewards.parsing import is_correct
+
+
+def is_correct(answer: str | None, example: AudioQAExample, letters: bool = True) -> bool:
+    """Whether `answer` is right for `example` under the `choice` matcher, the one `audio-thinker eval` reports."""
+    return choice_correct(answer, example.answer, example.choices, letters)
 
 
 class AccuracyReward(RewardTerm):
-    """R_acc = 1 if the parsed answer matches the gold answer (letter or option text), else 0.
+    """R_acc = 1 if the parsed answer names the gold option (`format.matching`, the eval's `choice` scorer), else 0.
 
-    >>> from audio_thinker.rewards.parsing import parse_completion
+    `letters`: whether the prompt lettered the options (`rollout.prompt.letter_options`); without letters in the
+    prompt a bare "B" names nothing.
+
+    >>> from audio_thinker.format.parsing import parse_completion
     >>> from audio_thinker.data.example import AudioQAExample
     >>> ex = AudioQAExample(id="1", question="Which tone is higher?", answer="second", choices=["first", "second"])
     >>> done = [parse_completion("<answer>B</answer>"), parse_completion("<answer>first</answer>")]
@@ -19,8 +28,13 @@ class AccuracyReward(RewardTerm):
     [1.0, 0.0]
     """
 
+    def __init__(self, weight: float = 1.0, letters: bool = True) -> None:
+        super().__init__(weight)
+        self.letters = bool(letters)
+
     def score(self, inputs: RewardInputs) -> list[float]:
-        return [float(is_correct(c.answer, e)) for c, e in zip(inputs.completions, inputs.examples, strict=True)]
+        pairs = zip(inputs.completions, inputs.examples, strict=True)
+        return [float(is_correct(c.answer, e, self.letters)) for c, e in pairs]
 
 
 class FormatReward(RewardTerm):

@@ -14,7 +14,7 @@ class OverthinkingReward(RewardTerm):
     CESAR requires; 0 rather than NaN keeps the term's logged mean "what was paid" and makes it behave the same
     under any combiner (NaN would be skipped, which some combiners read as "no opinion").
 
-    >>> from audio_thinker.rewards.parsing import parse_completion
+    >>> from audio_thinker.format.parsing import parse_completion
     >>> from audio_thinker.data.example import AudioQAExample
     >>> ex = AudioQAExample(id="1", question="Which tone is higher?", answer="second", choices=["first", "second"])
     >>> done = [parse_completion(t) for t in ("<think>The second.</think><answer>B</answer>", "<answer>B</answer>")]

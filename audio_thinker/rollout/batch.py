@@ -13,8 +13,8 @@ from typing import Any
 import torch
 
 from audio_thinker.data.example import AudioQAExample
+from audio_thinker.format.parsing import ParsedCompletion
 from audio_thinker.models.policy import PromptEncoding
-from audio_thinker.rewards.parsing import ParsedCompletion
 
 
 @dataclass(frozen=True)

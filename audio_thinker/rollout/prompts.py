@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from audio_thinker.data.example import AudioQAExample
+from audio_thinker.format.options import options_block
 
 Mode = Literal["think", "adaptive", "direct"]
 MODES: tuple[str, ...] = ("think", "adaptive", "direct")
@@ -78,11 +79,6 @@ def rephrase_question(question: str, seed: int, key: str = "") -> str:
     return options[zlib.crc32(f"{seed}\x00{key}\x00{question}".encode()) % len(options)]
 
 
-def options_block(choices: list[str]) -> str:
-    """'A. first\\nB. second' for the given options."""
-    return "\n".join(f"{chr(ord('A') + i)}. {choice}" for i, choice in enumerate(choices))
-
-
 @dataclass(frozen=True)
 class PromptTemplate:
     """How an example is put to the model: optional system turn, question + options + `instruction`.
@@ -93,6 +89,8 @@ class PromptTemplate:
         system: the system message, or None for the model's default.
         rephrase: replace the question by an equivalent wording chosen by (`seed`, example id).
         seed: the rephrasing seed.
+        letter_options: list the options as "A. …", "B. …" (True) or as "- …" lines; answer matching accepts a
+            bare letter only when they are lettered.
     """
 
     instruction: str = THINK_INSTRUCTION
@@ -100,6 +98,7 @@ class PromptTemplate:
     system: str | None = None
     rephrase: bool = False
     seed: int = 0
+    letter_options: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -113,7 +112,7 @@ class PromptTemplate:
         """Question, options block (multiple choice only) and instruction, one per line."""
         parts = [self.question(example)]
         if example.choices:
-            parts.append(options_block(example.choices))
+            parts.append(options_block(example.choices, self.letter_options))
         parts.append(self.instruction)
         return "\n".join(parts)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from audio_thinker.data.example import AudioQAExample
+from audio_thinker.format.parsing import parse_completion
 from audio_thinker.models.policy import Policy
-from audio_thinker.rewards.parsing import parse_completion
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.engine import GenerationRequest, HFEngine, RolloutEngine, SamplingSettings
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import runpy
+import shutil
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -18,10 +20,12 @@ from audio_thinker.eval.weights import load_eval_policy
 from audio_thinker.rollout.prompts import THINK
 from audio_thinker.rollout.sampler import render_prompts
 from audio_thinker.train import build_module, build_trainer
+from tests.benchmarks import EXCERPT, read_items, write_placeholder_audio
 from tests.conftest import FAST, compose_train
 from tests.integration.test_cli import run_cli
 from tests.integration.test_training import LENGTH_REWARD
 from tests.tb import read_scalars, scalar_tags
+from tests.unit.format.test_mmau import official_rule
 
 REPO = Path(__file__).resolve().parents[2]
 LORA = ["quant=lora", "model.dtype=float32"]
@@ -54,6 +58,41 @@ def test_eval_cli_writes_predictions_metrics_and_the_scaling_curve(tmp_path):
     assert scaling["accuracy"] == [metrics["by_budget"][b]["accuracy"] for b in ("0", "4", "8")]
     assert scaling["sweet_spot"] in (0, 4, 8) and isinstance(scaling["slope"], float)
     assert (tmp_path / "scaling.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def official_accuracy(entries: list[dict], key: str | None = None) -> dict[str, float] | float:
+    """Accuracy under MMAU's rule (our independent re-implementation), overall or per value of `key`."""
+    if key is None:
+        return sum(map(official_rule, entries)) / len(entries)
+    groups = defaultdict(list)
+    for entry in entries:
+        groups[entry[key]].append(official_rule(entry))
+    return {name: sum(v) / len(v) for name, v in groups.items()}
+
+
+def test_eval_on_real_mmau_items_grades_every_item_with_both_scorers(tmp_path):
+    items = read_items(EXCERPT)
+    manifest = shutil.copy(EXCERPT, tmp_path / "mmau-test-mini.json")
+    write_placeholder_audio(items, tmp_path)
+    (tmp_path / items[3]["audio_id"]).unlink()  # an unreadable clip is left out, the other 40 are graded
+    out = tmp_path / "eval"
+    result = run_cli("eval", "data=manifest", f"data.val.path={manifest}", "eval.budgets=[0,4]",
+                     "eval.max_new_tokens=24", "eval.answer_tokens=4", f"hydra.run.dir={out}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["scorer"] == "mmau" and metrics["n_examples"] == 40
+    assert [s["id"] for s in metrics["skipped"]] == [items[3]["id"]]
+    assert metrics["accuracy"] == metrics["scorers"]["mmau"]["accuracy"]
+    assert set(metrics["scorers"]) == {"mmau", "choice"} and "by_sub_category" in metrics["scorers"]["choice"]
+    assert set(metrics["by_budget"]["4"]["scorers"]["choice"]["by_task"]) == {"sound", "music", "speech"}
+    # MMAU's own rule on predictions_official.json gives our mmau numbers, overall, by task and by difficulty.
+    official = json.loads((out / "predictions_official.json").read_text())
+    assert [e["id"] for e in official] == [i["id"] for i in items if i is not items[3]]
+    assert all(e.keys() == {*items[0], "model_output"} for e in official)
+    mmau = metrics["scorers"]["mmau"]
+    assert official_accuracy(official) == pytest.approx(mmau["accuracy"])
+    assert official_accuracy(official, "task") == pytest.approx(mmau["by_task"])
+    assert official_accuracy(official, "difficulty") == pytest.approx(mmau["by_difficulty"])
 
 
 @pytest.fixture(scope="module")

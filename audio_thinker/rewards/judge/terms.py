@@ -12,11 +12,12 @@ import math
 from collections.abc import Callable, Sequence
 
 from audio_thinker.data.example import AudioQAExample
+from audio_thinker.format.parsing import ParsedCompletion
 from audio_thinker.rewards.base import RewardInputs, RewardTerm
 from audio_thinker.rewards.judge.backends import JudgeBackend, Messages
 from audio_thinker.rewards.judge.cache import JudgeCache
 from audio_thinker.rewards.judge.scores import parse_score, parse_verdict
-from audio_thinker.rewards.parsing import ParsedCompletion, is_correct
+from audio_thinker.rewards.outcome import is_correct
 
 SYSTEM_PROMPT = (
     "You grade the written reasoning of an assistant that answered a question about an audio clip. "

@@ -143,7 +143,9 @@ BAD_RECORDS = {
                               ["answer 'medium' is not among the choices ['high', 'low']", "id 'a'"]),
     "choices_not_a_list": (json.dumps(record("a", "a.wav", choices="high, low")), "bad_field",
                            ["field 'choices' must be a list of option strings"]),
-    "one_choice": (json.dumps(record("a", "a.wav", choices=["high"])), "bad_field", ["at least two distinct"]),
+    "one_choice": (json.dumps(record("a", "a.wav", choices=["high"])), "bad_field", ["at least two different"]),
+    "one_text_twice": (json.dumps(record("a", "a.wav", choices=["high", "high"], answer="high")), "bad_field",
+                       ["at least two different"]),
     "empty_question": (json.dumps(record("a", "a.wav", question="  ")), "bad_field",
                        ["'question' must be a non-empty"]),
     "negative_duration": (json.dumps(record("a", "a.wav", duration=-1)), "bad_field",
@@ -201,3 +203,40 @@ def test_a_json_list_syntax_error_names_its_line_and_keeps_earlier_items(tmp_pat
 def test_missing_manifest(tmp_path):
     with pytest.raises(DataFormatError, match="manifest not found: .*nope.jsonl"):
         list(read_records(tmp_path / "nope.jsonl"))
+
+
+def test_repeated_option_texts_are_read_and_the_original_record_is_kept(tmp_path):
+    # MMAU test-mini e277d88f-...: ['1.63 seconds', '2.74 seconds', '1.53 seconds', '1.63 seconds'] -> '1.63 seconds';
+    # and a one-item list category, as 13 test-mini items have.
+    choices = ["1.63 seconds", "2.74 seconds", "1.53 seconds", "1.63 seconds"]
+    item = {**MMAU[0], "choices": choices, "answer": "1.63 seconds",
+            "category": ["Reasoning"]}  # fmt: skip
+    path = tmp_path / "mmau.json"
+    path.write_text(json.dumps([item]))
+    example = _one(path)
+    assert example.choices == choices and example.answer == "1.63 seconds"
+    assert example.meta["category"] == "Reasoning"  # grouped with the plain-string "Reasoning" items
+    assert example.meta["record"] == item and example.meta["source_format"] == "mmau"
+
+
+def test_avqa_finds_r1_aqa_audio_names_from_video_name(tmp_path):
+    # R1-AQA names the clip of video "-HG3Omg_89c_000030" as "-HG3Omg_89c_30.wav" (start in whole seconds).
+    path = tmp_path / "train_qa.json"
+    path.write_text(json.dumps(AVQA[:1]))
+    audio_dir = tmp_path / "wavs"
+    audio_dir.mkdir()
+    (audio_dir / "-HG3Omg_89c_30.wav").touch()
+    assert _one(path, audio_root=audio_dir).meta["audio_path"] == str(audio_dir / "-HG3Omg_89c_30.wav")
+    (audio_dir / "-HG3Omg_89c_000030.wav").touch()  # the plain name wins when it exists
+    assert _one(path, audio_root=audio_dir).meta["audio_path"] == str(audio_dir / "-HG3Omg_89c_000030.wav")
+
+
+def test_audio_root_dot_is_the_working_directory(tmp_path, monkeypatch):
+    # R1-AQA's files carry `audio_path`s relative to where its scripts run.
+    elsewhere = tmp_path / "data"
+    elsewhere.mkdir()
+    path = elsewhere / "avqa.json"
+    path.write_text(json.dumps([AVQA[1]]))
+    monkeypatch.chdir(tmp_path)
+    example = _one(path, audio_root=".")
+    assert example.meta["audio_path"] == str(tmp_path / "VGG10000" / "xyz.wav")  # absolute, under the cwd

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import TASKS, make_example
-from audio_thinker.rewards.parsing import parse_completion
+from audio_thinker.format.parsing import parse_completion
 from audio_thinker.rollout.prompts import (
     ADAPTIVE,
     DIRECT,
@@ -102,3 +102,11 @@ def test_unknown_questions_get_a_lead_in_around_the_unchanged_question():
     assert "Based on what you hear, what instrument is playing in the recording?" in options
     assert "Based on what you hear, Mozart wrote which piece?" in rephrasings("Mozart wrote which piece?")  # a name
     assert rephrase_question(question, 0, "k") == rephrase_question(question, 0, "k")
+
+
+def test_options_are_lettered_unless_asked_not_to():
+    assert THINK.user_text(EXAMPLE).splitlines()[1:3] == ["A. the first tone", "B. the second tone"]
+    plain = PromptTemplate(letter_options=False)
+    assert plain.user_text(EXAMPLE).splitlines()[1:3] == ["- the first tone", "- the second tone"]
+    for name in ("think", "adaptive", "direct"):
+        assert OmegaConf.load(CONFIGS / "prompt" / f"{name}.yaml").letter_options is True

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
-from audio_thinker.eval.budget import Decoding, budget_forced_generate, split_segment, tag_ids
+from audio_thinker.eval import budget
+from audio_thinker.eval.budget import Decoding, budget_forced_generate, budget_grid_generate, split_segment, tag_ids
 from audio_thinker.eval.predict import Generated, grade, predict
-from audio_thinker.rewards.parsing import parse_completion
+from audio_thinker.format.parsing import parse_completion
 from audio_thinker.rollout.prompts import THINK
 from audio_thinker.rollout.sampler import render_prompts, token_count
 
@@ -98,3 +100,23 @@ def test_predict_runs_the_free_pass_then_each_budget_in_order(tiny_policy, val_e
     assert [p.budget for p in predictions] == [None, None, 0, 0, 8, 8]
     assert [p.id for p in predictions] == [ex.id for ex in val_examples[:2]] * 3
     assert all(p.think_tokens <= 8 for p in predictions if p.budget is not None)
+
+
+def test_the_grid_shares_its_reasoning_pass_and_gives_each_budgets_own_result(tiny_policy, encoding, monkeypatch):
+    # 1 and 7 cut the ~20-token reasoning, 64 and 200 do not: the grid must equal one run per budget.
+    budgets = [0, 1, 7, 64, 200]
+    alone = {b: budget_forced_generate(tiny_policy, encoding, b, answer_tokens=4) for b in budgets}
+    calls = []
+    real = budget.continue_rows
+    monkeypatch.setattr(budget, "continue_rows", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
+    grid = budget_grid_generate(tiny_policy, encoding, budgets, answer_tokens=4)
+    assert grid == alone
+    # One reasoning pass (at 200 tokens), then answers: 4 rows x {0, 1, 7, own end} = 16 distinct, 4 per call.
+    assert calls == [200, 4, 4, 4, 4]
+
+
+def test_sampled_grids_draw_every_budget_on_its_own(tiny_policy, encoding):
+    torch.manual_seed(0)
+    grid = budget_grid_generate(tiny_policy, encoding, [0, 6], 4, Decoding(do_sample=True, num_samples=2))
+    assert {b: len(done) for b, done in grid.items()} == {0: 8, 6: 8}
+    assert all(c.think_tokens <= 6 for c in grid[6])

@@ -65,3 +65,28 @@ def test_samples_count_once_each_but_examples_once():
     assert summary["n"] == 2 and summary["n_examples"] == 1
     assert summary["accuracy"] == pytest.approx(0.5)  # mean per-sample accuracy
     assert summary["mean_think_tokens"] == pytest.approx(6.0)  # (4 + 8) / 2
+
+
+def scored(id, task, category, sub, mmau, choice):
+    return {**record(id, task, "easy", mmau, "think", 1, 1), "category": category, "sub_category": sub,
+            "scores": {"mmau": mmau, "choice": choice}}  # fmt: skip
+
+
+def test_every_scorer_is_broken_down_by_task_category_and_sub_category():
+    predictions = [
+        scored("a", "sound", "Reasoning", "Counting", True, True),
+        scored("b", "sound", "Reasoning", "Counting", True, False),  # e.g. a same-words-other-order option
+        scored("c", "music", "Information Extraction", "Instrumentation", False, False),
+        scored("d", "music", "Reasoning", "Temporal Reasoning", True, True),
+    ]
+    summary = summarize(predictions)
+    assert summary["accuracy"] == pytest.approx(0.75)  # `correct` is the headline (here: mmau)
+    assert summary["accuracy_by_category"] == pytest.approx({"Information Extraction": 0.0, "Reasoning": 1.0})
+    assert summary["accuracy_by_sub_category"] == pytest.approx(
+        {"Counting": 1.0, "Instrumentation": 0.0, "Temporal Reasoning": 1.0})  # fmt: skip
+    choice = summary["scorers"]["choice"]
+    assert choice["accuracy"] == pytest.approx(0.5)  # a, d
+    assert choice["by_task"] == pytest.approx({"music": 0.5, "sound": 0.5})
+    assert choice["by_category"] == pytest.approx({"Information Extraction": 0.0, "Reasoning": 2 / 3})
+    assert summary["scorers"]["mmau"]["by_sub_category"]["Counting"] == 1.0
+    assert "scorers" not in summarize(FREE) and "accuracy_by_category" not in summarize(FREE)  # older records

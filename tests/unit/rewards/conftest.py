@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from audio_thinker.data.example import AudioQAExample
+from audio_thinker.format.parsing import parse_completion
 from audio_thinker.models import tiny
 from audio_thinker.rewards.base import RewardInputs
-from audio_thinker.rewards.parsing import parse_completion
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from audio_thinker.data.example import AudioQAExample
+from audio_thinker.format.parsing import parse_completion
 from audio_thinker.rewards.base import RewardInputs
 from audio_thinker.rewards.function import FunctionReward
-from audio_thinker.rewards.parsing import parse_completion
 from audio_thinker.rewards.suite import build_reward_suite, build_term
 
 

@@ -1,0 +1,28 @@
+"""Option lettering: how multiple-choice options are put in a prompt and how a letter maps back to one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def option_letter(index: int) -> str:
+    """'A' for option 0, 'B' for option 1, ... (at most 26 options)."""
+    if not 0 <= index < len(LETTERS):
+        raise ValueError(f"option index {index} has no letter: at most {len(LETTERS)} options can be lettered")
+    return LETTERS[index]
+
+
+def letter_index(letter: str) -> int:
+    """0 for 'A' or 'a', 1 for 'B', ..."""
+    if len(letter) != 1 or letter.upper() not in LETTERS:
+        raise ValueError(f"not an option letter: {letter!r}")
+    return LETTERS.index(letter.upper())
+
+
+def options_block(choices: Sequence[str], lettered: bool = True) -> str:
+    """'A. first\\nB. second' (lettered) or '- first\\n- second' (not lettered), one option a line."""
+    if lettered:
+        return "\n".join(f"{option_letter(i)}. {choice}" for i, choice in enumerate(choices))
+    return "\n".join(f"- {choice}" for choice in choices)
