@@ -47,7 +47,7 @@ class ManifestDataset(Dataset):
             elif self.on_error == "raise":
                 raise record.error
             else:
-                self.skipped_records.append(skip(record.error, str(record.where)))
+                self.skipped_records.append(skip(record.error, str(record.where), record.record_id))
         if self.skipped_records:
             kinds = Counter(s.kind for s in self.skipped_records)
             logger.warning(

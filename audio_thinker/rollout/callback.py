@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import lightning as L
 import torch
 
+from audio_thinker.data.skips import SkipLedger
 from audio_thinker.rollout.batch import RolloutBatch
 from audio_thinker.rollout.sampler import sample_rollouts
+
+log = logging.getLogger(__name__)
 
 
 class RolloutCallback(L.Callback):
@@ -40,18 +45,23 @@ class RolloutCallback(L.Callback):
         self.min_new_tokens = min_new_tokens  # > 0 forbids stopping earlier (fixed-length benchmarks)
         self.num_iterations = num_iterations
         self.log_every, self.num_samples_to_log = log_samples_every_n_steps, num_samples_to_log
-        self.skipped = 0  # examples the data policy skipped so far (each was logged with its reason)
+        self.skips = SkipLedger()  # what the data policy skipped (each was logged with its reason); set in setup
         self._cached: RolloutBatch | None = None
         self._uses_left = 0
 
+    def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
+        # The datamodule's limits and its records dropped at read time; a resume then loads the counts.
+        self.skips = trainer.datamodule.skip_ledger() if hasattr(trainer.datamodule, "skip_ledger") else SkipLedger()
+
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:
-        self.skipped += batch.get("skipped", 0)
+        self.skips.record(len(batch["examples"]), batch.get("skips", []))
+        self.skips.check(lambda stop: trainer.strategy.reduce_boolean_decision(stop, all=False))
         if self._uses_left > 0 and self._cached is not None:
             self._uses_left -= 1
             batch["rollout"] = self._cached
             return
         examples = batch["examples"]
-        pl_module.log("data/skipped", float(self.skipped), on_step=True, batch_size=max(len(examples), 1))
+        pl_module.log_dict(self.skips.metrics(), on_step=True, batch_size=max(len(examples), 1))
         if not examples:  # every example of this batch was skipped by the data policy
             batch["rollout"] = None
             return
@@ -67,12 +77,16 @@ class RolloutCallback(L.Callback):
         if self.log_every and trainer.global_step % self.log_every == 0:
             self._log_samples(trainer, rollout)
 
+    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
+        (log.warning if self.skips.distinct else log.info)("data: %s", self.skips.summary())
+
     def state_dict(self) -> dict:
-        """The skipped-example count survives a resume (Lightning stores callback state in checkpoints)."""
-        return {"skipped": self.skipped}
+        """The skip counts survive a resume (Lightning stores callback state in checkpoints)."""
+        return {"skips": self.skips.state_dict()}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.skipped = state_dict.get("skipped", 0)
+        if "skips" in state_dict:  # checkpoints from before the ledger hold only a draw count
+            self.skips.load_state_dict(state_dict["skips"])
 
     def _log_samples(self, trainer: L.Trainer, rollout: RolloutBatch) -> None:
         """A few completions as TensorBoard text, so a user reads what the policy writes."""

@@ -44,7 +44,8 @@ def test_skip_counts_and_logs_bad_records_and_bad_audio(manifest, caplog):
     assert (skipped.id, skipped.where, skipped.kind) == ("c", f"{manifest}:3", "corrupt_audio")
     logged = caplog.text
     assert f"{manifest}:4" in logged and "answer 'nope' is not among the choices" in logged
-    assert f"skipping example c at {manifest}:3" in logged and "c.wav" in logged
+    assert f"skipping example 'c' at {manifest}:3: cannot decode audio file" in logged and "c.wav" in logged
+    assert f"skipping example 'd' at {manifest}:4: answer 'nope' is not among the choices" in logged  # no repeats
     assert "skipped 1 of 4 records" in logged
 
 

@@ -201,3 +201,11 @@ def test_a_json_list_syntax_error_names_its_line_and_keeps_earlier_items(tmp_pat
 def test_missing_manifest(tmp_path):
     with pytest.raises(DataFormatError, match="manifest not found: .*nope.jsonl"):
         list(read_records(tmp_path / "nope.jsonl"))
+
+
+def test_json_syntax_messages_read_once_and_a_bad_record_keeps_its_id(tmp_path):
+    path = write_jsonl(tmp_path / "m.jsonl", ['{"id": "a", "question": "unterminated', {**record("b", "x.wav"),
+                                                                                        "answer": "neither"}])
+    first, second = read_records(path)
+    assert "(Unterminated string starting at column 25)" in str(first.error)  # not "starting at at column"
+    assert first.record_id is None and second.record_id == "b"
