@@ -204,8 +204,9 @@ def test_missing_manifest(tmp_path):
 
 
 def test_json_syntax_messages_read_once_and_a_bad_record_keeps_its_id(tmp_path):
-    path = write_jsonl(tmp_path / "m.jsonl", ['{"id": "a", "question": "unterminated', {**record("b", "x.wav"),
-                                                                                        "answer": "neither"}])
+    path = write_jsonl(
+        tmp_path / "m.jsonl", ['{"id": "a", "question": "unterminated', {**record("b", "x.wav"), "answer": "neither"}]
+    )
     first, second = read_records(path)
     assert "(Unterminated string starting at column 25)" in str(first.error)  # not "starting at at column"
     assert first.record_id is None and second.record_id == "b"
