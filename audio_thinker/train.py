@@ -8,6 +8,9 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from audio_thinker.callbacks.resume import prepare_resume
+from audio_thinker.config_checks import check_train_config
+from audio_thinker.data.prompt_length import fit_datamodule
 from audio_thinker.module import GRPOModule
 from audio_thinker.rewards.callback import RewardCallback
 
@@ -53,12 +56,15 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one GRPO training and return the last logged metrics."""
+    check_train_config(cfg)  # every cheap part, before the model loads
     check_combination(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
+    fit_datamodule(datamodule, module.policy, instantiate(cfg.rollout.prompt), cfg.rollout.max_new_tokens,
+                   cfg.data.get("max_audio_seconds"))  # fmt: skip
     trainer = build_trainer(cfg)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=prepare_resume(trainer, cfg.get("ckpt_path")))
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     log.info("finished at step %d: %s", trainer.global_step, {k: round(v, 4) for k, v in metrics.items()})
     return metrics

@@ -44,7 +44,7 @@ class Location:
         return f"{where} (item {self.index})" if self.index is not None else where
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: Lightning's batch transfer rebuilds the dataclasses it finds in a batch
 class SkippedExample:
     """Stands in for an example that could not be loaded under `on_error="skip"`; collate counts it."""
 
