@@ -9,7 +9,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from audio_thinker.callbacks.progress import StepProgressBar
-from audio_thinker.losses.grpo import GRPOLoss
+from audio_thinker.callbacks.resume import prepare_resume
+from audio_thinker.config_checks import check_train_config
+from audio_thinker.data.prompt_length import fit_datamodule
+from audio_thinker.losses.config import build_loss, scale_rewards_of
 from audio_thinker.module import GRPOModule
 from audio_thinker.rewards.callback import RewardCallback
 from audio_thinker.rewards.suite import build_reward_suite
@@ -38,25 +41,17 @@ def check_combination(cfg: DictConfig) -> None:
         )
 
 
-def build_loss(cfg: DictConfig) -> GRPOLoss:
-    """The loss from `cfg.loss`; its `scale_rewards` key belongs to the advantages (the reward callback reads it)."""
-    settings = OmegaConf.to_container(cfg.loss, resolve=True)
-    settings.pop("scale_rewards", None)
-    return instantiate(settings)
-
-
 def build_module(cfg: DictConfig) -> GRPOModule:
     """Policy (+ reference), loss and optimizer as one LightningModule."""
     # _convert_="all": plain lists/dicts in optimizer state, so checkpoints load with torch's weights_only=True.
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.get("scheduler") else None
     optimizer = instantiate(cfg.optimizer, _convert_="all")
-    return GRPOModule(instantiate(cfg.model, _convert_="all"), build_loss(cfg), optimizer, scheduler)
+    return GRPOModule(instantiate(cfg.model, _convert_="all"), build_loss(cfg.loss), optimizer, scheduler)
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     """The Lightning trainer with the rollout and reward callbacks first, then the configured extras."""
-    scale_rewards = cfg.loss.get("scale_rewards", "group")
-    callbacks = [instantiate(cfg.rollout), RewardCallback(build_reward_suite(cfg.reward), scale_rewards)]
+    callbacks = [instantiate(cfg.rollout), RewardCallback(build_reward_suite(cfg.reward), scale_rewards_of(cfg.loss))]
     callbacks += instantiate_dict(cfg.get("callbacks"))
     if cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback when the bar is off
         callbacks.append(StepProgressBar())
@@ -77,12 +72,15 @@ class _DropLitLoggerTip(logging.Filter):
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one GRPO training and return the last logged metrics."""
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLitLoggerTip())
+    check_train_config(cfg)  # every cheap part, before the model loads
     check_combination(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
+    fit_datamodule(datamodule, module.policy, instantiate(cfg.rollout.prompt), cfg.rollout.max_new_tokens,
+                   cfg.data.get("max_audio_seconds"))  # fmt: skip
     trainer = build_trainer(cfg)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=prepare_resume(trainer, cfg.get("ckpt_path")))
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     log.info("finished at step %d: %s", trainer.global_step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
     return metrics

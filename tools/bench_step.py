@@ -39,11 +39,12 @@ from omegaconf import DictConfig, open_dict
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from audio_thinker.cli import config_dir
+from audio_thinker.losses.config import build_loss
 from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy
 from audio_thinker.models.tiny import ensure_tiny_qwen2
 from audio_thinker.module import GRPOModule
 from audio_thinker.rollout.sampler import render_prompts
-from audio_thinker.train import build_loss, build_module, build_trainer
+from audio_thinker.train import build_module, build_trainer
 
 ADAM_BETAS = (0.9, 0.99)  # configs/optimizer/adamw.yaml; TRL and the floor are given the same
 MAX_GRAD_NORM = 1.0  # configs/trainer/default.yaml gradient_clip_val
@@ -341,7 +342,7 @@ def run_ours(
             loaded = instantiate(cfg.model)
             policy = NaiveAudioPolicy(loaded.model, loaded.processor)
             policy.group_size = args.group_size
-            module = GRPOModule(policy, build_loss(cfg), instantiate(cfg.optimizer))
+            module = GRPOModule(policy, build_loss(cfg.loss), instantiate(cfg.optimizer))
         else:
             module = build_module(cfg)
         counter = EncoderCounter(module) if module.policy.has_audio else None

@@ -3,9 +3,11 @@
 Lightning checkpoints the weights, optimizer, scheduler and loop counters; the data position is the train loader's
 state (`audio_thinker.data.generations.GenerationLoader`), and a generation interrupted by a checkpoint is saved
 with the module (`GRPOModule.on_save_checkpoint`). This module adds the random number generators
-(`RNGStateCallback`), a `CheckpointIO` whose writes are atomic (`AtomicCheckpointIO`) and log flushing
-(`FlushLogsCallback`), so a run killed at any moment resumes from the newest complete checkpoint and continues,
-in its numbers and its TensorBoard curves, as if it had never stopped.
+(`RNGStateCallback`), a `CheckpointIO` whose writes are atomic (`AtomicCheckpointIO`), the start-of-run care of the
+checkpoint folder (`prepare_resume`: stale temporaries removed, an unreadable `last.ckpt` passed over) and step
+logs that survive a kill (`audio_thinker.callbacks.step_logs.FlushLogsCallback`), so a run killed at any moment
+resumes from the newest complete checkpoint and continues, in its numbers and its TensorBoard curves, as if it had
+never stopped.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import contextlib
 import logging
 import os
 import random
+import re
 import secrets
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,8 @@ import torch
 import torch.distributed as dist
 from fsspec.utils import get_protocol
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from audio_thinker.callbacks.step_logs import FlushLogsCallback  # noqa: F401  (configs name it here)
 
 log = logging.getLogger(__name__)
 
@@ -103,22 +109,6 @@ class RNGStateCallback(L.Callback):
         self._to_restore = None
 
 
-class FlushLogsCallback(L.Callback):
-    """Flushes every logger before each training step, so a killed run's logs on disk reach its last checkpoint.
-
-    Lightning hands a step's metrics to the loggers after `on_train_batch_end`, where checkpoints are taken, and
-    TensorBoard buffers events for up to two minutes: without this, a hard kill loses the steps just before the
-    checkpoint, which the resumed run (starting at the checkpoint's step) never logs again. What is left is a kill
-    in the instant between a checkpoint and the next step's start: that one step's scalars are lost.
-    """
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        for logger in trainer.loggers:
-            logger.save()
-
-
 # -- atomic checkpoint files ------------------------------------------------------------------------------------
 class AtomicCheckpointIO(TorchCheckpointIO):
     """`torch.save` to a temporary file beside the target, fsync, then `os.replace`: a checkpoint is whole or absent.
@@ -136,7 +126,104 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(
         self, path: Any, map_location: Any = lambda storage, loc: storage, weights_only: bool | None = None
     ) -> dict[str, Any]:
-        return super().load_checkpoint(path, map_location, True if weights_only is None else weights_only)
+        with explained_read_errors(path):
+            return super().load_checkpoint(path, map_location, True if weights_only is None else weights_only)
+
+
+class CheckpointReadError(RuntimeError):
+    """A checkpoint file that cannot be read (truncated or corrupt); the message names it and what to use."""
+
+
+# torch's errors for a cut or damaged archive ("PytorchStreamReader failed reading zip archive", ...).
+_DAMAGED = (RuntimeError, EOFError, zipfile.BadZipFile)
+
+
+@contextlib.contextmanager
+def explained_read_errors(path: Any):
+    """Re-raise a damaged-archive error from loading `path` as a `CheckpointReadError` naming it and a way on."""
+    try:
+        yield
+    except _DAMAGED as err:
+        local = not isinstance(err, CheckpointReadError) and get_protocol(str(path)) == "file"
+        damaged = local and (isinstance(err, EOFError) or "PytorchStreamReader" in str(err) or unreadable(Path(path)))
+        if not damaged:  # another problem (a device mismatch, say): torch's own message says it best
+            raise
+        earlier = [c for c in checkpoints_newest_first(Path(path).parent) if c != Path(path) and unreadable(c) is None]
+        hint = (
+            f"resume from the newest readable one, ckpt_path={earlier[0]}, or with ckpt_path=last, which "
+            "passes over unreadable files"
+            if earlier
+            else "no other readable checkpoint is in that folder"
+        )
+        raise CheckpointReadError(f"cannot read checkpoint {path}: it is truncated or corrupt ({err}); {hint}") from err
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """`torch.load` a checkpoint as data (`weights_only=True`), with `explained_read_errors`."""
+    with explained_read_errors(path):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# -- the checkpoint folder at start ------------------------------------------------------------------------------
+TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # `write_atomically`'s temporary names, and nothing else
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete what killed checkpoint writes left in `directory` (only files named as `write_atomically` names them)."""
+    removed = []
+    for path in directory.glob(".*.tmp") if directory.is_dir() else ():
+        if TEMPORARY.match(path.name):
+            with contextlib.suppress(FileNotFoundError):  # another rank got there first
+                path.unlink()
+                removed.append(path)
+    if removed:
+        log.warning("removed %d temporary file(s) left by an interrupted checkpoint write in %s", len(removed),
+                    directory)  # fmt: skip
+    return removed
+
+
+def checkpoints_newest_first(directory: Path) -> list[Path]:
+    """`last.ckpt` first, then the other checkpoints of `directory`, newest first."""
+    others = sorted((p for p in directory.glob("*.ckpt") if p.name != "last.ckpt"), key=lambda p: p.stat().st_mtime)
+    last = [directory / "last.ckpt"] if (directory / "last.ckpt").is_file() else []
+    return last + others[::-1]
+
+
+def unreadable(path: Path) -> str | None:
+    """Why `path` is not a complete checkpoint archive, or None; cheap (reads the zip directory, not the tensors)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.infolist()
+    except (zipfile.BadZipFile, OSError) as err:
+        return str(err)
+    return None
+
+
+def prepare_resume(trainer: L.Trainer, ckpt_path: str | None) -> str | None:
+    """Clean the checkpoint folders and resolve `ckpt_path` for `trainer.fit`.
+
+    Our stale temporary files are removed. `ckpt_path=last` becomes the newest checkpoint that is a complete
+    archive: when `last.ckpt` is truncated (a copy cut short, a full disk), a warning names it and the previous
+    checkpoint is used. Any other path is passed on; if it cannot be read, loading says which file and what to use.
+    """
+    folders = [Path(cb.dirpath) for cb in trainer.checkpoint_callbacks if getattr(cb, "dirpath", None)]
+    for folder in folders:
+        remove_stale_temporaries(folder)
+    if ckpt_path != "last" or not folders:
+        return ckpt_path
+    candidates = [c for folder in folders for c in checkpoints_newest_first(folder)]
+    for candidate in candidates:
+        problem = unreadable(candidate)
+        if problem is None:
+            if candidate != candidates[0]:
+                log.warning("ckpt_path=last: %s cannot be read (%s); resuming from %s, the newest readable checkpoint",
+                            candidates[0], unreadable(candidates[0]), candidate)  # fmt: skip
+            return str(candidate)
+    if candidates:
+        raise CheckpointReadError(f"ckpt_path=last: no checkpoint in {', '.join(map(str, folders))} can be read "
+                                  f"({', '.join(c.name for c in candidates)} are truncated or corrupt); start a fresh "
+                                  "run (ckpt_path=null) or restore a copy")  # fmt: skip
+    return ckpt_path  # no checkpoint yet: Lightning warns and starts from scratch
 
 
 def write_atomically(obj: Any, path: Path) -> None:

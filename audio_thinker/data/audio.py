@@ -5,11 +5,17 @@ FFmpeg; resampling uses `torchaudio.functional.resample` (windowed sinc, band-li
 
 Truncation policy: clips longer than `max_seconds` are cut to exactly `max_seconds`. The default, "head",
 keeps the first `max_seconds` (what Whisper-style feature extractors do with their 30 s window, so the model
-sees the same part it would have seen uncut); "center" keeps the middle, "tail" the end.
+sees the same part it would have seen uncut); "center" keeps the middle, "tail" the end. Only the kept window
+is decoded (soundfile seeks to it), so a 2-hour file costs what 30 s cost.
+
+Memory: `load_audio` holds one window; `inspect_audio` (used by `data check`) scans a whole file block by block.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,6 +30,12 @@ from audio_thinker.data.errors import AudioLoadError
 Truncation = Literal["head", "center", "tail"]
 TRUNCATIONS: tuple[str, ...] = ("head", "center", "tail")
 _FIX = "fix or re-export the file (e.g. `ffmpeg -i in.xxx -ac 1 -ar 16000 out.wav`) or remove its row"
+# Shorter clips give Qwen2-Audio's encoder at most 2 audio tokens (25 per second): next to nothing to hear. They
+# still train (they are valid audio), with a warning at load and in `data check`.
+MIN_AUDIO_SECONDS = 0.1
+# Frames decoded at a time when a whole file is scanned: about 1 MB per channel.
+BLOCK_FRAMES = 1 << 18
+_DECODE_ERRORS = (sf.LibsndfileError, RuntimeError, EOFError)
 
 
 @dataclass(frozen=True)
@@ -45,42 +57,124 @@ class RawAudio:
         return self.samples.shape[0] / self.sampling_rate
 
 
-def read_audio(path: str | Path) -> RawAudio:
-    """Decode `path` as-is, raising `AudioLoadError` (with `kind`) when it cannot be used."""
-    path = Path(path)
-    if not path.is_file():
-        what = "is a directory, not an audio file" if path.is_dir() else "not found"
-        raise AudioLoadError(
-            f"audio file {what}: {path}. Check the path in the manifest (relative paths resolve against the "
-            "manifest's folder, or --audio-root / audio_root when given).",
-            kind="missing_file", path=path,
-        )  # fmt: skip
-    size = path.stat().st_size
-    if size == 0:
-        raise AudioLoadError(f"audio file is empty (0 bytes): {path}; {_FIX}.", kind="empty_audio", path=path)
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a whole file holds, measured block by block (no decoded copy is kept)."""
+
+    frames: int
+    sampling_rate: int
+    channels: int
+    format: str
+    peak: float  # largest |sample| of the mono mix-down
+    declared_bytes: int | None = None  # as in `RawAudio`
+
+    @property
+    def seconds(self) -> float:
+        """Duration in seconds."""
+        return self.frames / self.sampling_rate
+
+    @property
+    def peak_db(self) -> float:
+        """Peak level of the mono mix-down in dB relative to full scale (-inf for digital silence)."""
+        return 20 * float(np.log10(self.peak)) if self.peak > 0 else float("-inf")
+
+
+def check_file(path: Path) -> int:
+    """The size of `path` in bytes, or an `AudioLoadError` saying what it is instead of a readable audio file."""
     try:
-        info = sf.info(str(path))
-        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, EOFError) as err:
+        info = path.stat()  # follows links
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise AudioLoadError(
+                f"audio file is a broken symbolic link: {path} -> {os.readlink(path)} (the target does not exist). "
+                "Check the path in the manifest or fix the link.", kind="missing_file", path=path,
+            ) from None  # fmt: skip
         raise AudioLoadError(
-            f"cannot decode audio file {path}: its header is corrupt or truncated, or the format is not one "
-            f"libsndfile reads ({err}); {_FIX}.",
-            kind="corrupt_audio", path=path,
-        ) from err  # fmt: skip
-    if samples.shape[0] == 0:
-        raise AudioLoadError(
-            f"audio file has zero samples (zero-length audio, {info.format} header only): {path}; {_FIX}.",
-            kind="empty_audio", path=path,
-        )  # fmt: skip
+            f"audio file not found: {path}. Check the path in the manifest (relative paths resolve against the "
+            "manifest's folder, or --audio-root / audio_root when given).", kind="missing_file", path=path,
+        ) from None  # fmt: skip
+    except OSError as err:
+        what = "is a symbolic link loop" if err.errno == errno.ELOOP else f"cannot be read ({err.strerror})"
+        raise AudioLoadError(f"audio path {what}: {path}. Check the path in the manifest or fix the link.",
+                             kind="bad_path", path=path) from None  # fmt: skip
+    if not stat.S_ISREG(info.st_mode):
+        raise AudioLoadError(f"audio path is {_file_type(info.st_mode)}, not an audio file: {path}. Check the path "
+                             "in the manifest.", kind="bad_path", path=path)  # fmt: skip
+    if info.st_size == 0:
+        raise AudioLoadError(f"audio file is empty (0 bytes): {path}; {_FIX}.", kind="empty_audio", path=path)
+    return info.st_size
+
+
+def _file_type(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _undecodable(path: Path, err: Exception) -> AudioLoadError:
+    return AudioLoadError(
+        f"cannot decode audio file {path}: its header is corrupt or truncated, or the format is not one "
+        f"libsndfile reads ({err}); {_FIX}.",
+        kind="corrupt_audio", path=path,
+    )  # fmt: skip
+
+
+def _no_samples(path: Path, fmt: str) -> AudioLoadError:
+    return AudioLoadError(f"audio file has zero samples (zero-length audio, {fmt} header only): {path}; {_FIX}.",
+                          kind="empty_audio", path=path)  # fmt: skip
+
+
+def _nonfinite(path: Path, count: int, first_frame: int, rate: int) -> AudioLoadError:
+    return AudioLoadError(
+        f"audio file has {count} NaN/inf samples (first at {first_frame / rate:.3f} s): {path}; {_FIX}.",
+        kind="nonfinite_samples", path=path,
+    )  # fmt: skip
+
+
+def read_audio(path: str | Path, start: int = 0, frames: int = -1) -> RawAudio:
+    """Decode `frames` frames of `path` from frame `start` (default: the whole file), or raise `AudioLoadError`
+    (with `kind`) when the file cannot be used. Only that window is decoded."""
+    path = Path(path)
+    size = check_file(path)
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            if handle.frames == 0:
+                raise _no_samples(path, handle.format)
+            if start:
+                handle.seek(start)
+            samples, rate = handle.read(frames, dtype="float32", always_2d=True), handle.samplerate
+    except _DECODE_ERRORS as err:
+        raise _undecodable(path, err) from err
     bad = ~np.isfinite(samples)
     if bad.any():
-        first = int(np.argwhere(bad)[0, 0])
-        raise AudioLoadError(
-            f"audio file has {int(bad.sum())} NaN/inf samples (first at {first / rate:.3f} s): {path}; "
-            f"{_FIX}.",
-            kind="nonfinite_samples", path=path,
-        )  # fmt: skip
+        raise _nonfinite(path, int(bad.sum()), start + int(np.argwhere(bad)[0, 0]), rate)
     return RawAudio(samples, int(rate), _truncated_riff_size(path, size))
+
+
+def inspect_audio(path: str | Path, block_frames: int = BLOCK_FRAMES) -> AudioInfo:
+    """Scan the whole of `path` block by block: the checks of `read_audio`, in memory bounded by one block."""
+    path = Path(path)
+    size = check_file(path)
+    frames, peak, bad, first_bad = 0, 0.0, 0, -1
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            rate, channels, fmt = handle.samplerate, handle.channels, handle.format
+            for block in handle.blocks(block_frames, dtype="float32", always_2d=True):
+                nonfinite = ~np.isfinite(block)
+                if nonfinite.any():
+                    first_bad = first_bad if bad else frames + int(np.argwhere(nonfinite)[0, 0])
+                    bad += int(nonfinite.sum())
+                elif block.size:
+                    peak = max(peak, float(np.max(np.abs(to_mono(block)))))
+                frames += block.shape[0]
+    except _DECODE_ERRORS as err:
+        raise _undecodable(path, err) from err
+    if frames == 0:
+        raise _no_samples(path, fmt)
+    if bad:
+        raise _nonfinite(path, bad, first_bad, rate)
+    return AudioInfo(frames, int(rate), channels, fmt, peak, _truncated_riff_size(path, size))
 
 
 def _truncated_riff_size(path: Path, size: int) -> int | None:
@@ -110,13 +204,18 @@ def resample(wave: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
 
 def truncate(wave: np.ndarray, max_samples: int, policy: Truncation = "head") -> np.ndarray:
     """Cut `wave` to at most `max_samples` following `policy` (see the module docstring)."""
+    start, count = window(wave.shape[0], max_samples, policy)
+    return wave if count < 0 else wave[start : start + count]
+
+
+def window(frames: int, max_frames: int, policy: Truncation = "head") -> tuple[int, int]:
+    """(first frame, frame count) that `policy` keeps of `frames`; count -1 when all of it fits."""
     if policy not in TRUNCATIONS:
         raise ValueError(f"unknown truncation policy {policy!r}; use one of {list(TRUNCATIONS)}")
-    excess = wave.shape[0] - max_samples
+    excess = frames - max_frames
     if excess <= 0:
-        return wave
-    start = {"head": 0, "center": excess // 2, "tail": excess}[policy]
-    return wave[start : start + max_samples]
+        return 0, -1
+    return {"head": 0, "center": excess // 2, "tail": excess}[policy], max_frames
 
 
 def load_audio(
@@ -125,13 +224,19 @@ def load_audio(
     max_seconds: float | None = None,
     truncation: Truncation = "head",
 ) -> np.ndarray:
-    """Mono float32 waveform of `path` at `target_rate`, at most `max_seconds` long."""
-    raw = read_audio(path)
-    wave = to_mono(raw.samples)
+    """Mono float32 waveform of `path` at `target_rate`, at most `max_seconds` long (only that part is decoded)."""
+    start, frames = 0, -1
     if max_seconds is not None:
+        path = Path(path)
+        check_file(path)  # a clear error before libsndfile's own
+        try:
+            info = sf.info(str(path))
+        except _DECODE_ERRORS as err:
+            raise _undecodable(path, err) from err
         # Cut before resampling (cheaper on long files), then again to the exact sample count.
-        wave = truncate(wave, int(np.ceil(max_seconds * raw.sampling_rate)), truncation)
-    wave = resample(wave, raw.sampling_rate, target_rate)
+        start, frames = window(info.frames, int(np.ceil(max_seconds * info.samplerate)), truncation)
+    raw = read_audio(path, start, frames)
+    wave = resample(to_mono(raw.samples), raw.sampling_rate, target_rate)
     if max_seconds is not None:
         wave = truncate(wave, int(round(max_seconds * target_rate)), truncation)
     return np.ascontiguousarray(wave, dtype=np.float32)

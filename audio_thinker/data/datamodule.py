@@ -1,8 +1,10 @@
 """The LightningDataModule that feeds batches of examples to the rollout callback.
 
-Batch contract: `{"examples": list[AudioQAExample], "skipped": int, "skipped_ids": list[str | None]}`.
-`examples` may be empty when every item of the batch was skipped; `skipped` counts the items that could not
-be loaded under `on_error="skip"` (each one was logged with its file, line and id when it was skipped).
+Batch contract: `{"examples": list[AudioQAExample], "skips": list[SkippedExample], "skipped": int,
+"skipped_ids": list[str | None]}`. `examples` may be empty when every item of the batch was skipped; `skips` are
+the stand-ins of the items that could not be loaded under `on_error="skip"` (each one was logged with its file,
+line and id when it was skipped; `skipped` and `skipped_ids` are their count and ids). A `SkipLedger`
+(`AudioQADataModule.skip_ledger`) counts them across the run and stops it when too much is skipped.
 Training batches hold a whole generation's examples and are served as its micro-steps (`GenerationLoader`).
 """
 
@@ -22,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from audio_thinker.data.errors import DataError, SkippedExample, check_on_error, skip
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.generations import GenerationLoader, GenerationPlan
+from audio_thinker.data.skips import MAX_EMPTY_STEPS, MAX_SKIP_FRACTION, SkipLedger
 
 
 def cap_audio(example: AudioQAExample, max_seconds: float) -> AudioQAExample:
@@ -38,7 +41,7 @@ def collate_examples(items: list[AudioQAExample | SkippedExample], max_audio_sec
     examples = [item for item in items if not isinstance(item, SkippedExample)]
     if max_audio_seconds is not None:
         examples = [cap_audio(example, max_audio_seconds) for example in examples]
-    return {"examples": examples, "skipped": len(skipped), "skipped_ids": [s.id for s in skipped]}
+    return {"examples": examples, "skips": skipped, "skipped": len(skipped), "skipped_ids": [s.id for s in skipped]}
 
 
 class SkipOnError(Dataset):
@@ -102,7 +105,8 @@ class AudioQADataModule(L.LightningDataModule):
     draws a generation's prompts at once (`batch_size` x the micro-batches of the `GenerationPlan` that the
     rollout callback sets) and serves them as that generation's micro-steps.
     `on_error="skip"` turns data errors raised by an item into counted, logged skips (see the module docstring);
-    `"raise"` lets them stop the run. `max_audio_seconds` caps every example's audio (any dataset) as batches
+    `"raise"` lets them stop the run; `max_skip_fraction` and `max_empty_steps` say when skipping must stop it
+    (see `audio_thinker.data.skips`). `max_audio_seconds` caps every example's audio (any dataset) as batches
     are collated; manifest configs also pass it to `ManifestDataset`, which cuts before resampling.
     Training order is a `ResumableSampler`: a checkpoint records how far into the epoch training got, and a resumed
     run continues with the next batch of the same order.
@@ -118,9 +122,14 @@ class AudioQADataModule(L.LightningDataModule):
         seed: int = 0,
         on_error: str = "raise",
         max_audio_seconds: float | None = None,
+        max_skip_fraction: float = MAX_SKIP_FRACTION,
+        max_empty_steps: int = MAX_EMPTY_STEPS,
     ) -> None:
         super().__init__()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"data.batch_size must be an integer >= 1 (prompts per micro-batch), got {batch_size!r}")
         self.on_error = check_on_error(on_error)
+        self.max_skip_fraction, self.max_empty_steps = max_skip_fraction, max_empty_steps
         self.collate = partial(collate_examples, max_audio_seconds=max_audio_seconds)
         self.train_set, self.val_set = self._guard(train), self._guard(val)
         self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
@@ -128,10 +137,20 @@ class AudioQADataModule(L.LightningDataModule):
         self._train_sampler: ResumableSampler | None = None
         self._train_loader: GenerationLoader | None = None
         self.generation_plan = GenerationPlan()
+        self.skip_ledger().check()  # a manifest mostly dropped at read time stops here, before any model loads
 
     def set_generation_plan(self, plan: GenerationPlan) -> None:
         """How the training loader groups micro-batches into generations (set by the rollout callback's setup)."""
         self.generation_plan = plan
+
+    def skip_ledger(self) -> SkipLedger:
+        """A fresh ledger with this module's limits and the training records dropped when the manifest was read."""
+        dataset = getattr(self.train_set, "dataset", self.train_set)  # under SkipOnError
+        dropped = list(getattr(dataset, "skipped_records", []))
+        records = len(dropped) + len(dataset) if hasattr(dataset, "skipped_records") else 0
+        ledger = SkipLedger(self.max_skip_fraction, self.max_empty_steps, records=records)
+        ledger.record_load(dropped)
+        return ledger
 
     def _guard(self, dataset: Dataset | None) -> Dataset | None:
         """Apply the error policy to `dataset`."""

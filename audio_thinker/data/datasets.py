@@ -9,7 +9,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from audio_thinker.data.audio import TRUNCATIONS, Truncation, load_audio
+from audio_thinker.data.audio import MIN_AUDIO_SECONDS, TRUNCATIONS, Truncation, load_audio
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, SkippedExample, check_on_error, skip
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.formats import read_records
@@ -41,13 +41,14 @@ class ManifestDataset(Dataset):
         self.max_audio_seconds, self.target_rate, self.truncation = max_audio_seconds, target_rate, truncation
         self.examples: list[AudioQAExample] = []
         self.skipped_records: list[SkippedExample] = []
+        self._warned_short: set[str] = set()
         for record in read_records(self.path, format=format, audio_root=audio_root):
             if record.error is None:
                 self.examples.append(record.example)
             elif self.on_error == "raise":
                 raise record.error
             else:
-                self.skipped_records.append(skip(record.error, str(record.where)))
+                self.skipped_records.append(skip(record.error, str(record.where), record.record_id))
         if self.skipped_records:
             kinds = Counter(s.kind for s in self.skipped_records)
             logger.warning(
@@ -73,5 +74,11 @@ class ManifestDataset(Dataset):
             if self.on_error == "raise":
                 raise error from err
             return skip(error, example.meta["source"], example.id)
-        meta = {**example.meta, "audio_seconds": wave.shape[0] / self.target_rate}
+        seconds = wave.shape[0] / self.target_rate
+        if seconds < MIN_AUDIO_SECONDS and example.id not in self._warned_short:
+            self._warned_short.add(example.id)  # once per example, not once per epoch
+            logger.warning("%s (id %r): the audio lasts only %.4f s (under %g s): there is next to nothing to hear; "
+                           "check %s", example.meta["source"], example.id, seconds, MIN_AUDIO_SECONDS,
+                           example.meta["audio_path"])  # fmt: skip
+        meta = {**example.meta, "audio_seconds": seconds}
         return replace(example, audio=wave, sampling_rate=self.target_rate, meta=meta)

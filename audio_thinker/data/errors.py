@@ -7,6 +7,7 @@ DataLoader worker back to the main process (torch re-raises worker errors as `ty
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,7 @@ class Location:
         return f"{where} (item {self.index})" if self.index is not None else where
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: Lightning's batch transfer rebuilds the dataclasses it finds in a batch
 class SkippedExample:
     """Stands in for an example that could not be loaded under `on_error="skip"`; collate counts it."""
 
@@ -59,11 +60,22 @@ ON_ERROR = ("raise", "skip")
 def check_on_error(on_error: str) -> str:
     """Validate an `on_error` policy name."""
     if on_error not in ON_ERROR:
-        raise ValueError(f"on_error must be one of {list(ON_ERROR)}, got {on_error!r}")
+        raise ValueError(f"data.on_error must be one of {list(ON_ERROR)}, got {on_error!r}")
     return on_error
+
+
+def without_location(message: str, where: str, example_id: str | None = None) -> str:
+    """`message` without a leading copy of `where` (and of the example id after it): it is printed in front."""
+    if not message.startswith(where):
+        return message
+    rest = message[len(where) :]  # e.g. " (id 'c'): reason"
+    rest = rest.removeprefix(f" (id {example_id!r})") if example_id is not None else re.sub(r"^ \(id [^)]*\)", "", rest)
+    return rest.lstrip(": ")
 
 
 def skip(error: DataError, where: str, example_id: str | None = None) -> SkippedExample:
     """Log why an example is skipped (a warning naming file, line and id) and return its stand-in."""
-    logger.warning("skipping example %s at %s: %s", example_id if example_id is not None else "?", where, error)
-    return SkippedExample(example_id, where, str(error), error.kind)
+    reason = without_location(str(error), where, example_id)
+    what = f"example {example_id!r}" if example_id is not None else "example"
+    logger.warning("skipping %s at %s: %s", what, where, reason)
+    return SkippedExample(example_id, where, reason, error.kind)

@@ -53,6 +53,7 @@ class ParsedRecord:
     example: AudioQAExample | None = None
     error: DataFormatError | None = None
     format: str | None = None  # the format used (decided by the first record in "auto" mode)
+    record_id: str | None = None  # a bad record's own "id" field, when it has one (names it in logs)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def _iter_jsonl(path: Path, text: str) -> Iterator[RawRecord]:
             data = json.loads(line)
         except json.JSONDecodeError as err:
             yield RawRecord(where, error=DataFormatError(
-                f"{where}: malformed JSON line ({err.msg} at column {err.colno}); fix the line or delete it.",
+                f"{where}: malformed JSON line ({_json_problem(err)}); fix the line or delete it.",
                 kind="malformed_json", path=path))  # fmt: skip
             continue
         yield _as_object(where, data)
@@ -120,7 +121,7 @@ def _iter_json_list(path: Path, text: str) -> Iterator[RawRecord]:
         except json.JSONDecodeError as err:
             # Past a syntax error a JSON list has no reliable resynchronisation point: stop here, loudly.
             yield RawRecord(where, error=DataFormatError(
-                f"{path}:{err.lineno}: malformed JSON in item {index} ({err.msg} at column {err.colno}); fix the "
+                f"{path}:{err.lineno}: malformed JSON in item {index} ({_json_problem(err)}); fix the "
                 "file: items after this point cannot be read.", kind="malformed_json", path=path))  # fmt: skip
             return
         yield _as_object(where, data)
@@ -133,6 +134,11 @@ def _iter_json_list(path: Path, text: str) -> Iterator[RawRecord]:
                 f"{path}:{line}: malformed JSON after item {index - 1} (expected ',' or ']'); fix the file: items "
                 "after this point cannot be read.", kind="malformed_json", path=path))  # fmt: skip
             return
+
+
+def _json_problem(err: json.JSONDecodeError) -> str:
+    """ "Expecting ',' delimiter at column 9"; json's own "... starting at" messages do not repeat the "at"."""
+    return f"{err.msg.removesuffix(' at')} at column {err.colno}"
 
 
 def _skip_space(text: str, pos: int) -> int:
@@ -382,13 +388,16 @@ def read_records(
         try:
             example = chosen.adapter(raw.data, raw.where, audio_base)
         except DataFormatError as err:
-            yield ParsedRecord(raw.where, error=err, format=chosen.name)
+            record_id = raw.data.get("id")
+            record_id = str(record_id) if isinstance(record_id, str | int) and not isinstance(record_id, bool) else None
+            yield ParsedRecord(raw.where, error=err, format=chosen.name, record_id=record_id)
             continue
         if example.id in first_seen:
             # Ids key predictions and logs; a second record with the same id would overwrite the first's results.
             yield ParsedRecord(raw.where, error=DataFormatError(
                 f"{raw.where}: duplicate id {example.id!r} (first used at {first_seen[example.id]}); ids must be "
-                "unique, rename one of them.", kind="duplicate_id", path=path), format=chosen.name)  # fmt: skip
+                "unique, rename one of them.", kind="duplicate_id", path=path), format=chosen.name,
+                record_id=example.id)  # fmt: skip
             continue
         first_seen[example.id] = raw.where
         example.meta.setdefault("source_format", chosen.name)  # lets `eval.scorer=auto` pick the benchmark's own rule

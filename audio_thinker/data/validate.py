@@ -3,19 +3,29 @@
 Severities: "error" = the example cannot be used (training with `on_error=raise` would stop on it);
 "warning" = usable but probably not what you meant (silence, a truncated WAV, a wrong declared duration);
 "info" = handled automatically (resampled, channels averaged, clip truncated to the length cap).
+
+Memory stays bounded on any manifest size: each file is scanned block by block and only its measurements are
+kept (`audio.inspect_audio`). A progress bar shows on checks that take more than two seconds (on a terminal).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from audio_thinker.data.audio import RawAudio, is_silent, peak_dbfs, read_audio, to_mono
-from audio_thinker.data.errors import AudioLoadError, DataFormatError
+from tqdm import tqdm
+
+from audio_thinker.data.audio import MIN_AUDIO_SECONDS, AudioInfo, inspect_audio
+from audio_thinker.data.errors import AudioLoadError, DataFormatError, without_location
 from audio_thinker.data.formats import FORMATS, read_records
+
+if TYPE_CHECKING:
+    from audio_thinker.data.prompt_length import PromptBudget
 
 SEVERITIES = ("error", "warning", "info")
 BREAKDOWNS = ("task", "difficulty", "sub-category")  # usable examples are counted by each (when present)
@@ -69,38 +79,55 @@ def check_dataset(
     target_rate: int = 16_000,
     max_audio_seconds: float | None = 30.0,
     silence_db: float = -60.0,
+    budget: PromptBudget | None = None,
+    progress: bool = False,
 ) -> Report:
-    """Validate every record and audio file of the manifest at `path`; never stops at the first problem."""
+    """Validate every record and audio file of the manifest at `path`; never stops at the first problem.
+
+    With a `budget` (the model's context), every prompt is checked to fit; `progress` shows a progress bar.
+    """
     report = Report(Path(path), format)
-    audio_cache: dict[str, RawAudio | AudioLoadError] = {}  # questions often share a clip: decode it once
+    audio_cache: dict[str, AudioInfo | AudioLoadError] = {}  # questions often share a clip: scan it once
     try:
-        for record in read_records(path, format=format, audio_root=audio_root):
-            report.records += 1
-            report.format = record.format or report.format
-            if record.error is not None:
-                report.issues.append(Issue("error", str(record.where), record.error.kind, str(record.error)))
-                continue
-            example, where = record.example, str(record.where)
-            if example.choices and len(set(example.choices)) < len(example.choices):
-                report.issues.append(_repeated_options(example, where))
-            audio_path = example.meta["audio_path"]
-            if audio_path not in audio_cache:
-                audio_cache[audio_path] = _decode(audio_path)
-            raw = audio_cache[audio_path]
-            if isinstance(raw, AudioLoadError):
-                report.issues.append(Issue("error", where, raw.kind, str(raw), example.id))
-                continue
-            report.usable += 1
-            for key in BREAKDOWNS:
-                value = example.meta.get(key) if key == "sub-category" else getattr(example, key)
-                if value is not None:
-                    report.counts[key][str(value)] += 1
-            report.durations.append(min(raw.seconds, max_audio_seconds or raw.seconds))
-            report.issues += _audio_notes(raw, example.meta, where, example.id, target_rate, max_audio_seconds,
-                                          silence_db)  # fmt: skip
+        records = list(read_records(path, format=format, audio_root=audio_root))
     except DataFormatError as err:  # file-level: missing manifest, unknown format
         report.issues.append(Issue("error", str(path), err.kind, str(err)))
-    report.unique_audio_seconds = sum(raw.seconds for raw in audio_cache.values() if isinstance(raw, RawAudio))
+        return report
+    for record in tqdm(records, desc="data check", unit="record", delay=2, disable=not progress, file=sys.stderr):
+        report.records += 1
+        report.format = record.format or report.format
+        if record.error is not None:
+            report.issues.append(Issue("error", str(record.where), record.error.kind, str(record.error),
+                                       record.record_id))  # fmt: skip
+            continue
+        example, where = record.example, str(record.where)
+        if example.choices and len(set(example.choices)) < len(example.choices):
+            report.issues.append(_repeated_options(example, where))
+        audio_path = example.meta["audio_path"]
+        if audio_path not in audio_cache:
+            audio_cache[audio_path] = _inspect(audio_path)
+        info = audio_cache[audio_path]
+        if isinstance(info, AudioLoadError):
+            report.issues.append(Issue("error", where, info.kind, str(info), example.id))
+            continue
+        seconds = min(info.seconds, max_audio_seconds or info.seconds)
+        too_long = budget.problem(example, budget.text_tokens([example])[0], seconds) if budget else None
+        if too_long is not None:
+            report.issues.append(Issue("error", where, too_long.kind, str(too_long), example.id))
+            continue
+        report.usable += 1
+        for key in BREAKDOWNS:
+            value = example.meta.get(key) if key == "sub-category" else getattr(example, key)
+            if value is not None:
+                report.counts[key][str(value)] += 1
+        report.durations.append(seconds)
+        report.issues += _audio_notes(info, example.meta, where, example.id, target_rate, max_audio_seconds,
+                                      silence_db)  # fmt: skip
+    if report.usable == 0:
+        read = f"{report.records} records" if report.records else "the file is empty or blank"
+        report.issues.append(Issue("error", str(path), "no_usable_examples", f"{path}: no usable examples ({read}); "
+                                   "training needs at least one. Add examples or fix the errors above."))  # fmt: skip
+    report.unique_audio_seconds = sum(info.seconds for info in audio_cache.values() if isinstance(info, AudioInfo))
     return report
 
 
@@ -113,42 +140,46 @@ def _repeated_options(example, where: str) -> Issue:
         "either copy counts the same.", example.id)  # fmt: skip
 
 
-def _decode(audio_path: str) -> RawAudio | AudioLoadError:
-    """The decoded file, or the error that says why it cannot be used."""
+def _inspect(audio_path: str) -> AudioInfo | AudioLoadError:
+    """The file's measurements, or the error that says why it cannot be used."""
     try:
-        return read_audio(audio_path)
+        return inspect_audio(audio_path)
     except AudioLoadError as err:
         return err
 
 
 def _audio_notes(
-    raw: RawAudio, meta: dict, where: str, example_id: str, target_rate: int, max_seconds: float | None,
+    info: AudioInfo, meta: dict, where: str, example_id: str, target_rate: int, max_seconds: float | None,
     silence_db: float,
 ) -> list[Issue]:  # fmt: skip
     """Warnings and infos about a file that decodes."""
     path, notes = meta["audio_path"], []
-    if raw.declared_bytes is not None:
+    if info.declared_bytes is not None:
         notes.append(Issue("warning", where, "truncated_file",
-            f"{path}: the WAV header declares {raw.declared_bytes} bytes but the file is shorter (an interrupted "
-            f"copy?); only the {raw.seconds:.2f} s present will be used. Re-copy the file.", example_id))  # fmt: skip
-    if is_silent(to_mono(raw.samples), silence_db):
+            f"{path}: the WAV header declares {info.declared_bytes} bytes but the file is shorter (an interrupted "
+            f"copy?); only the {info.seconds:.2f} s present will be used. Re-copy the file.", example_id))  # fmt: skip
+    if info.seconds < MIN_AUDIO_SECONDS:
+        notes.append(Issue("warning", where, "too_short",
+            f"{path}: lasts only {info.seconds:.4f} s (under {MIN_AUDIO_SECONDS:g} s): there is next to nothing to "
+            "hear. Check the file.", example_id))  # fmt: skip
+    if info.peak_db < silence_db:
         notes.append(Issue("warning", where, "silence",
-            f"{path}: silence only (peak {peak_dbfs(raw.samples):.1f} dBFS < {silence_db:.0f} dBFS); the question "
+            f"{path}: silence only (peak {info.peak_db:.1f} dBFS < {silence_db:.0f} dBFS); the question "
             "cannot be answered by listening. Check the file.", example_id))  # fmt: skip
     declared = meta.get("duration")
-    if declared is not None and abs(declared - raw.seconds) > max(0.1, 0.02 * raw.seconds):
+    if declared is not None and abs(declared - info.seconds) > max(0.1, 0.02 * info.seconds):
         notes.append(Issue("warning", where, "duration_mismatch",
-            f"{path}: 'duration' says {declared:.2f} s but the file lasts {raw.seconds:.2f} s; is it the right "
+            f"{path}: 'duration' says {declared:.2f} s but the file lasts {info.seconds:.2f} s; is it the right "
             "file?", example_id))  # fmt: skip
-    if raw.sampling_rate != target_rate:
+    if info.sampling_rate != target_rate:
         notes.append(Issue("info", where, "resample",
-            f"{path}: {raw.sampling_rate} Hz, will be resampled to {target_rate} Hz.", example_id))  # fmt: skip
-    if raw.channels > 1:
+            f"{path}: {info.sampling_rate} Hz, will be resampled to {target_rate} Hz.", example_id))  # fmt: skip
+    if info.channels > 1:
         notes.append(Issue("info", where, "multichannel",
-            f"{path}: {raw.channels} channels, will be averaged to mono.", example_id))  # fmt: skip
-    if max_seconds is not None and raw.seconds > max_seconds:
+            f"{path}: {info.channels} channels, will be averaged to mono.", example_id))  # fmt: skip
+    if max_seconds is not None and info.seconds > max_seconds:
         notes.append(Issue("info", where, "truncate",
-            f"{path}: {raw.seconds:.1f} s, will be cut to the first {max_seconds:g} s (max_audio_seconds).",
+            f"{path}: {info.seconds:.1f} s, will be cut to the first {max_seconds:g} s (max_audio_seconds).",
             example_id))  # fmt: skip
     return notes
 
@@ -183,16 +214,16 @@ def format_report(report: Report, verbose: bool = False) -> str:
         issues = [i for i in report.issues if i.severity == severity]
         if issues:
             lines.append(f"{severity}s ({len(issues)}):")
-            lines += [f"  {i.where}: [{i.kind}] {_without_where(i)}" for i in issues]
+            lines += [f"  {_place(i)}: [{i.kind}] {_without_where(i)}" for i in issues]
     infos = [i for i in report.issues if i.severity == "info"]
     if infos and verbose:
         lines.append(f"infos ({len(infos)}):")
-        lines += [f"  {i.where}: [{i.kind}] {_without_where(i)}" for i in infos]
+        lines += [f"  {_place(i)}: [{i.kind}] {_without_where(i)}" for i in infos]
     elif infos:
         lines.append(f"infos ({len(infos)}, handled automatically; --verbose lists them):")
         for kind, n in sorted(Counter(i.kind for i in infos).items()):
             first = next(i for i in infos if i.kind == kind)
-            lines.append(f"  [{kind}] {n} examples, e.g. {first.where}: {_without_where(first)}")
+            lines.append(f"  [{kind}] {n} examples, e.g. {_place(first)}: {_without_where(first)}")
     lines.append("OK: no errors." if report.ok else f"FAILED: {report.count('error')} errors.")
     return "\n".join(lines)
 
@@ -211,10 +242,14 @@ def _breakdown_lines(counts: dict[str, Counter]) -> list[str]:
     return lines
 
 
+def _place(issue: Issue) -> str:
+    """Where an issue is, with its example id when it has one: `file:3 (id 'c')`."""
+    return f"{issue.where} (id {issue.example_id!r})" if issue.example_id is not None else issue.where
+
+
 def _without_where(issue: Issue) -> str:
-    """The message without a leading copy of its location (it is printed in front already)."""
-    message = issue.message
-    return message[len(issue.where) :].lstrip(": ") if message.startswith(issue.where) else message
+    """The message without a leading copy of its location and id (they are printed in front already)."""
+    return without_location(issue.message, issue.where, issue.example_id)
 
 
 def data_check_main(argv: Sequence[str] | None = None) -> int:
@@ -227,8 +262,25 @@ def data_check_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-audio-seconds", type=float, default=30.0)
     parser.add_argument("--silence-db", type=float, default=-60.0)
     parser.add_argument("--verbose", action="store_true", help="list every info line too")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="check each prompt fits this model's context (hub id, local "
+        "path or embedded name, e.g. tiny-qwen2-audio; reads its config and processor, no weights)",
+    )
+    parser.add_argument("--max-new-tokens", type=int, default=256, help="completion budget the prompt leaves room "
+                        "for (rollout.max_new_tokens)")  # fmt: skip
+    parser.add_argument("--prompt", default="think", choices=["think", "adaptive", "direct"], help="prompt template")
     args = parser.parse_args(argv)
+    budget = None
+    if args.model:
+        from audio_thinker.data.prompt_length import PromptBudget  # imports transformers: only when asked
+        from audio_thinker.rollout.prompts import TEMPLATES
+
+        budget = PromptBudget.for_model(args.model, TEMPLATES[args.prompt], args.max_new_tokens)
     report = check_dataset(args.manifest, args.format, args.audio_root, args.target_rate, args.max_audio_seconds,
-                           args.silence_db)  # fmt: skip
+                           args.silence_db, budget, progress=True)  # fmt: skip
+    if args.model is None:
+        print("(prompt lengths not checked: pass --model to check them against a model's context)", file=sys.stderr)
     print(format_report(report, verbose=args.verbose))
     return 0 if report.ok else 1

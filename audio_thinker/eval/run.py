@@ -121,6 +121,9 @@ def skipped_report(examples: LazyExamples) -> list[dict]:
 
 def evaluate(cfg: DictConfig) -> dict:
     """Run the evaluation `cfg` describes, write its files to the Hydra output directory, return the metrics."""
+    from audio_thinker.config_checks import check_eval_config
+
+    check_eval_config(cfg)  # the cheap parts, before the model loads
     settings = EvalSettings.from_config(cfg.eval)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

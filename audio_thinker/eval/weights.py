@@ -15,6 +15,10 @@ def load_eval_policy(model_cfg: DictConfig, adapter: str | None = None, ckpt_pat
     if adapter and ckpt_path:
         raise ValueError("set eval.adapter or eval.ckpt_path, not both: a training checkpoint already holds the "
                          "adapter weights of a LoRA run")  # fmt: skip
+    if ckpt_path:  # loading a run's weights: the model is rebuilt only by our own loaders, as `export` does
+        from audio_thinker.models.export import check_model_config
+
+        check_model_config(model_cfg, "the eval config (model)", trust_remote_code=True)  # the user's own flag
     policy = instantiate(model_cfg, _convert_="all")  # as training builds it
     if adapter:
         policy = attach_adapter(policy, adapter)

@@ -2,6 +2,11 @@
 
 An exported adapter directory loads with `PeftModel.from_pretrained(base, dir)`; a merged or fully fine-tuned
 directory loads with the model class's own `from_pretrained`. Both carry the processor, so they are complete.
+
+A checkpoint and its run folder are data: `export` rebuilds the model from the run's `.hydra/config.yaml`, so that
+file may name only our own model loader and the settings objects it takes (`SAFE_MODEL_TARGETS`), and
+`trust_remote_code: true` there is refused unless `--trust-remote-code` is given. Anything else a copied or
+tampered run folder names would otherwise be imported and called.
 """
 
 from __future__ import annotations
@@ -10,14 +15,55 @@ import logging
 from pathlib import Path
 
 import lightning as L
-import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from audio_thinker.models.policy import Policy
 
 log = logging.getLogger(__name__)
 
 POLICY_PREFIX = "policy."
+# What a model config from a run folder may instantiate: the loader and the settings objects it takes.
+SAFE_MODEL_TARGETS = frozenset(
+    {"audio_thinker.models.loading.load_policy", "peft.LoraConfig", "transformers.BitsAndBytesConfig"}
+)
+# transformers also accepts hub repositories of kernels here, which it downloads and runs: only these names.
+SAFE_ATTENTION = (None, "sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
+
+
+class UnsafeConfigError(ValueError):
+    """A model config that would run code other than our loaders; the message names the file and the key."""
+
+
+def check_model_config(node: DictConfig, source: str, trust_remote_code: bool = False) -> None:
+    """Refuse a `model` config (read from `source`) naming targets outside `SAFE_MODEL_TARGETS`, attention
+    implementations outside `SAFE_ATTENTION`, or `trust_remote_code` without the caller's consent."""
+    for key, target in _targets(node, "model"):
+        if target not in SAFE_MODEL_TARGETS:
+            raise UnsafeConfigError(
+                f"{source}: {key}._target_={target!r} is not one of audio-thinker's model loaders "
+                f"{sorted(SAFE_MODEL_TARGETS)}; a run's config is data, so the model is rebuilt only from these. "
+                "Pass --config with a config that uses them."
+            )
+    if node.get("attn_implementation", None) not in SAFE_ATTENTION:
+        raise UnsafeConfigError(f"{source}: model.attn_implementation={node.attn_implementation!r} is not one of "
+                                f"{list(SAFE_ATTENTION)}")  # fmt: skip
+    if node.get("trust_remote_code", False) and not trust_remote_code:
+        raise UnsafeConfigError(
+            f"{source}: model.trust_remote_code=true would run code shipped with {node.get('path')!r}; refused "
+            "unless you pass --trust-remote-code (only for a model whose code you trust)"
+        )
+
+
+def _targets(node, key: str):
+    """(key, `_target_`) of every node under `node`, lists included."""
+    if isinstance(node, DictConfig):
+        if "_target_" in node:
+            yield key, str(node._target_)
+        for name in node:
+            yield from _targets(node._get_node(name), f"{key}.{name}")
+    elif isinstance(node, ListConfig):
+        for index in range(len(node)):
+            yield from _targets(node._get_node(index), f"{key}[{index}]")
 
 
 def export_policy(policy: Policy, out_dir: str | Path) -> Path:
@@ -32,8 +78,9 @@ def export_policy(policy: Policy, out_dir: str | Path) -> Path:
 
 def load_checkpoint_into(policy: Policy, ckpt_path: str | Path) -> None:
     """Copy the `policy.*` weights of a Lightning training checkpoint into `policy` (strict on those keys)."""
-    # weights_only: a checkpoint is data, never code to run.
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
+    from audio_thinker.callbacks.resume import read_checkpoint
+
+    state = read_checkpoint(ckpt_path)["state_dict"]  # weights_only: a checkpoint is data, never code to run
     weights = {k[len(POLICY_PREFIX) :]: v for k, v in state.items() if k.startswith(POLICY_PREFIX)}
     if not weights:
         raise ValueError(f"{ckpt_path}: no 'policy.*' weights in this checkpoint; is it an audio-thinker checkpoint?")
@@ -47,15 +94,26 @@ def load_checkpoint_into(policy: Policy, ckpt_path: str | Path) -> None:
         )
 
 
-def export_checkpoint(ckpt_path: str | Path, out_dir: str | Path, config_path: str | Path | None = None) -> Path:
-    """Rebuild the run's policy from its Hydra config, load the checkpoint, and export it."""
+def run_config_path(ckpt_path: str | Path, config_path: str | Path | None = None) -> Path:
+    """The config that rebuilds a checkpoint's model: `config_path`, else `<run>/.hydra/config.yaml`."""
+    path = Path(config_path) if config_path else Path(ckpt_path).parent.parent / ".hydra" / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the run's config is needed to rebuild the model; pass --config")
+    return path
+
+
+def export_checkpoint(
+    ckpt_path: str | Path, out_dir: str | Path, config_path: str | Path | None = None, trust_remote_code: bool = False
+) -> Path:
+    """Rebuild the run's policy from its Hydra config (checked by `check_model_config`), load the checkpoint, and
+    export it."""
     from hydra.utils import instantiate
 
-    ckpt_path = Path(ckpt_path)
-    config_path = Path(config_path) if config_path else ckpt_path.parent.parent / ".hydra" / "config.yaml"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path}: the run's config is needed to rebuild the model; pass --config")
-    policy = instantiate(OmegaConf.load(config_path).model)
+    config_path = run_config_path(ckpt_path, config_path)
+    node = OmegaConf.load(config_path).model
+    check_model_config(node, str(config_path), trust_remote_code)
+    log.info("rebuilding the model from %s", config_path)
+    policy = instantiate(node, _convert_="all")
     load_checkpoint_into(policy, ckpt_path)
     return export_policy(policy, out_dir)
 
@@ -102,8 +160,14 @@ def export_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="directory to write the adapter/model into")
     parser.add_argument("--config", type=Path, default=None, help="run config (default: <run>/.hydra/config.yaml)")
     parser.add_argument("--merge", action="store_true", help="also merge the LoRA adapter into the base (<out>/merged)")
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow a config with model.trust_remote_code=true (runs code shipped with the model)",
+    )
     args = parser.parse_args(argv)
-    out = export_checkpoint(args.checkpoint, args.out, args.config)
+    print(f"model config: {run_config_path(args.checkpoint, args.config)}")
+    out = export_checkpoint(args.checkpoint, args.out, args.config, args.trust_remote_code)
     print(f"exported {args.checkpoint} -> {out}")
     if args.merge:
         print(f"merged -> {merge_adapter(out, out / 'merged')}")

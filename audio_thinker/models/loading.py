@@ -113,23 +113,30 @@ FAMILIES = {
 }
 
 
+def load_processor(model_type: str, source: str, trust_remote_code: bool = False):
+    """The processor of one family (a tokenizer for text-only models): no weights are read."""
+    if model_type == "qwen2_audio":
+        return AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+    if model_type in ("qwen2_5_omni", "qwen2_5_omni_thinker"):
+        # Omni's full processor needs torchvision for images/video; audio questions need only this much.
+        return AudioTextProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+    return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+
+
 def _load_family(model_type: str, source: str, kwargs: dict, trust_remote_code: bool):
     """The transformers model and processor of one family."""
+    processor = load_processor(model_type, source, trust_remote_code)
     if model_type == "qwen2_audio":
         from transformers import Qwen2AudioForConditionalGeneration
 
-        processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
         return Qwen2AudioForConditionalGeneration.from_pretrained(source, **kwargs), processor
     if model_type in ("qwen2_5_omni", "qwen2_5_omni_thinker"):
         from transformers import Qwen2_5OmniForConditionalGeneration, Qwen2_5OmniThinkerForConditionalGeneration
 
-        # Omni's full processor needs torchvision for images/video; audio questions need only this much.
-        processor = AudioTextProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
         if model_type == "qwen2_5_omni_thinker":
             return Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(source, **kwargs), processor
         return Qwen2_5OmniForConditionalGeneration.from_pretrained(source, **kwargs).thinker, processor
-    model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    return model, AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    return AutoModelForCausalLM.from_pretrained(source, **kwargs), processor
 
 
 def _quantized_device_map() -> dict[str, int | str]:

@@ -92,7 +92,10 @@ def build_term(name: str, node: DictConfig) -> RewardTerm:
     """One term from its config: a `RewardTerm` class is instantiated; a plain function is wrapped."""
     if "_target_" not in node:
         raise ValueError(f"reward.terms.{name} has no _target_ (a RewardTerm class or a reward function)")
-    target = get_object(node._target_)
+    try:
+        target = get_object(node._target_)
+    except Exception as err:  # Hydra reports any import failure as a plain Exception
+        raise ValueError(f"reward.terms.{name}: cannot import its _target_ {node._target_!r} ({err})") from err
     if inspect.isclass(target) or not callable(target):
         return instantiate(node)
     options = OmegaConf.to_container(node, resolve=True)

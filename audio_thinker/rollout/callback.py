@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import lightning as L
 import torch
 
 from audio_thinker.data.generations import GenerationPlan
+from audio_thinker.data.skips import SkipLedger
 from audio_thinker.loggers import log_table
 from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.engine import RolloutEngine, SamplingSettings, build_engine
 from audio_thinker.rollout.sampler import sample_rollout
+
+log = logging.getLogger(__name__)
 
 
 class RolloutCallback(L.Callback):
@@ -57,7 +61,7 @@ class RolloutCallback(L.Callback):
         self.engine_name, self.engine_options = engine, dict(server or {})
         self.engine: RolloutEngine | None = None
         self.log_every, self.num_samples_to_log = log_samples_every_n_steps, num_samples_to_log
-        self.skipped = 0  # examples the data policy skipped so far (each was logged with its reason)
+        self.skips = SkipLedger()  # what the data policy skipped (each was logged with its reason); set in setup
         self._synced_step: int | None = None  # global step of the weights the engine samples from
         self._generation_step = 0  # global step at which the current generation was sampled
 
@@ -66,6 +70,8 @@ class RolloutCallback(L.Callback):
         if stage != "fit":
             return
         datamodule = trainer.datamodule
+        # The datamodule's limits and its records dropped at read time; a resume then loads the counts.
+        self.skips = datamodule.skip_ledger() if hasattr(datamodule, "skip_ledger") else SkipLedger()
         if not hasattr(datamodule, "set_generation_plan"):
             raise TypeError(
                 "RolloutCallback needs a datamodule with set_generation_plan (AudioQADataModule): pass "
@@ -86,9 +92,10 @@ class RolloutCallback(L.Callback):
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:
         if batch.get("micro_step", 0) != 0:
             return  # the module draws this micro-batch from the generation's rollout
-        self.skipped += batch.get("skipped", 0)
         examples = batch["examples"]
-        pl_module.log("data/skipped", float(self.skipped), on_step=True, batch_size=max(len(examples), 1))
+        self.skips.record(len(examples), batch.get("skips", []))  # once per generation: all of its examples
+        self.skips.check(lambda stop: trainer.strategy.reduce_boolean_decision(stop, all=False))
+        pl_module.log_dict(self.skips.metrics(), on_step=True, batch_size=max(len(examples), 1))
         if self._synced_step != trainer.global_step:
             self.engine.sync_weights(pl_module.policy)
             self._synced_step = trainer.global_step
@@ -106,12 +113,16 @@ class RolloutCallback(L.Callback):
             pl_module.policy, examples, self.prompt, self.group_size, self.sampling, self.engine, micro_batches
         )
 
+    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
+        (log.warning if self.skips.distinct else log.info)("data: %s", self.skips.summary())
+
     def state_dict(self) -> dict:
-        """The skipped-example count survives a resume (Lightning stores callback state in checkpoints)."""
-        return {"skipped": self.skipped}
+        """The skip counts survive a resume (Lightning stores callback state in checkpoints)."""
+        return {"skips": self.skips.state_dict()}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.skipped = state_dict.get("skipped", 0)
+        if "skips" in state_dict:  # checkpoints from before the ledger hold only a draw count
+            self.skips.load_state_dict(state_dict["skips"])
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch: dict, batch_idx: int) -> None:
         rollout = batch.get("rollout")  # scored by now: the reward callback replaced it at batch start

@@ -3,8 +3,9 @@
 On the CPU every operation here is deterministic (same thread count, same kernels), so the comparison is exact
 equality of the logged float32 values: any lost RNG state, data position or optimizer state shows up as a
 difference, not as noise to tolerate. TensorBoard files of a resumed run sit beside the killed run's in the same
-directory and may repeat the steps the killed run logged after its checkpoint; the value that counts for a step is
-the last one written (what TensorBoard itself shows after it purges the orphaned events).
+directory. The resumed run first writes back its checkpoint's own step (whose scalars Lightning logs only after the
+checkpoint is written) and tells TensorBoard to purge what the killed run logged from that step on: read as
+TensorBoard reads the directory (`shown`), every step appears exactly once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from audio_thinker.callbacks.resume import AtomicCheckpointIO
 from audio_thinker.train import train
 from tests.conftest import FAST, FAST_SYNTHETIC, compose_train
 
@@ -42,6 +44,26 @@ class PauseAtStep(L.Callback):
         if trainer.global_step == self.step:
             self.marker.touch()
             time.sleep(600)
+
+
+class KillAfterCheckpoint(AtomicCheckpointIO):
+    """Writes checkpoints as usual, then SIGKILLs its own process as soon as `last.ckpt` of `step` is on disk."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.step = step
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        super().save_checkpoint(checkpoint, path, storage_options)
+        if Path(path).name == "last.ckpt" and checkpoint["global_step"] == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def shown(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """tag -> [(step, value), ...] of every scalar as TensorBoard shows the run: its files in order, purges applied."""
+    accumulator = EventAccumulator(str(Path(run_dir, "tensorboard")), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    return {tag: [(e.step, e.value) for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
 
 
 def logged(run_dir: Path, files: set[Path] | None = None) -> dict[str, dict[int, float]]:
@@ -94,9 +116,15 @@ def finish(process: subprocess.Popen) -> str:
     return output_of(process)
 
 
-def test_a_killed_run_resumes_with_the_losses_and_rewards_of_an_uninterrupted_one(tmp_path):
-    reference, killed_dir = tmp_path / "reference", tmp_path / "killed"
-    uninterrupted = cli(reference)  # runs alongside the one we kill
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[Path, subprocess.Popen]:
+    """The uninterrupted run, started once and running alongside the runs the tests kill (`finish` it to read it)."""
+    run_dir = tmp_path_factory.mktemp("resume") / "reference"
+    return run_dir, cli(run_dir)
+
+
+def test_a_killed_run_resumes_with_the_losses_and_rewards_of_an_uninterrupted_one(tmp_path, reference):
+    (reference, uninterrupted), killed_dir = reference, tmp_path / "killed"
     # Past the step-4 checkpoint the run takes step 4 (logging it), then pauses at step 5 until it is killed.
     paused = tmp_path / "paused"
     killed = cli(killed_dir, "+callbacks.pause._target_=tests.integration.test_resume.PauseAtStep",
@@ -120,12 +148,35 @@ def test_a_killed_run_resumes_with_the_losses_and_rewards_of_an_uninterrupted_on
     assert f"Restoring states from the checkpoint path at {killed_dir / 'checkpoints' / 'last.ckpt'}" in output
     new_files = set(Path(killed_dir, "tensorboard").glob("events.out.tfevents.*")) - before
     resumed_only = logged(killed_dir, new_files)
-    assert all(min(steps) == resumed_from and max(steps) == 7 for steps in resumed_only.values())  # not from scratch
+    # Not from scratch: from the checkpoint's own step (written back from the checkpoint) to the end.
+    assert all(min(steps) == resumed_from - 1 and max(steps) == 7 for steps in resumed_only.values())
 
     expected = logged(reference)
     assert set(expected) == set(TAGS) and all(sorted(steps) == list(range(8)) for steps in expected.values())
-    assert resumed_only == after(expected, resumed_from)
+    assert resumed_only == after(expected, resumed_from - 1)
     assert logged(killed_dir) == expected  # all steps, each with its last value
+    assert shown(killed_dir) == shown(reference)  # and as TensorBoard shows them: every tag, every step, once
+
+
+def test_a_kill_right_after_a_checkpoint_write_loses_no_scalar_and_repeats_none(tmp_path, reference):
+    killed_dir = tmp_path / "killed"
+    plugin = "trainer.plugins=[{_target_:tests.integration.test_resume.KillAfterCheckpoint,step:4}]"
+    killed = cli(killed_dir, plugin)
+    try:
+        assert killed.wait(timeout=600) == -signal.SIGKILL, output_of(killed)
+    finally:
+        killed.kill()
+    assert torch.load(killed_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
+    lost = shown(killed_dir)
+    assert [step for step, _ in lost["loss/total"]] == [0, 1, 2]  # step 3 is logged after its checkpoint: lost
+    assert [step for step, _ in lost["lr-AdamW"]] == [0, 1, 2, 3]  # logged at the step's start
+
+    finish(cli(killed_dir, "ckpt_path=last"))
+    finish(reference[1])
+    expected = shown(reference[0])
+    assert {"loss/total", "lr-AdamW", "epoch", "data/skipped", "reward/length"} <= set(expected)
+    assert all([step for step, _ in points] == list(range(8)) for points in expected.values())
+    assert shown(killed_dir) == expected  # every tag of every step, exactly once, with the uninterrupted values
 
 
 @pytest.fixture
@@ -155,9 +206,9 @@ def test_resuming_in_process_mid_epoch_and_at_an_epoch_end_matches_the_uninterru
 
     mid_epoch = _train(tmp_path / "mid", f"ckpt_path={checkpoints / 'step000004.ckpt'}",
                        "callbacks.model_checkpoint.save_top_k=2")  # fmt: skip
-    assert mid_epoch == after(expected, 4)
+    assert mid_epoch == after(expected, 3)  # from the checkpoint's own step, written back from the checkpoint
     assert sorted(os.listdir(tmp_path / "mid" / "checkpoints")) == ["last.ckpt", "step000006.ckpt", "step000008.ckpt"]
-    assert _train(tmp_path / "end", f"ckpt_path={checkpoints / 'step000006.ckpt'}") == after(expected, 6)
+    assert _train(tmp_path / "end", f"ckpt_path={checkpoints / 'step000006.ckpt'}") == after(expected, 5)
 
 
 def test_a_checkpoint_inside_a_reused_generation_saves_it_and_resumes_exactly(tmp_path, one_thread):

@@ -6,8 +6,9 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from audio_thinker.losses.config import build_loss
 from audio_thinker.rewards.callback import RewardCallback
-from audio_thinker.train import build_loss, build_module, build_trainer, check_combination
+from audio_thinker.train import build_module, build_trainer, check_combination
 from tests.conftest import FAST, FAST_SYNTHETIC
 from tests.integration.test_cli import run_cli
 from tests.integration.test_training import LENGTH_REWARD, _snapshot, _tiny_rollout
@@ -83,6 +84,6 @@ def test_dr_grpo_is_the_whole_recipe(train_cfg):
         return next(cb for cb in build_trainer(cfg).callbacks if isinstance(cb, RewardCallback)).scale_rewards
 
     cfg = train_cfg(["loss=dr_grpo"])
-    assert build_loss(cfg).aggregation == "dr_grpo"
+    assert build_loss(cfg.loss).aggregation == "dr_grpo"
     assert scale_rewards(cfg) == "none"  # advantages not divided by the std
     assert scale_rewards(train_cfg()) == "group"

@@ -90,3 +90,53 @@ def test_loading_defaults_to_weights_only(tmp_path):
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         AtomicCheckpointIO().load_checkpoint(tmp_path / "code.ckpt")
     assert AtomicCheckpointIO().load_checkpoint(tmp_path / "code.ckpt", weights_only=False)["ratio"] == Fraction(1, 3)
+
+
+class _Folder:
+    """What `prepare_resume` reads of a trainer: its checkpoint callbacks' folders."""
+
+    def __init__(self, dirpath) -> None:
+        self.checkpoint_callbacks = [ModelCheckpoint(dirpath=dirpath)]
+
+
+def _checkpoints(folder, *names: str) -> None:
+    for age, name in enumerate(names):  # oldest first
+        AtomicCheckpointIO().save_checkpoint({"step": age}, folder / name)
+        os.utime(folder / name, (1000 + age, 1000 + age))
+
+
+def test_stale_temporaries_of_ours_are_removed_at_start_and_nothing_else(tmp_path):
+    _checkpoints(tmp_path, "step000002.ckpt")
+    ours = [tmp_path / ".step000004.ckpt.0a1b2c3d.tmp", tmp_path / ".last.ckpt.deadbeef.tmp"]
+    theirs = [tmp_path / ".notes.tmp", tmp_path / "step000004.ckpt.tmp", tmp_path / ".x.ckpt.NOTHEX12.tmp"]
+    for path in ours + theirs:
+        path.write_bytes(b"partial")
+    assert resume.prepare_resume(_Folder(tmp_path), None) is None
+    assert not any(p.exists() for p in ours) and all(p.exists() for p in theirs)
+    assert (tmp_path / "step000002.ckpt").exists()
+
+
+def test_last_falls_back_to_the_newest_readable_checkpoint_when_last_ckpt_is_truncated(tmp_path, caplog):
+    _checkpoints(tmp_path, "step000002.ckpt", "step000004.ckpt", "last.ckpt")
+    data = (tmp_path / "last.ckpt").read_bytes()
+    (tmp_path / "last.ckpt").write_bytes(data[: len(data) // 2])  # a copy cut short
+    assert resume.prepare_resume(_Folder(tmp_path), "last") == str(tmp_path / "step000004.ckpt")
+    assert f"{tmp_path / 'last.ckpt'} cannot be read" in caplog.text and "resuming from" in caplog.text
+    assert resume.prepare_resume(_Folder(tmp_path), "other.ckpt") == "other.ckpt"  # explicit paths pass through
+
+
+def test_loading_a_truncated_checkpoint_names_the_file_and_the_previous_one(tmp_path):
+    _checkpoints(tmp_path, "step000002.ckpt", "last.ckpt")
+    data = (tmp_path / "last.ckpt").read_bytes()
+    (tmp_path / "last.ckpt").write_bytes(data[:-100])
+    with pytest.raises(resume.CheckpointReadError) as err:
+        AtomicCheckpointIO().load_checkpoint(tmp_path / "last.ckpt")
+    message = str(err.value)
+    assert message.startswith(f"cannot read checkpoint {tmp_path / 'last.ckpt'}: it is truncated or corrupt")
+    assert f"ckpt_path={tmp_path / 'step000002.ckpt'}" in message and "PytorchStreamReader" in message
+
+
+def test_when_no_checkpoint_can_be_read_last_says_so(tmp_path):
+    (tmp_path / "last.ckpt").write_bytes(b"PK\x03\x04 cut")
+    with pytest.raises(resume.CheckpointReadError, match="no checkpoint in .* can be read"):
+        resume.prepare_resume(_Folder(tmp_path), "last")

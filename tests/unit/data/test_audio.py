@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile as sf
 
-from audio_thinker.data.audio import is_silent, load_audio, read_audio, truncate
+from audio_thinker.data.audio import inspect_audio, is_silent, load_audio, read_audio, resample, truncate, window
 from audio_thinker.data.errors import AudioLoadError
 from tests.unit.data.helpers import peak_hz, sine, write_audio
 
@@ -126,3 +129,40 @@ def test_silence_detection_threshold():
     assert is_silent(np.zeros(1000, np.float32))
     assert is_silent(sine(440.0, 0.1, 16_000, amplitude=10 ** (-70 / 20)))
     assert not is_silent(sine(440.0, 0.1, 16_000, amplitude=10 ** (-40 / 20)))
+
+
+def test_paths_that_are_not_audio_files_say_what_they_are(tmp_path):
+    loop = tmp_path / "loop.wav"
+    loop.symlink_to(loop)
+    dangling = tmp_path / "dangling.wav"
+    dangling.symlink_to(tmp_path / "gone.wav")
+    cases = {loop: ("bad_path", "symbolic link loop"), dangling: ("missing_file", "broken symbolic link"),
+             Path("/dev/zero"): ("bad_path", "a character device"), tmp_path: ("bad_path", "a directory")}  # fmt: skip
+    for path, (kind, words) in cases.items():
+        with pytest.raises(AudioLoadError) as caught:
+            load_audio(path, max_seconds=1.0)
+        assert caught.value.kind == kind and words in str(caught.value) and "not found" not in str(caught.value)
+
+
+@pytest.mark.parametrize("policy", ["head", "center", "tail"])
+def test_only_the_kept_window_is_decoded_and_it_matches_a_full_decode(tmp_path, policy, monkeypatch):
+    path = write_audio(tmp_path / "long.wav", sine(300.0, 5.0, 44_100), 44_100)
+    full = read_audio(path).samples[:, 0]
+    reads = []
+    original = sf.SoundFile.read
+    monkeypatch.setattr(sf.SoundFile, "read", lambda self, frames=-1, **kw: reads.append(frames) or original(
+        self, frames, **kw))  # fmt: skip
+    wave = load_audio(path, 16_000, max_seconds=1.0, truncation=policy)
+    assert reads == [44_100]  # one second of the five was decoded
+    start, count = window(full.shape[0], 44_100, policy)
+    expected = truncate(resample(full[start : start + count], 44_100, 16_000), 16_000, policy)
+    np.testing.assert_array_equal(wave, expected)
+
+
+def test_inspect_scans_in_blocks_with_the_same_verdicts_as_read(tmp_path):
+    stereo = np.stack([sine(440.0, 1.0, 8_000, 0.5), sine(440.0, 1.0, 8_000, 0.25)], axis=1)
+    info = inspect_audio(write_audio(tmp_path / "s.wav", stereo, 8_000, "FLOAT"), block_frames=1000)
+    assert (info.frames, info.sampling_rate, info.channels, info.seconds) == (8_000, 8_000, 2, 1.0)
+    assert info.peak == pytest.approx(0.375, abs=1e-3)  # the mono mix-down's peak
+    with pytest.raises(AudioLoadError, match="2 NaN/inf samples \\(first at 0.006 s\\)"):
+        inspect_audio(_nan_wav(tmp_path), block_frames=150)  # the NaN and the inf sit in different blocks

@@ -32,7 +32,8 @@ def manifest(tmp_path):
 def _drain(loader) -> tuple[list[str], int, list]:
     ids, skipped, skipped_ids = [], 0, []
     for batch in loader:
-        assert set(batch) == {"examples", "skipped", "skipped_ids", "micro_step", "micro_steps"}
+        assert set(batch) == {"examples", "skips", "skipped", "skipped_ids", "micro_step", "micro_steps"}
+        assert [s.id for s in batch["skips"]] == batch["skipped_ids"] and len(batch["skips"]) == batch["skipped"]
         assert all(isinstance(e, AudioQAExample) and e.audio is not None for e in batch["examples"])
         ids += [e.id for e in batch["examples"]]
         skipped += batch["skipped"]
@@ -85,7 +86,8 @@ def test_collate_contract_and_audio_cap():
     assert batch["skipped"] == 1 and batch["skipped_ids"] == ["c"]
     assert [e.audio.shape[0] for e in batch["examples"]] == [16_000, 8_000]
     assert batch["examples"][0].meta["truncated"] and "truncated" not in batch["examples"][1].meta
-    assert collate_examples([SkippedExample("c", "w", "r")]) == {"examples": [], "skipped": 1, "skipped_ids": ["c"]}
+    stand_in = SkippedExample("c", "w", "r")
+    assert collate_examples([stand_in]) == {"examples": [], "skips": [stand_in], "skipped": 1, "skipped_ids": ["c"]}
 
 
 def test_shuffling_is_seeded_and_the_old_constructor_still_works():

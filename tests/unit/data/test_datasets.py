@@ -44,7 +44,8 @@ def test_skip_counts_and_logs_bad_records_and_bad_audio(manifest, caplog):
     assert (skipped.id, skipped.where, skipped.kind) == ("c", f"{manifest}:3", "corrupt_audio")
     logged = caplog.text
     assert f"{manifest}:4" in logged and "answer 'nope' is not among the choices" in logged
-    assert f"skipping example c at {manifest}:3" in logged and "c.wav" in logged
+    assert f"skipping example 'c' at {manifest}:3: cannot decode audio file" in logged and "c.wav" in logged
+    assert f"skipping example 'd' at {manifest}:4: answer 'nope' is not among the choices" in logged  # no repeats
     assert "skipped 1 of 4 records" in logged
 
 
@@ -74,3 +75,14 @@ def test_bad_arguments_are_refused(manifest):
         ManifestDataset(manifest, on_error="ignore")
     with pytest.raises(ValueError, match="unknown truncation policy"):
         ManifestDataset(manifest, truncation="middle")
+
+
+def test_a_clip_under_the_minimum_duration_is_loaded_with_one_warning(tmp_path, caplog):
+    write_audio(tmp_path / "blip.wav", np.full(1, 0.5, np.float32))  # one sample
+    path = write_jsonl(tmp_path / "m.jsonl", [record("blip", "blip.wav")])
+    dataset = ManifestDataset(path)
+    with caplog.at_level(logging.WARNING, logger="audio_thinker.data"):
+        for _epoch in range(2):
+            assert dataset[0].audio.shape == (1,)
+    warnings = [r.getMessage() for r in caplog.records if "lasts only" in r.getMessage()]
+    assert len(warnings) == 1 and "(id 'blip')" in warnings[0] and "under 0.1 s" in warnings[0]

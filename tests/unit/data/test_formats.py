@@ -240,3 +240,12 @@ def test_audio_root_dot_is_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     example = _one(path, audio_root=".")
     assert example.meta["audio_path"] == str(tmp_path / "VGG10000" / "xyz.wav")  # absolute, under the cwd
+
+
+def test_json_syntax_messages_read_once_and_a_bad_record_keeps_its_id(tmp_path):
+    path = write_jsonl(
+        tmp_path / "m.jsonl", ['{"id": "a", "question": "unterminated', {**record("b", "x.wav"), "answer": "neither"}]
+    )
+    first, second = read_records(path)
+    assert "(Unterminated string starting at column 25)" in str(first.error)  # not "starting at at column"
+    assert first.record_id is None and second.record_id == "b"

@@ -75,20 +75,26 @@ def test_every_problem_is_reported_with_its_line_and_reason(bad_manifest):
     assert report.total_hours * 3600 == pytest.approx(1 + 1 + 1 + 1 + 0.5 + 1 + 30 + 1, abs=0.01)
 
 
-def test_printed_report_lists_every_error_and_warning_and_exit_code_is_1(bad_manifest, capsys):
+# The example id of each line (line 10 is malformed JSON: no id can be read).
+IDS = {2: "missing", 3: "empty", 4: "zero", 5: "corrupt", 6: "nan", 7: "silent", 8: "44k", 9: "stereo",
+       11: "no-answer", 12: "wrong", 13: "good", 14: "half", 15: "mismatch", 16: "long"}  # fmt: skip
+
+
+def test_printed_report_lists_every_error_and_warning_with_its_id_and_exit_code_is_1(bad_manifest, capsys):
     assert data_check_main([str(bad_manifest)]) == 1
     out = capsys.readouterr().out
     for line, (severity, kind, _) in EXPECTED.items():
         if severity != "info":
-            assert f"train.jsonl:{line}: [{kind}]" in out
+            place = f"train.jsonl:{line} (id {IDS[line]!r})" if line in IDS else f"train.jsonl:{line}"
+            assert f"{place}: [{kind}]" in out
     assert "records: 17   usable examples: 8   errors: 9   warnings: 3   infos: 3" in out
     assert (
         "[resample] 1 examples, e.g." in out
-        and "train.jsonl:12: [answer_not_in_choices] (id 'wrong'): " in out
+        and "train.jsonl:12 (id 'wrong'): [answer_not_in_choices] answer 'medium' is not among" in out
         and "FAILED: 9 errors." in out
     )
     assert "duration histogram:" in out and "30-60 s |" in out
-    assert "train.jsonl:8: [resample]" in format_report(check_dataset(bad_manifest), verbose=True)
+    assert "train.jsonl:8 (id '44k'): [resample]" in format_report(check_dataset(bad_manifest), verbose=True)
 
 
 def test_a_clean_dataset_passes_and_shared_clips_are_counted_once(tmp_path, capsys):
@@ -113,3 +119,50 @@ def test_duration_histogram_buckets():
     rows = {row.split("|")[0].strip(): int(row.split()[-1]) for row in text.splitlines()}
     assert rows == {"0-1 s": 1, "1-2 s": 2, "2-5 s": 0, "5-10 s": 0, "10-30 s": 1}  # empty long buckets trimmed
     assert "#" * 40 in text  # the fullest bucket gets the full bar
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n\n"])
+def test_an_empty_or_blank_manifest_is_an_error(tmp_path, capsys, content):
+    path = tmp_path / "empty.jsonl"
+    path.write_text(content)
+    report = check_dataset(path)
+    assert [i.kind for i in report.issues] == ["no_usable_examples"] and not report.ok
+    assert data_check_main([str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "no usable examples (the file is empty or blank)" in out and "OK" not in out
+
+
+def test_a_manifest_whose_every_row_is_bad_says_so_too(tmp_path):
+    path = write_jsonl(tmp_path / "m.jsonl", [record("a", "nowhere.wav")])
+    assert [i.kind for i in check_dataset(path).issues] == ["missing_file", "no_usable_examples"]
+
+
+def test_a_clip_under_the_minimum_duration_is_a_warning(tmp_path):
+    write_audio(tmp_path / "blip.wav", np.full(1, 0.5, np.float32))
+    (issue,) = check_dataset(write_jsonl(tmp_path / "m.jsonl", [record("blip", "blip.wav")])).issues
+    assert (issue.severity, issue.kind, issue.example_id) == ("warning", "too_short", "blip")
+    assert "lasts only 0.0001 s (under 0.1 s)" in issue.message
+
+
+def test_with_a_model_a_prompt_too_long_for_its_context_is_an_error_naming_the_example(tmp_path, capsys):
+    write_audio(tmp_path / "tone.wav", sine(440.0, 1.0, 16_000))
+    huge = record("huge", "tone.wav", question="Which tone? " + "very " * 2000)  # ~10 KB: over 1024 tokens
+    path = write_jsonl(tmp_path / "m.jsonl", [record("fine", "tone.wav"), huge])
+    assert data_check_main([str(path), "--model", "tiny-qwen2-audio", "--max-new-tokens", "48"]) == 1
+    out = capsys.readouterr().out
+    assert "m.jsonl:2 (id 'huge'): [prompt_too_long] the prompt is" in out
+    assert "but the model's context is 1024" in out and "usable examples: 1" in out
+    assert data_check_main([str(path)]) == 0  # without --model, lengths are not checked (and it says so)
+    assert "pass --model" in capsys.readouterr().err
+
+
+def test_the_command_shows_a_progress_bar_over_every_record(tmp_path, monkeypatch):
+    import audio_thinker.data.validate as validate
+
+    bars = []
+    monkeypatch.setattr(validate, "tqdm", lambda items, **options: bars.append((len(items), options)) or items)
+    write_audio(tmp_path / "tone.wav", sine(440.0, 1.0, 16_000))
+    path = write_jsonl(tmp_path / "m.jsonl", [record(f"q{i}", "tone.wav") for i in range(3)])
+    assert data_check_main([str(path)]) == 0
+    ((count, options),) = bars
+    assert count == 3 and options["disable"] is False and options["delay"] == 2  # shown once a check takes > 2 s

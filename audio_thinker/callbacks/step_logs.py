@@ -1,0 +1,89 @@
+"""Every step's scalars reach the logs exactly once, whenever a run is killed and resumed.
+
+Two gaps open without `FlushLogsCallback`:
+- TensorBoard buffers events for up to two minutes, so a kill would lose the steps before it: every logger is
+  flushed before each training step.
+- Lightning hands a step's metrics to the loggers after `on_train_batch_end`, where that step's checkpoint is
+  written. A kill in between loses the step for good: the resumed run starts after it. So each checkpoint also
+  carries its step's scalars (what the loggers already received for that step, such as the learning rate, plus
+  what Lightning is about to log), and a resumed run writes them back before its first step.
+
+The resumed run first tells each TensorBoard logger to purge events from that step on (a `SessionLog.START`, as
+`SummaryWriter(purge_step=...)` writes), so what a killed run logged after its checkpoint is not shown twice.
+TensorBoard then shows every step once. (A text sample logged at the checkpoint's step is purged with it.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+
+
+class FlushLogsCallback(L.Callback):
+    """Flushes the loggers before every step and carries the checkpointed step's scalars across a resume."""
+
+    def __init__(self) -> None:
+        self._received: dict[str, float] = {}  # what the loggers got for `_received_step` so far
+        self._received_step: int | None = None
+        self._pending: dict[str, Any] = {}  # the step being checkpointed: {"step", "metrics"}
+        self._replay: dict[str, Any] = {}  # loaded from a checkpoint, written back at train start
+        self._wrapped: set[int] = set()
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        for logger in trainer.loggers:
+            if id(logger) not in self._wrapped:
+                self._wrapped.add(id(logger))
+                logger.log_metrics = self._recording(logger.log_metrics)
+
+    def _recording(self, log_metrics):
+        """`log_metrics` that also remembers what the current step received (callbacks log straight to loggers)."""
+
+        def log_and_record(metrics: dict[str, float], step: int | None = None) -> None:
+            if step != self._received_step:
+                self._received, self._received_step = {}, step
+            self._received.update({name: float(value) for name, value in metrics.items()})
+            log_metrics(metrics, step)
+
+        return log_and_record
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._pending = {}
+        for logger in trainer.loggers:
+            logger.save()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # Runs before any checkpoint is written (Lightning orders checkpoint callbacks last).
+        loop = trainer.fit_loop
+        if loop._should_accumulate():
+            return
+        step = loop.epoch_loop._batches_that_stepped  # the step Lightning will log this batch's metrics at
+        metrics = dict(self._received) if self._received_step == step else {}
+        connector = trainer._logger_connector  # no public accessor for the metrics about to be logged
+        if connector.should_update_logs:
+            metrics.update({name: float(value) for name, value in connector.metrics["log"].items()})
+            metrics.setdefault("epoch", float(trainer.current_epoch))  # as Lightning adds it
+        self._pending = {"step": step, "metrics": metrics}
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict(self._pending)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._replay = dict(state_dict)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._replay:
+            return
+        step, metrics = int(self._replay["step"]), self._replay["metrics"]
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
+                start = Event(step=step, session_log=SessionLog(status=SessionLog.START))
+                logger.experiment.file_writer.add_event(start)  # TensorBoard drops older events from `step` on
+            if metrics:
+                logger.log_metrics(metrics, step)
+            logger.save()
+        self._replay = {}

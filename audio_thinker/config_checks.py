@@ -1,0 +1,128 @@
+"""Check a composed config before anything expensive loads; every message starts with the key at fault.
+
+A bad value should cost a second, not the minutes a 7B model takes to load. `check_train_config` (first thing in
+`train`) and `check_eval_config` (first thing in `evaluate`) do two things:
+
+1. Range checks on plain values no constructor sees before the model exists (`RULES`: `data.batch_size`,
+   `rollout.max_new_tokens`, `rollout.temperature`, `optimizer.lr`, `trainer.max_steps`, reward weights, ...).
+2. They build every cheap object once and throw it away, so its own constructor validates it: the loss (its
+   aggregations, KL estimators, reward scaling), the rollout callback, the reward suite, the optimizer and the
+   scheduler on a one-element stand-in parameter, and each extra callback. Their errors come back as
+   `ConfigError("<key>: <their message>")` (Hydra's `full_key` names the nested node when there is one).
+
+Keys a config does not have are not checked: custom data or rollout configs keep working.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from audio_thinker.losses.config import build_loss, scale_rewards_of
+from audio_thinker.rewards.suite import build_reward_suite
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message starts with its key."""
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# key -> (accepts the value, what it must be). A missing key is skipped; `null` is passed to the test.
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": (_integer, "an integer"),
+    "data.batch_size": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (prompts per step)"),
+    "data.num_workers": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
+    "data.max_audio_seconds": (lambda v: v is None or (_number(v) and v > 0), "a number of seconds > 0, or null"),
+    "data.on_error": (lambda v: v in ("raise", "skip"), "raise or skip"),
+    "data.max_skip_fraction": (lambda v: _number(v) and 0 <= v <= 1, "a share within [0, 1]"),
+    "data.max_empty_steps": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "rollout.max_new_tokens": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (tokens per completion)"),
+    "rollout.temperature": (lambda v: _number(v) and v > 0, "a number > 0 (use a small value for near-greedy)"),
+    "rollout.top_p": (lambda v: _number(v) and 0 < v <= 1, "a number within (0, 1]"),
+    "rollout.top_k": (lambda v: _integer(v) and v >= 0, "an integer >= 0 (0: off)"),
+    "optimizer.lr": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "trainer.max_steps": (lambda v: _integer(v) and v >= -1, "an integer >= 0, or -1 for no limit"),
+    "trainer.max_epochs": (lambda v: v is None or (_integer(v) and v >= -1), "an integer >= 0, -1 or null"),
+    "trainer.accumulate_grad_batches": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "trainer.gradient_clip_val": (lambda v: v is None or (_number(v) and v >= 0), "a number >= 0, or null"),
+    "trainer.log_every_n_steps": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
+}
+EVAL_RULES = {key: RULES[key] for key in ("seed", "data.max_audio_seconds")}
+_ABSENT = object()
+
+
+def check_rules(cfg: DictConfig, rules: dict[str, tuple[Callable[[Any], bool], str]]) -> None:
+    """Every present key of `rules` holds an acceptable value."""
+    for key, (accepts, expected) in rules.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)
+        if value is not _ABSENT and not accepts(value):
+            raise ConfigError(f"{key}: must be {expected}, got {value!r}")
+
+
+def check_reward_weights(cfg: DictConfig) -> None:
+    """`reward.terms.<name>.weight` is a finite number for every term."""
+    terms = OmegaConf.select(cfg, "reward.terms", default=None) or {}
+    for name, term in terms.items():
+        weight = term.get("weight", 1.0) if isinstance(term, DictConfig) else 1.0
+        if not _number(weight):
+            raise ConfigError(f"reward.terms.{name}.weight: must be a finite number, got {weight!r}")
+
+
+def build(key: str, make: Callable[[], Any]) -> Any:
+    """`make()`, with any error it raises re-raised as a `ConfigError` naming `key` (or Hydra's nested key)."""
+    try:
+        return make()
+    except (InstantiationException, ValueError, TypeError, ImportError, AttributeError) as err:
+        cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ else err
+        message = str(cause).strip()
+        nested = re.search(r"full_key: (\S+)", str(err))
+        where = nested.group(1) if nested else key
+        message = re.sub(r"\s*full_key: \S+$", "", message)
+        if message.startswith(where) or f"{where}." in message:  # the constructor named its key already
+            raise ConfigError(message) from err
+        raise ConfigError(f"{where}: {message}") from err
+
+
+def _stand_in() -> list[torch.nn.Parameter]:
+    return [torch.nn.Parameter(torch.zeros(1))]
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Validate everything cheap in a training config (module docstring) before the model is built."""
+    check_rules(cfg, RULES)
+    check_reward_weights(cfg)
+    build("loss", lambda: build_loss(cfg.loss))
+    build("loss.scale_rewards", lambda: scale_rewards_of(cfg.loss))
+    build("rollout", lambda: instantiate(cfg.rollout))
+    build("reward", lambda: build_reward_suite(cfg.reward))
+    optimizer = build("optimizer", lambda: instantiate(cfg.optimizer, _convert_="all")(params=_stand_in()))
+    if cfg.get("scheduler"):
+        build("scheduler", lambda: instantiate(cfg.scheduler, _convert_="all")(optimizer=optimizer))
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if node is not None:
+            build(f"callbacks.{name}", lambda node=node: instantiate(node))
+
+
+def check_eval_config(cfg: DictConfig) -> None:
+    """Validate the cheap parts of an evaluation config before the model is built."""
+    from audio_thinker.eval.run import EvalSettings
+
+    check_rules(cfg, EVAL_RULES)
+    settings = build("eval", lambda: EvalSettings.from_config(cfg.eval))
+    if OmegaConf.select(cfg, f"data.{settings.split}", default=None) is None:
+        raise ConfigError(f"eval.split: the data config has no {settings.split!r} dataset (data.{settings.split})")
+    build("rollout.prompt", lambda: instantiate(cfg.rollout.prompt))
