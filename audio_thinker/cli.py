@@ -9,6 +9,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from audio_thinker.run_names import register_resolver
+
 USAGE = """usage: audio-thinker <command> [overrides ...]
 
 commands:
@@ -65,16 +67,6 @@ def _data(argv: list[str]) -> int:
 COMMAND_ENV = "AUDIO_THINKER_COMMAND"
 
 
-def register_resolvers() -> None:
-    """Config resolvers our YAML uses: `${swept_name:${hydra:overrides.task}}` names sweep run folders."""
-    from omegaconf import OmegaConf
-
-    from audio_thinker.run_names import swept_name
-
-    if not OmegaConf.has_resolver("swept_name"):
-        OmegaConf.register_new_resolver("swept_name", lambda overrides: swept_name(list(overrides)))
-
-
 def _export(argv: list[str]) -> int:
     from audio_thinker.models.export import export_main
 
@@ -104,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     # so the command word travels in the environment instead.
     os.environ[COMMAND_ENV] = argv[0]
     sys.argv = [sys.argv[0], *argv[1:]]
-    register_resolvers()
+    register_resolver()  # `${swept_name:...}` names sweep run folders
     hydra.main(config_path=config_dir(), config_name=config_name, version_base="1.3")(run)()
 
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 
 MAX_NAME = 120
 # Characters a folder name must not carry: a path separator would nest folders.
@@ -39,3 +40,9 @@ def swept_name(job_overrides: Sequence[str], argv: Sequence[str] | None = None) 
         digest = hashlib.sha1(name.encode()).hexdigest()[:8]
         name = f"{name[: MAX_NAME - 9]}-{digest}"
     return name
+
+
+def register_resolver() -> None:
+    """`${swept_name:${hydra:overrides.task}}` for `configs/hydra/default.yaml` (idempotent)."""
+    if not OmegaConf.has_resolver("swept_name"):
+        OmegaConf.register_new_resolver("swept_name", lambda overrides: swept_name(list(overrides)))

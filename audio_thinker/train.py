@@ -16,6 +16,9 @@ from audio_thinker.losses.config import build_loss, scale_rewards_of
 from audio_thinker.module import GRPOModule
 from audio_thinker.rewards.callback import RewardCallback
 from audio_thinker.rewards.suite import build_reward_suite
+from audio_thinker.run_names import register_resolver
+
+register_resolver()  # configs composed in code (tests, tools) name sweep folders like the CLI
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +60,9 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         callbacks.append(StepProgressBar())
     loggers = instantiate_dict(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    for logger in trainer.loggers:  # the composed config, so TensorBoard's HParams view, MLflow and W&B compare runs
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    settings = {key: cfg[key] for key in cfg if key != "hydra"}  # the run's settings, not Hydra's own
+    for logger in trainer.loggers:  # so TensorBoard's HParams view, MLflow and W&B compare runs
+        logger.log_hyperparams(OmegaConf.to_container(OmegaConf.create(settings), resolve=True))
     return trainer
 
 

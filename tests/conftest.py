@@ -12,11 +12,14 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from audio_thinker.run_names import register_resolver
+
 # One thread per process: the tiny models gain nothing from more, and on a 2-core CI machine the test
 # process and its CLI subprocesses would otherwise fight over the cores (3-10x slower under contention).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
 
+register_resolver()  # the configs name sweep folders with `${swept_name:...}`
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 # Small enough for a 2-core CPU: a handful of steps, short completions, a tiny dataset.

@@ -220,7 +220,7 @@ def test_a_checkpoint_inside_a_reused_generation_saves_it_and_resumes_exactly(tm
     assert inside["generation"]["micro_step"] == 0 and inside["generation"]["micro_steps"] == 2
     assert "generation" not in torch.load(tmp_path / "full" / "checkpoints" / "step000004.ckpt", weights_only=True)
     resumed = _train(tmp_path / "resumed", *reuse, f"ckpt_path={tmp_path / 'full' / 'checkpoints' / 'step000003.ckpt'}")
-    assert resumed == after(expected, 3)
+    assert resumed == after(expected, 2)  # from the checkpoint's own step, whose scalars it carries
 
 
 def _ratios(run_dir: Path) -> list[float]:
