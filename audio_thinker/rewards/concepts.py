@@ -49,13 +49,11 @@ SUFFIXES: tuple[tuple[str, str], ...] = (
     ("s", ""),
 )
 MIN_STEM = 3
-NUMBER_WORDS = {
-    word: str(value)
-    for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-        "seventeen eighteen nineteen twenty".split()
-    )
-}
+# Number words as digits, so "three beeps" meets the option "3".
+NUMBER_WORDS = {word: str(value) for value, word in enumerate((
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+))}  # fmt: skip
 _TOKEN = re.compile(r"[^\W_]+")
 _KEEP_S_AFTER = ("s", "u", "i")
 
@@ -133,8 +131,8 @@ def sequence_parts(text: str | None, stopwords: frozenset[str]) -> list[list[str
 
     Fewer than two non-empty parts means the text is not a sequence, and order cannot matter.
     """
-    parts = [content_tokens(part, stopwords) for part in _SEQUENCE_MARK.split(unicodedata.normalize("NFKC", text or ""))]
-    return [part for part in parts if part]
+    pieces = _SEQUENCE_MARK.split(unicodedata.normalize("NFKC", text or ""))
+    return [part for piece in pieces if (part := content_tokens(piece, stopwords))]
 
 
 def order_agrees(think: list[str], parts: list[list[str]]) -> bool:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.rewards.base import RewardInputs, RewardTerm
-from audio_thinker.rewards.concepts import concepts, content_tokens, load_stopwords, order_agrees, overlap, sequence_parts
+from audio_thinker.rewards.concepts import (
+    concepts,
+    content_tokens,
+    load_stopwords,
+    order_agrees,
+    overlap,
+    sequence_parts,
+)
 from audio_thinker.rewards.parsing import ParsedCompletion, match_choice
 
 
