@@ -41,7 +41,7 @@ def think(marker: str, answer: str = "B") -> str:
 def test_think_scores_batch_mean_for_failures_and_direct_answers(make_inputs, violin):
     judge = Scripted(THINK_SCRIPT)
     term = JudgeThinkReward(judge)
-    texts = [think("GOOD"), think("WEAK", "A"), think("NOISE"), think("LOST"), "<answer>B</answer>", "x<answer>B</answer>"]
+    texts = [think("GOOD"), think("WEAK", "A"), think("NOISE"), think("LOST"), "<answer>B</answer>", "x<answer>B"]
     values = term.score(make_inputs(texts, violin))
     # 9 -> 0.9; 2/10 -> 0.2 (wrong answers are scored too); garbage and no reply fail and get the mean of the
     # successful judgments (0.9 + 0.2) / 2 = 0.55, never more than a real judgment on average; no-think: the same
