@@ -45,7 +45,9 @@ def build_module(cfg: DictConfig) -> GRPOModule:
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     """The Lightning trainer with the rollout and reward callbacks first, then the configured extras."""
-    callbacks = [instantiate(cfg.rollout), RewardCallback(instantiate(cfg.reward))]
+    suite = instantiate(cfg.reward)
+    suite.setup()  # a judge endpoint that is down, or a judge model that cannot load, fails here, before step 1
+    callbacks = [instantiate(cfg.rollout), RewardCallback(suite)]
     callbacks += instantiate_dict(cfg.get("callbacks"))
     loggers = instantiate_dict(cfg.get("logger"))
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
