@@ -35,7 +35,8 @@ def smollm2() -> TransformersJudge:
 
 
 def synthetic_batch() -> RewardInputs:
-    """Per synthetic task: a reasoning that supports the gold option and one that argues for another option."""
+    """Per synthetic task, two correct answers: one reasoned for, one reasoned against (the reasoning argues for
+    another option: what R_c exists to catch)."""
     completions, examples = [], []
     for index, task in enumerate(TASKS):
         example = make_example(seed=0, index=index, task=task, difficulty="easy")
@@ -56,7 +57,7 @@ def test_real_judge_replies_parse(smollm2):
     verdicts, scores = consistency.score(inputs), think.score(inputs)
     calls = consistency.metrics()["judge/calls"] + think.metrics()["judge/calls"]
     failures = consistency.metrics()["judge/failures"] + think.metrics()["judge/failures"]
-    assert calls == 6 + 12  # correct answers (one per task) for R_c, every reasoning for R_t
+    assert calls == 12 + 12  # every answer is correct (R_c asks about all 12), every reasoning for R_t
     assert failures <= 0.05 * calls  # >= 95% of replies parse (constrained decoding: all of them)
     assert {v for v in verdicts if v is not None} <= {0.0, 1.0}
     assert all(0.0 <= v <= 1.0 and round(v * 10) == v * 10 for v in scores)
