@@ -18,6 +18,7 @@ judgments failed, the term raises `JudgeUnavailable` and the run stops. `metrics
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections import deque
@@ -111,6 +112,9 @@ class JudgeTerm(RewardTerm):
         if not callable(getattr(judge, "complete", None)):
             raise TypeError(f"{type(self).__name__}.judge must have complete(prompts), got {type(judge).__name__}")
         self.judge = judge
+        # Backends written before grammars (`complete(prompts)`) still work: they get no grammar, the regex parses.
+        parameters = inspect.signature(judge.complete).parameters
+        self._takes_grammar = "grammar" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
         self.rubric = rubric or self.default_rubric
         self.system_prompt = SYSTEM_PROMPT if system_prompt is None else system_prompt
         self.on_failure = on_failure
@@ -162,7 +166,7 @@ class JudgeTerm(RewardTerm):
         ]
 
     def _key(self, completion: ParsedCompletion, example: AudioQAExample) -> str:
-        grammar = "|".join(self.grammar().choices) if self.constrain else "free"
+        grammar = "|".join(self.grammar().choices) if self.constrain and self._takes_grammar else "free"
         judge = getattr(self.judge, "identity", type(self.judge).__name__)
         rubric = "\n".join([judge, grammar, self.system_prompt, fill(self.rubric, self.prompt_fields())])
         return JudgeCache.key(example.question + "\n" + options_text(example), completion.text, rubric)
@@ -195,8 +199,11 @@ class JudgeTerm(RewardTerm):
         if not pending:
             return {}, 0.0, None
         start = time.perf_counter()
-        grammar = self.grammar() if self.constrain else None
-        replies = self.judge.complete(list(pending.values()), grammar=grammar)
+        prompts = list(pending.values())
+        if self.constrain and self._takes_grammar:
+            replies = self.judge.complete(prompts, grammar=self.grammar())
+        else:
+            replies = self.judge.complete(prompts)
         seconds = time.perf_counter() - start
         if len(replies) != len(pending):
             raise ValueError(f"judge {type(self.judge).__name__} answered {len(replies)} of {len(pending)} prompts")

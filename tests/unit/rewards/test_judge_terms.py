@@ -142,6 +142,15 @@ def test_unconstrained_sends_no_grammar(make_inputs, violin):
     assert judge.grammars == [None]
 
 
+def test_a_backend_written_before_grammars_still_works(make_inputs, violin):
+    class OldStyle:
+        def complete(self, prompts):  # no grammar parameter
+            return ["Score: 7/10"] * len(prompts)
+
+    term = JudgeThinkReward(OldStyle())
+    assert term.score(make_inputs([think("GOOD")], violin)) == pytest.approx([0.7])  # the regex reads free text
+
+
 def test_custom_rubric_keeps_other_braces():
     assert fill('Reply as {"score": x}. Q: {question}', {"question": "why?"}) == 'Reply as {"score": x}. Q: why?'
 
