@@ -24,8 +24,7 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from audio_thinker.rewards.judge.inprocess import _plain
-from audio_thinker.rewards.judge.protocol import JudgeInterrupted, JudgeUnavailable, Messages, TransportReport
+from audio_thinker.rewards.judge.protocol import JudgeInterrupted, JudgeUnavailable, Messages, TransportReport, plain
 from audio_thinker.rewards.judge.scores import ReplyGrammar
 
 log = logging.getLogger(__name__)
@@ -115,7 +114,7 @@ class OpenAIChatJudge:
         self.max_workers = max_workers
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
-        self.extra_body = _plain(extra_body or {})
+        self.extra_body = plain(extra_body or {})
         self.structured_output = structured_output
         self.max_wait_s = max_wait_s
         self.last_report = TransportReport()

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from audio_thinker.rewards.judge.protocol import Messages, plain
 from audio_thinker.rewards.judge.scores import ReplyGrammar
-
-Messages = list[dict[str, Any]]  # one chat conversation: [{"role": "system"|"user"|..., "content": str}, ...]
 
 # Loaded (model, tokenizer) pairs shared by every TransformersJudge with the same settings, so the two judge terms
 # of a suite hold one copy of an 8B judge, not two.
@@ -83,7 +82,7 @@ class TransformersJudge:
         self.dtype = dtype
         self.gguf_file = gguf_file
         self.batch_size = batch_size
-        self.chat_template_kwargs = _plain(chat_template_kwargs or {})
+        self.chat_template_kwargs = plain(chat_template_kwargs or {})
 
     @property
     def identity(self) -> str:
@@ -212,12 +211,3 @@ def _as_list(token_ids: int | list[int] | None) -> list[int]:
     if token_ids is None:
         return []
     return [token_ids] if isinstance(token_ids, int) else list(token_ids)
-
-
-def _plain(value: Any) -> Any:
-    """Nested mappings and sequences as dicts and lists (Hydra hands over DictConfig, which JSON cannot encode)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return [_plain(v) for v in value]
-    return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -52,3 +53,12 @@ class JudgeUnavailable(RewardAbort):
 
 class JudgeInterrupted(RewardAbort):
     """SIGTERM arrived while waiting for the judge: pending requests were cancelled and the run stops."""
+
+
+def plain(value: Any) -> Any:
+    """Nested mappings and sequences as dicts and lists (Hydra hands over DictConfig, which JSON cannot encode)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [plain(v) for v in value]
+    return value
