@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from audio_thinker.rewards.parsing import parse_completion
 
 from audio_thinker.data.synthetic import TASKS, make_example
+from audio_thinker.format.parsing import parse_completion
 from audio_thinker.rewards.base import RewardInputs
 from audio_thinker.rewards.judge.inprocess import TransformersJudge
 from audio_thinker.rewards.judge.terms import JudgeConsistencyReward, JudgeThinkReward

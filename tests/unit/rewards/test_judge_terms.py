@@ -212,3 +212,29 @@ def test_old_and_bad_settings_fail_with_the_new_key():
         JudgeThinkReward(Scripted({}), on_failure="fallback")
     with pytest.raises(TypeError, match="complete"):
         JudgeThinkReward(judge="http://localhost:8000")
+
+
+class OtherRank:
+    """`sum_over_step` for rank 0 of 2: adds the other rank's values; records each call (a collective)."""
+
+    def __init__(self, other: list[float]) -> None:
+        self.other, self.calls = other, 0
+
+    def __call__(self, values):
+        self.calls += 1
+        return [a + b for a, b in zip(values, self.other, strict=True)]
+
+
+def test_the_direct_answers_mean_is_taken_over_every_rank(make_inputs, violin):
+    # Here: one judged 9 (0.9). The other rank: three judged, summing to 0.6, and no stop. Mean (0.9 + 0.6) / 4.
+    inputs = make_inputs([think("GOOD"), "<answer>B</answer>"], violin)
+    inputs.sum_over_step = step_sum = OtherRank([0.6, 3.0, 0.0])
+    values = JudgeThinkReward(Scripted(THINK_SCRIPT)).score(inputs)
+    assert values == pytest.approx([0.9, 0.375]) and step_sum.calls == 1
+
+
+def test_a_judge_stop_on_another_rank_stops_this_one_too(make_inputs, violin):
+    inputs = make_inputs([think("GOOD")], violin)
+    inputs.sum_over_step = OtherRank([0.0, 0.0, 1.0])  # the other rank's judge passed max_failure_rate
+    with pytest.raises(JudgeUnavailable, match="failed too often on another rank"):
+        JudgeThinkReward(Scripted(THINK_SCRIPT)).score(inputs)
