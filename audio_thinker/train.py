@@ -54,7 +54,9 @@ def build_module(cfg: DictConfig) -> GRPOModule:
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     """The Lightning trainer with the rollout and reward callbacks first, then the configured extras."""
-    callbacks = [instantiate(cfg.rollout), RewardCallback(build_reward_suite(cfg.reward), scale_rewards_of(cfg.loss))]
+    suite = build_reward_suite(cfg.reward)
+    suite.setup()  # a judge endpoint that is down, or a judge model that cannot load, fails here, before step 1
+    callbacks = [instantiate(cfg.rollout), RewardCallback(suite, scale_rewards_of(cfg.loss))]
     callbacks += instantiate_dict(cfg.get("callbacks"))
     if cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback when the bar is off
         callbacks.append(StepProgressBar())

@@ -26,3 +26,15 @@ def scalar_tags(log_dir: Path) -> set[str]:
         accumulator.Reload()
         tags |= set(accumulator.Tags()["scalars"])
     return tags
+
+
+def read_texts(log_dir: Path, tag: str) -> list[str]:
+    """The text of every `add_text` event of `tag` under `log_dir`, in step order."""
+    texts = []
+    for events in sorted(Path(log_dir).rglob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(events), size_guidance={"tensors": 0})
+        accumulator.Reload()
+        if f"{tag}/text_summary" in accumulator.Tags()["tensors"]:
+            events_of_tag = accumulator.Tensors(f"{tag}/text_summary")
+            texts += [e.tensor_proto.string_val[0].decode() for e in sorted(events_of_tag, key=lambda e: e.step)]
+    return texts

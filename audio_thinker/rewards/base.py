@@ -43,6 +43,11 @@ class RewardInputs:
         )  # fmt: skip
 
 
+class RewardAbort(RuntimeError):
+    """A term cannot score the batch at all (its judge is down, the run was told to stop): the suite re-raises it
+    as is, without re-running the term per example to find a culprit."""
+
+
 class RewardTerm(ABC):
     """A reward term. Subclasses implement `score`; `None`/NaN in its output means "not applicable"."""
 
@@ -64,6 +69,10 @@ class RewardTerm(ABC):
         if out.numel() != len(inputs):
             raise ValueError(f"reward term '{self.name}' returned {out.numel()} values for {len(inputs)} completions")
         return out
+
+    def setup(self) -> None:
+        """Called once before training: fail early on what would fail at the first step (e.g. a judge endpoint)."""
+        return None
 
     def metrics(self) -> dict[str, float]:
         """Extra scalars about the last call (e.g. judge failures), logged as `<key>` by the reward callback."""

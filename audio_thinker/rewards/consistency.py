@@ -6,7 +6,14 @@ from audio_thinker.data.example import AudioQAExample
 from audio_thinker.format.matching import match_option
 from audio_thinker.format.parsing import ParsedCompletion
 from audio_thinker.rewards.base import RewardInputs, RewardTerm
-from audio_thinker.rewards.concepts import concepts, load_stopwords, overlap
+from audio_thinker.rewards.concepts import (
+    concepts,
+    content_tokens,
+    load_stopwords,
+    order_agrees,
+    overlap,
+    sequence_parts,
+)
 
 
 def answer_text(answer: str | None, example: AudioQAExample) -> str:
@@ -28,6 +35,10 @@ class ConsistencyReward(RewardTerm):
 
     Sim(x, y) = |C(x) ∩ C(y)| / max(|C(x)|, |C(y)|), t = the think text, ŷ = the answer text (an option letter is
     expanded to the option's text), Q = question + options. Correctness is not looked at.
+
+    Order rule: when ŷ is a sequence ("up then down", "a beep followed by a click") and t names its parts only in
+    another order ("goes down then up"), t contradicts ŷ and Sim(t, ŷ) = 0 (`concepts.order_agrees`); sets alone
+    cannot tell agreement from contradiction there.
 
     Only completions in mode "think" are scored; no think block, a blank one, or a malformed completion gets 0:
     CESAR requires `<think>…</think><answer>…</answer>`, and paying a process reward for output without that
@@ -52,7 +63,10 @@ class ConsistencyReward(RewardTerm):
         """Sim(t, ŷ) + Sim(t, Q) for one completion (0 unless its mode is "think")."""
         if completion.mode != "think":
             return 0.0
-        think = concepts(completion.think, self.stopwords)
-        answer = concepts(answer_text(completion.answer, example), self.stopwords)
+        think_tokens = content_tokens(completion.think, self.stopwords)
+        think = set(think_tokens)
+        answer_words = answer_text(completion.answer, example)
+        answer = concepts(answer_words, self.stopwords)
+        in_order = order_agrees(think_tokens, sequence_parts(answer_words, self.stopwords))
         question = concepts(question_text(example), self.stopwords)
-        return overlap(think, answer) + overlap(think, question)
+        return (overlap(think, answer) if in_order else 0.0) + overlap(think, question)

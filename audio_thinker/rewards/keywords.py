@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,40 @@ DEFAULT_LEXICON = "assets/lexicons/cesar_keywords.yaml"
 # A gap ("if … then") spans any text inside one sentence, bounded so a pathological think cannot backtrack long.
 _GAP = r"[^.!?\n]{0,200}?"
 _GAP_MARK = re.compile(r"\s*(?:…|\.\.\.)\s*")
+_WORD = re.compile(r"[^\W_]+")
+# What may stand between a clause boundary and a `start: true` entry: spaces and opening quotes or brackets.
+_CLAUSE_START = re.compile(r"(?:^|[.!?;:,\n])[\s\"'(\[*-]*$")
+NEAR_WINDOW = 2  # words on either side that a `near` entry looks at
+
+
+@dataclass(frozen=True)
+class LexiconEntry:
+    """One lexicon entry: its text, a whole-word regex (one group per word run) and its sense conditions.
+
+    `start`: counts only at the start of a sentence or clause ("First, ..." / ", so the ..."), not as an ordinal or
+    an intensifier ("the first tone", "so loud"). `near`: counts only with one of these words within
+    `NEAR_WINDOW` words ("key" next to "minor", not "the key point").
+    """
+
+    text: str
+    pattern: re.Pattern[str]
+    start: bool = False
+    near: frozenset[str] = frozenset()
+
+    def spans(self, text: str) -> Iterator[tuple[int, int, tuple[tuple[int, int], ...]]]:
+        """(start, end, word-run spans) of each match that meets the sense conditions; gaps occupy no text."""
+        for match in self.pattern.finditer(text):
+            if self.start and not _CLAUSE_START.search(text[: match.start()]):
+                continue
+            if self.near and not self._has_neighbour(text, match.start(), match.end()):
+                continue
+            runs = tuple(match.span(g) for g in range(1, (match.lastindex or 0) + 1))
+            yield match.start(), match.end(), runs
+
+    def _has_neighbour(self, text: str, start: int, end: int) -> bool:
+        before = _WORD.findall(text[:start])[-NEAR_WINDOW:]
+        after = _WORD.findall(text[end:])[:NEAR_WINDOW]
+        return any(word in self.near for word in before + after)
 
 
 @dataclass(frozen=True)
@@ -25,12 +60,10 @@ class LexiconComponent:
     name: str
     cap: int
     max: float
-    terms: tuple[str, ...]
-    patterns: tuple[re.Pattern[str], ...]
+    entries: tuple[LexiconEntry, ...]
 
-    def value(self, text: str) -> float:
-        """The component's reward on an already-normalised text."""
-        found = sum(1 for pattern in self.patterns if pattern.search(text))
+    def value(self, found: int) -> float:
+        """The component's reward for `found` distinct entries."""
         return self.max * min(found, self.cap) / self.cap
 
 
@@ -40,13 +73,31 @@ def _normalize(text: str) -> str:
 
 
 def compile_entry(entry: str) -> re.Pattern[str]:
-    """A lexicon entry as a whole-word regex: spaces match any whitespace, "…"/"..." a gap within one sentence."""
+    """A lexicon entry as a whole-word regex: spaces match any whitespace, "…"/"..." a gap within one sentence.
+
+    Each word run is a capture group, so a match knows which text it occupies (a gap's text is not occupied).
+    """
     parts = [p for p in _GAP_MARK.split(_normalize(entry).strip()) if p]
     if not parts:
         raise ValueError(f"empty keyword entry {entry!r}")
-    words = [r"\s+".join(re.escape(w) for w in part.split()) for part in parts]
+    words = ["(" + r"\s+".join(re.escape(w) for w in part.split()) + ")" for part in parts]
     # (?<!\w)/(?!\w) instead of \b so entries that start or end with punctuation still need a word edge.
     return re.compile(r"(?<!\w)" + (r"(?!\w)" + _GAP + r"(?<!\w)").join(words) + r"(?!\w)")
+
+
+def _entry(raw: object, where: str) -> LexiconEntry:
+    """A lexicon entry from YAML: a string, or {term, start?, near?}."""
+    if isinstance(raw, str):
+        return LexiconEntry(raw, compile_entry(raw))
+    if isinstance(raw, dict) and isinstance(raw.get("term"), str) and set(raw) <= {"term", "start", "near"}:
+        near = raw.get("near") or []
+        if not isinstance(near, list) or not all(isinstance(w, str) for w in near):
+            raise ValueError(f"{where}: entry {raw['term']!r} needs `near` as a list of quoted words")
+        words = frozenset(_normalize(w) for w in near)
+        return LexiconEntry(raw["term"], compile_entry(raw["term"]), bool(raw.get("start", False)), words)
+    raise ValueError(
+        f"{where}: an entry must be a quoted string or {{term: ..., start: true, near: [...]}}; got {raw!r}"
+    )
 
 
 def load_lexicon(path: str | None = None) -> tuple[LexiconComponent, ...]:
@@ -64,14 +115,36 @@ def load_lexicon(path: str | None = None) -> tuple[LexiconComponent, ...]:
     for name, spec in data.items():
         terms = spec.get("terms") if isinstance(spec, dict) else None
         cap = spec.get("cap") if isinstance(spec, dict) else None
-        if not isinstance(terms, list) or not terms or not all(isinstance(t, str) for t in terms):
+        if not isinstance(terms, list) or not terms:
             raise ValueError(f"keyword lexicon {source}: component {name!r} needs a non-empty `terms` list of strings")
         if not isinstance(cap, int) or cap < 1:
             raise ValueError(f"keyword lexicon {source}: component {name!r} needs an integer `cap` >= 1, got {cap!r}")
         maximum = float(spec.get("max", 1.0 / len(data)))
-        patterns = tuple(compile_entry(t) for t in terms)
-        components.append(LexiconComponent(str(name), cap, maximum, tuple(terms), patterns))
+        entries = tuple(_entry(t, f"keyword lexicon {source}, component {name!r}") for t in terms)
+        components.append(LexiconComponent(str(name), cap, maximum, entries))
     return tuple(components)
+
+
+def found_entries(components: tuple[LexiconComponent, ...], text: str) -> dict[str, set[str]]:
+    """The distinct entries of each component found in a normalised text, each piece of text counted once.
+
+    Overlapping matches ("chord" inside "chord progression", "does not match" inside "option a does not match")
+    are resolved longest first, over the whole lexicon: a match whose words overlap an accepted one is dropped.
+    """
+    matches = [
+        (sum(b - a for a, b in runs), -start, component.name, entry.text, runs)
+        for component in components
+        for entry in component.entries
+        for start, _, runs in entry.spans(text)
+    ]
+    taken: list[tuple[int, int]] = []
+    found: dict[str, set[str]] = {component.name: set() for component in components}
+    for _, _, name, entry_text, runs in sorted(matches, key=lambda m: (-m[0], -m[1])):
+        if any(a < d and c < b for a, b in runs for c, d in taken):
+            continue
+        taken.extend(runs)
+        found[name].add(entry_text)
+    return found
 
 
 class KeywordReward(RewardTerm):
@@ -80,8 +153,11 @@ class KeywordReward(RewardTerm):
     n_k counts the *distinct* lexicon entries of component k found in the think text (whole words,
     case-insensitive, NFKC; multi-word phrases; "if … then" as a gap pattern within one sentence). Repeating an
     entry counts once, and more than cap_k entries pay nothing extra, so stuffing trigger words cannot push a
-    component past max_k. With the packaged lexicon (caps 3, 3, 4; max 1/3 each) R_keywords ∈ [0, 1].
-    Lexicons are YAML (`assets/lexicons/cesar_keywords.yaml`); pass `lexicon_path` to use your own.
+    component past max_k. Each piece of text counts for one entry only, the longest match ("chord progression" is
+    one entry, not also "chord"). Entries can carry a sense condition (`start`, `near`; see `LexiconEntry`) so
+    "the first tone", "so loud" or "the key point" pay nothing. With the packaged lexicon (caps 3, 3, 4; max 1/3
+    each) R_keywords ∈ [0, 1]. Lexicons are YAML (`assets/lexicons/cesar_keywords.yaml`); pass `lexicon_path` to
+    use your own.
 
     Only completions in mode "think" are scored; no think block, a blank one, or a malformed completion gets 0
     (the same rule as every CESAR process reward).
@@ -89,7 +165,7 @@ class KeywordReward(RewardTerm):
     >>> from audio_thinker.format.parsing import parse_completion
     >>> from audio_thinker.data.example import AudioQAExample
     >>> ex = AudioQAExample(id="1", question="Which tone is higher?", answer="second", choices=["first", "second"])
-    >>> done = parse_completion("<think>First compare the pitch: because it rises, B.</think><answer>B</answer>")
+    >>> done = parse_completion("<think>First, compare the pitch: because it rises, B.</think><answer>B</answer>")
     >>> # pattern {first, compare}: 2/3 · 1/3; logic {because}: 1/3 · 1/3; domain {pitch}: 1/4 · 1/3
     >>> round(KeywordReward().score(RewardInputs([done], [ex], [12], [1]))[0], 6)
     0.416667
@@ -104,7 +180,7 @@ class KeywordReward(RewardTerm):
 
     def breakdown(self, think: str | None) -> dict[str, float]:
         """Each component's value on `think`, plus their sum under "total"."""
-        text = _normalize(think or "")
-        values = {component.name: component.value(text) for component in self.components}
+        found = found_entries(self.components, _normalize(think or ""))
+        values = {component.name: component.value(len(found[component.name])) for component in self.components}
         values["total"] = sum(values.values())
         return values

@@ -10,7 +10,7 @@ import torch
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from audio_thinker.rewards.base import RewardInputs, RewardTerm
+from audio_thinker.rewards.base import RewardAbort, RewardInputs, RewardTerm
 from audio_thinker.rewards.function import FunctionReward
 
 
@@ -42,8 +42,18 @@ class RewardSuite:
             raise ValueError("a reward suite needs at least one term (reward.terms is empty)")
         self.terms = dict(terms)
         for key, term in self.terms.items():
+            if isinstance(term, Mapping):  # a config node without `_target_`, e.g. judge= on a suite without judges
+                raise TypeError(
+                    f"reward.terms.{key} has no `_target_`: it is settings ({sorted(term)}), not a reward term; "
+                    "judge=... only applies to suites with judge terms, e.g. reward=audio_thinker"
+                )
             term.name = key
         self.combiner = combiner or WeightedSum()
+
+    def setup(self) -> None:
+        """Each term's start-up check (a judge endpoint answers, a judge model loads), before training starts."""
+        for term in self.terms.values():
+            term.setup()
 
     def __call__(self, inputs: RewardInputs) -> RewardResult:
         values = {name: _score_or_explain(term, inputs) for name, term in self.terms.items()}
@@ -62,6 +72,8 @@ def _score_or_explain(term: RewardTerm, inputs: RewardInputs) -> torch.Tensor:
     """Run a term; if it raises, re-run it per completion to name the example it fails on."""
     try:
         return term(inputs)
+    except RewardAbort:
+        raise
     except Exception as batch_error:
         for index in range(len(inputs)):
             try:

@@ -43,9 +43,12 @@ def test_reward_suite_logs_every_term_on_the_embedded_default(suite, prompt, ter
     assert set(instantiate(cfg.reward).terms) == terms
     train(cfg)
     tags = scalar_tags(tmp_path / "tensorboard")
-    assert {f"reward/{t}" for t in terms} <= tags and "think/rate" in tags
+    assert {f"reward/{t}" for t in terms if t != "judge_think"} <= tags and "think/rate" in tags
     if suite == "audio_thinker":
-        assert "judge/failures" in tags
+        assert {"judge/calls", "judge/failures", "judge/parse_failures", "judge/seconds"} <= tags
+        # A judge term's value is logged only when something was judged (nobody reasons: no judge_think value).
+        judged = sum(value for _, value in read_scalars(tmp_path / "tensorboard", "judge/calls"))
+        assert ("reward/judge_think" in tags) == (judged > 0)
 
 
 def test_multirun_over_reward_suites_and_a_weight(tmp_path):

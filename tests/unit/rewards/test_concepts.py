@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from audio_thinker.rewards.concepts import concepts, load_stopwords, overlap, stem, tokenize
+from audio_thinker.rewards.concepts import (
+    concepts,
+    content_tokens,
+    load_stopwords,
+    order_agrees,
+    overlap,
+    sequence_parts,
+    stem,
+    tokenize,
+)
 
 
 @pytest.mark.parametrize(
@@ -83,3 +92,20 @@ def test_bad_stopwords_file_says_what_to_do(tmp_path):
     path.write_text("words: [yes, no]\n")  # unquoted: YAML reads booleans
     with pytest.raises(ValueError, match="quoted strings"):
         load_stopwords(str(path))
+
+
+def test_decisive_words_are_not_stop_words():
+    stopwords = load_stopwords()
+    for word in ("yes", "no", "one", "same", "more", "up", "down", "then", "on", "off", "above", "below", "in", "out"):
+        assert word not in stopwords, word
+    assert concepts("Yes, one more goes up", stopwords) == {"yes", "1", "mor", "goe", "up"}  # "one" -> "1"
+
+
+def test_sequence_parts_and_order():
+    stopwords = load_stopwords()
+    assert sequence_parts("up then down", stopwords) == [["up"], ["down"]]
+    assert sequence_parts("A beep followed by two clicks", stopwords) == [["beep"], ["2", "click"]]
+    assert sequence_parts("rising", stopwords) == [["ris"]]  # one part: not a sequence
+    think = content_tokens("It starts low, goes up and then comes down", stopwords)
+    assert order_agrees(think, [["up"], ["down"]]) and not order_agrees(think, [["down"], ["up"]])
+    assert order_agrees(think, [["click"], ["down"]])  # a part the think never names is no evidence

