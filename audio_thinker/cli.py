@@ -7,7 +7,11 @@ import sys
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
+
+from audio_thinker import jobs
 
 USAGE = """usage: audio-thinker <command> [overrides ...]
 
@@ -32,10 +36,17 @@ def config_dir() -> str:
     return str(path)
 
 
-def _train(cfg: DictConfig) -> None:
+def _train(cfg: DictConfig) -> float | None:
+    """Train; in a multirun, return the run's objective (what a Hydra sweeper such as Optuna optimises)."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.launcher.get("_target_") in jobs.SHARED_MACHINE_LAUNCHERS:
+        jobs.pin_to_free_gpu()  # before anything touches CUDA
     from audio_thinker.train import train  # heavy imports only once a command runs
 
-    train(cfg)
+    metrics = train(cfg)
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None  # nobody reads it: a finished single run never fails over its objective's name
+    return jobs.objective_value(metrics, cfg.objective.metric, cfg.objective.get("fallback"))
 
 
 def _eval(cfg: DictConfig) -> None:

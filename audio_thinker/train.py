@@ -8,6 +8,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from audio_thinker.jobs import resume_path
 from audio_thinker.losses.grpo import GRPOLoss
 from audio_thinker.module import GRPOModule
 from audio_thinker.rewards.callback import RewardCallback
@@ -61,13 +62,13 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Run one GRPO training and return the last logged metrics."""
+    """Run one GRPO training and return the last logged metrics (`audio_thinker.jobs.objective_value` picks one)."""
     check_combination(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
     trainer = build_trainer(cfg)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_path(cfg.get("ckpt_path")))
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     log.info("finished at step %d: %s", trainer.global_step, {k: round(v, 4) for k, v in metrics.items()})
     return metrics
