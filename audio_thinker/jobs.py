@@ -72,12 +72,14 @@ def parallel_jobs() -> int:
 OmegaConf.register_new_resolver("parallel_jobs", parallel_jobs, replace=True)
 
 
-def claim_gpu(gpus: list[str], lock_dir: Path = LOCK_DIR, wait_s: float | None = None) -> tuple[str, int]:
-    """Lock the first free GPU of `gpus` (one lock file each) and return it with the open lock's descriptor.
+def claim_gpu(gpus: list[str], lock_dir: Path | None = None, wait_s: float | None = None) -> tuple[str, int]:
+    """Lock the first free GPU of `gpus` (a lock file each, in `lock_dir` or LOCK_DIR, machine-wide) and return it
+    with the open lock's descriptor.
 
     Waits for one to free up (polling every second; `wait_s` bounds the wait). The lock is released when the
     descriptor is closed, or when the process exits however it exits, so a crashed job never keeps its GPU.
     """
+    lock_dir = lock_dir or LOCK_DIR
     lock_dir.mkdir(parents=True, exist_ok=True)
     deadline = None if wait_s is None else time.monotonic() + wait_s
     waiting_logged = False

@@ -1,0 +1,73 @@
+"""A signal mid-step: a checkpoint at the end of that optimizer step, a clean stop, and a resume that continues exactly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from audio_thinker.callbacks.preemption import Preempted, PreemptionCheckpoint
+from audio_thinker.train import train
+from tests.conftest import compose_train
+from tests.integration.test_resume import RUN, logged
+
+# Two micro-batches per optimizer step, so a signal can arrive in the middle of one; 4 examples per step.
+STEPS = [*RUN, "data.train.size=8", "trainer.max_steps=3", "trainer.accumulate_grad_batches=2",
+         "callbacks.model_checkpoint.every_n_train_steps=100"]  # fmt: skip
+
+
+class SignalAt(L.Callback):
+    """Sends `signal` to this process at the start of Lightning batch `batch` (micro-batches counted from 0)."""
+
+    def __init__(self, batch: int, signal: str = "SIGUSR1") -> None:
+        self.batch, self.signum, self.seen = batch, getattr(signal_module, signal), 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.seen == self.batch:
+            os.kill(os.getpid(), self.signum)  # a real signal, delivered as Slurm's or `kill`'s would be
+        self.seen += 1
+
+
+signal_module = signal
+
+
+def fake_scontrol(bin_dir: Path, record: Path) -> None:
+    """An `scontrol` on PATH that writes its arguments to `record`."""
+    bin_dir.mkdir()
+    script = bin_dir / "scontrol"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {record}\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+
+
+def test_a_signal_mid_step_checkpoints_at_its_end_requeues_and_resumes_exactly(tmp_path, monkeypatch):
+    train(compose_train(tmp_path / "full", STEPS))
+    expected = logged(tmp_path / "full")
+    fake_scontrol(tmp_path / "bin", tmp_path / "scontrol.log")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    run = tmp_path / "preempted"
+    signal_at = ["+callbacks.signal._target_=tests.unit.callbacks.test_preemption.SignalAt", "+callbacks.signal.batch=2"]
+    with pytest.raises(Preempted) as stopped:  # batch 2 is the first micro-batch of the second optimizer step
+        train(compose_train(run, [*STEPS, *signal_at]))
+    assert stopped.value.code == 128 + signal.SIGUSR1
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2  # that step's end
+    assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
+    assert not (run / "export").exists()  # an unfinished run exports nothing
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL  # the handlers in force before training are back
+    assert all(sorted(steps) == [0, 1] for steps in logged(run).values())  # both finished steps were logged
+
+    monkeypatch.delenv("SLURM_JOB_ID")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # the requeued job: no ckpt_path, it resumes by itself
+    train(compose_train(run, STEPS))
+    assert logged(run) == expected  # the same numbers at every step as the run nobody stopped
+
+
+def test_signal_names_are_checked():
+    assert PreemptionCheckpoint("x", signals=["USR1", "SIGTERM", 2]).signals == [10, 15, 2]
+    with pytest.raises(ValueError, match="unknown signal 'SIGNOPE'"):
+        PreemptionCheckpoint("x", signals=["SIGNOPE"])
