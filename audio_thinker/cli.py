@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -39,11 +40,11 @@ def config_dir() -> str:
 def _train(cfg: DictConfig) -> float | None:
     """Train; in a multirun, return the run's objective (what a Hydra sweeper such as Optuna optimises)."""
     hydra_cfg = HydraConfig.get()
-    if hydra_cfg.launcher.get("_target_") in jobs.SHARED_MACHINE_LAUNCHERS:
-        jobs.pin_to_free_gpu()  # before anything touches CUDA
-    from audio_thinker.train import train  # heavy imports only once a command runs
+    shared_machine = hydra_cfg.launcher.get("_target_") in jobs.SHARED_MACHINE_LAUNCHERS
+    with jobs.gpu_of_its_own() if shared_machine else contextlib.nullcontext():  # before anything touches CUDA
+        from audio_thinker.train import train  # heavy imports only once a command runs
 
-    metrics = train(cfg)
+        metrics = train(cfg)
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None  # nobody reads it: a finished single run never fails over its objective's name
     return jobs.objective_value(metrics, cfg.objective.metric, cfg.objective.get("fallback"))

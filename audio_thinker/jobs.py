@@ -1,8 +1,8 @@
 """What a training job needs from the launcher that started it: its objective, its GPU, and whether to resume.
 
 - `objective_value`: the number `audio-thinker train` returns, so Hydra sweepers (Optuna) can optimise a run.
-- `pin_to_free_gpu`: jobs that a local parallel launcher (joblib) runs side by side on one machine each take
-  one GPU of their own, held with a file lock until the job's process exits.
+- `gpu_of_its_own`: jobs that a local parallel launcher (joblib) runs side by side on one machine each train on
+  one GPU of their own, held with a file lock while the job runs.
 - `resume_path`: a job that Slurm requeued or torchrun restarted continues from its last checkpoint.
 """
 
@@ -15,7 +15,8 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -50,7 +51,7 @@ def objective_value(metrics: Mapping[str, float], metric: str, fallback: str | N
 # each job its own devices).
 SHARED_MACHINE_LAUNCHERS = ("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",)
 LOCK_DIR = Path(tempfile.gettempdir()) / "audio_thinker_gpu_locks"
-_pinned: tuple[str, int] | None = None  # (GPU, lock file descriptor): held until this process exits
+_pinned: str | None = None  # the GPU this process's CUDA is bound to, once a job has picked it
 
 
 def visible_gpus() -> list[str]:
@@ -99,20 +100,28 @@ def claim_gpu(gpus: list[str], lock_dir: Path | None = None, wait_s: float | Non
         time.sleep(1.0)
 
 
-def pin_to_free_gpu() -> str | None:
-    """Make this process see one free GPU only (CUDA_VISIBLE_DEVICES), once for its lifetime; None without GPUs.
+@contextmanager
+def gpu_of_its_own() -> Iterator[str | None]:
+    """Run the job inside on one free GPU, which only it uses meanwhile (CUDA_VISIBLE_DEVICES); None without GPUs.
 
-    Must run before CUDA is initialised. A worker process that runs several jobs keeps its first GPU.
+    The first job of a process picks any free GPU, before CUDA is initialised; the process's later jobs (a joblib
+    worker runs several) wait for that same GPU, since CUDA cannot move once initialised. The GPU is released when
+    the job ends, so jobs beyond the GPU count wait for a free one instead of sharing it.
     """
     global _pinned
-    if _pinned is None:
-        gpus = visible_gpus()
-        if not gpus:
-            return None
-        _pinned = claim_gpu(gpus)
-        os.environ["CUDA_VISIBLE_DEVICES"] = _pinned[0]
-        log.info("this job runs on GPU %s (of %s)", _pinned[0], ",".join(gpus))
-    return _pinned[0]
+    gpus = [_pinned] if _pinned is not None else visible_gpus()
+    if not gpus:
+        yield None
+        return
+    gpu, lock = claim_gpu(gpus)
+    try:
+        if _pinned is None:
+            _pinned = gpu
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+            log.info("this job runs on GPU %s (of %s)", gpu, ",".join(gpus))
+        yield gpu
+    finally:
+        os.close(lock)
 
 
 # -- resuming a restarted job -------------------------------------------------------------------------------------

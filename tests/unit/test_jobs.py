@@ -50,15 +50,27 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
     assert jobs.visible_gpus() == [] and jobs.parallel_jobs() == 2  # no GPUs: two CPU runs at once
 
 
-def test_pinning_takes_a_free_gpu_once_per_process(monkeypatch, tmp_path):
+def test_a_job_holds_a_free_gpu_while_it_runs_and_later_jobs_of_its_process_reuse_it(monkeypatch, tmp_path):
     monkeypatch.setattr(jobs, "LOCK_DIR", tmp_path)
     monkeypatch.setattr(jobs, "_pinned", None)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    taken = jobs.claim_gpu(["0", "1"])  # another job holds GPU 0
-    assert jobs.pin_to_free_gpu() == "1" and os.environ["CUDA_VISIBLE_DEVICES"] == "1"
-    assert jobs.pin_to_free_gpu() == "1"  # the next job in this worker process keeps its GPU
-    os.close(taken[1])
-    os.close(jobs._pinned[1])
+    other_job = jobs.claim_gpu(["0", "1"])  # another process trains on GPU 0
+    with jobs.gpu_of_its_own() as gpu:
+        assert gpu == "1" and os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+        with pytest.raises(TimeoutError):
+            jobs.claim_gpu(["0", "1"], wait_s=0)  # both GPUs busy
+    os.close(other_job[1])
+    gpu, lock = jobs.claim_gpu(["1"], wait_s=0)  # released when the job ended
+    os.close(lock)
+    assert jobs._pinned == "1"  # the next job of this process must use GPU 1 again, even with GPU 0 free
+
+
+def test_without_gpus_a_job_holds_nothing(monkeypatch, tmp_path):
+    monkeypatch.setattr(jobs, "LOCK_DIR", tmp_path)
+    monkeypatch.setattr(jobs, "_pinned", None)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with jobs.gpu_of_its_own() as gpu:
+        assert gpu is None and not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("counter", ["SLURM_RESTART_COUNT", "TORCHELASTIC_RESTART_COUNT"])
