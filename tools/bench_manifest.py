@@ -55,8 +55,9 @@ def write_manifests(folder: Path, rows: int, clips: list[str]) -> tuple[Path, Pa
             out.write(json.dumps({"id": f"ex{i}", "audio": clips[i % len(clips)], "question": "What is sounding?",
                                   "choices": choices, "answer": choices[i % 4], "task": "source"}) + "\n")  # fmt: skip
     avqa = folder / "avqa_train.json"
-    items = [{"id": i, "video_name": clips[i % len(clips)].removesuffix(".wav"), "question_text": "What is sounding in "
-              "the video?", "multi_choice": choices, "answer": i % 4, "question_type": "Which"} for i in range(rows)]  # fmt: skip
+    items = [{"id": i, "video_name": clips[i % len(clips)].removesuffix(".wav"), "multi_choice": choices,
+              "question_text": "What is sounding in the video?", "answer": i % 4, "question_type": "Which"}
+             for i in range(rows)]  # fmt: skip
     avqa.write_text(json.dumps(items, indent=2))
     return jsonl, avqa
 

@@ -5,7 +5,6 @@ The in-process fast path (a signal mid-step, Slurm requeue, exact resume) is tes
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 
@@ -40,8 +39,8 @@ class PauseUntilSignalled(L.Callback):
 class SignalOnRank(SignalAt):
     """`SignalAt` on one rank only: the other ranks must stop at the same step anyway."""
 
-    def __init__(self, batch: int, signal: str, rank: int) -> None:
-        super().__init__(batch, signal)
+    def __init__(self, batch: int, name: str, rank: int) -> None:
+        super().__init__(batch, name)
         self.rank = rank
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
@@ -75,7 +74,8 @@ def test_a_signal_to_one_ddp_rank_stops_both_at_the_same_step_and_they_resume_to
               *LENGTH_REWARD, f"hydra.run.dir={tmp_path}", "ckpt_path=last", "callbacks.export=null",
               "+callbacks.fingerprint._target_=tests.integration.fingerprint.WeightFingerprint"]  # fmt: skip
     signal_rank1 = ["+callbacks.signal._target_=tests.integration.test_preemption.SignalOnRank",
-                    "+callbacks.signal.batch=1", "+callbacks.signal.signal=SIGUSR1", "+callbacks.signal.rank=1"]  # fmt: skip
+                    "+callbacks.signal.batch=1", "+callbacks.signal.name=SIGUSR1",
+                    "+callbacks.signal.rank=1"]  # fmt: skip
     stopped = run_cli("train", *common, *signal_rank1)
     assert stopped.returncode == 128 + signal.SIGUSR1, stopped.stderr[-4000:]
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
@@ -85,4 +85,5 @@ def test_a_signal_to_one_ddp_rank_stops_both_at_the_same_step_and_they_resume_to
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     rank0, rank1 = (torch.load(tmp_path / f"weights_rank{r}.pt", weights_only=True) for r in (0, 1))
     assert rank0["step"] == rank1["step"] == 4 and rank0["final"] == rank1["final"]
-    assert os.path.getsize(tmp_path / "checkpoints" / "last.ckpt") > 0
+    restored = f"Restoring states from the checkpoint path at {tmp_path / 'checkpoints' / 'last.ckpt'}"
+    assert restored in resumed.stdout + resumed.stderr

@@ -1,4 +1,4 @@
-"""A signal mid-step: a checkpoint at the end of that optimizer step, a clean stop, and a resume that continues exactly."""
+"""A signal mid-step: a checkpoint at the end of that optimizer step, a clean stop, and an exact resume."""
 
 from __future__ import annotations
 
@@ -22,18 +22,15 @@ STEPS = [*RUN, "data.train.size=8", "trainer.max_steps=3", "trainer.accumulate_g
 
 
 class SignalAt(L.Callback):
-    """Sends `signal` to this process at the start of Lightning batch `batch` (micro-batches counted from 0)."""
+    """Sends signal `name` to this process at the start of Lightning batch `batch` (micro-batches counted from 0)."""
 
-    def __init__(self, batch: int, signal: str = "SIGUSR1") -> None:
-        self.batch, self.signum, self.seen = batch, getattr(signal_module, signal), 0
+    def __init__(self, batch: int, name: str = "SIGUSR1") -> None:
+        self.batch, self.signum, self.seen = batch, getattr(signal, name), 0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.seen == self.batch:
             os.kill(os.getpid(), self.signum)  # a real signal, delivered as Slurm's or `kill`'s would be
         self.seen += 1
-
-
-signal_module = signal
 
 
 def fake_scontrol(bin_dir: Path, record: Path) -> None:
@@ -51,7 +48,8 @@ def test_a_signal_mid_step_checkpoints_at_its_end_requeues_and_resumes_exactly(t
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     run = tmp_path / "preempted"
-    signal_at = ["+callbacks.signal._target_=tests.unit.callbacks.test_preemption.SignalAt", "+callbacks.signal.batch=2"]
+    signal_at = ["+callbacks.signal._target_=tests.unit.callbacks.test_preemption.SignalAt",
+                 "+callbacks.signal.batch=2"]  # fmt: skip
     with pytest.raises(Preempted) as stopped:  # batch 2 is the first micro-batch of the second optimizer step
         train(compose_train(run, [*STEPS, *signal_at]))
     assert stopped.value.code == 128 + signal.SIGUSR1
