@@ -98,8 +98,8 @@ class PreemptionCheckpoint(L.Callback):
         received = self.received or 0
         flags = torch.tensor([received, received in self.requeue], dtype=torch.int32, device=pl_module.device)
         signum, requeue = (int(v) for v in trainer.strategy.reduce(flags, reduce_op="max"))
-        if not signum:
-            return
+        if not signum or 0 < trainer.max_steps <= trainer.global_step:
+            return  # no signal, or it came during the last step: the run ends as usual (its own last.ckpt, export)
         path = self.dirpath / "last.ckpt"
         trainer.save_checkpoint(path)
         log.warning("%s: checkpoint at step %d written to %s", signal.Signals(signum).name, trainer.global_step, path)

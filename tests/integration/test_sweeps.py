@@ -42,11 +42,12 @@ def final_reward(run_dir: Path) -> float:
     return read_scalars(run_dir / "tensorboard", "reward/total")[-1][1]
 
 
+@pytest.mark.slow  # the fast path: the Optuna search below runs its trials through local_parallel
 @pytest.mark.parametrize(
     "launcher",
     [
         pytest.param("local_parallel", marks=needs("hydra_plugins.hydra_joblib_launcher")),
-        pytest.param("submitit_local", marks=[needs("hydra_plugins.hydra_submitit_launcher"), pytest.mark.slow]),
+        pytest.param("submitit_local", marks=needs("hydra_plugins.hydra_submitit_launcher")),
     ],
 )
 def test_a_two_run_sweep_runs_each_job_in_its_own_process_and_folder(launcher, tmp_path):
@@ -80,12 +81,17 @@ def _result_of(sweep_dir: Path, run: Path) -> list[Path]:
 
 
 @needs("hydra_plugins.hydra_optuna_sweeper")
-def test_an_optuna_search_of_three_trials_returns_the_best_objective(tmp_path):
-    result = run_cli("train", "-m", "hparams_search=cesar_weights", "hydra.sweeper.n_trials=3", *SWEEP, *LENGTH,
+@needs("hydra_plugins.hydra_joblib_launcher")
+def test_an_optuna_search_of_three_parallel_trials_returns_the_best_objective(tmp_path):
+    # The three trials go to the launcher at once (sweeper.n_jobs) and run in two worker processes side by side.
+    result = run_cli("train", "-m", "hparams_search=cesar_weights", "hydra.sweeper.n_trials=3",
+                     "hydra.sweeper.n_jobs=3", "hydra/launcher=local_parallel", *SWEEP, *LENGTH,
                      "+reward.terms.length.weight=interval(0.1, 2)", f"hydra.sweep.dir={tmp_path}")  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
     trials = sorted(p for p in tmp_path.iterdir() if (p / ".hydra").is_dir())
     assert [t.name for t in trials] == ["0", "1", "2"]
+    assert all([step for step, _ in read_scalars(t / "tensorboard", "reward/total")] == [0, 1] for t in trials)
+    assert len({(t / "pid").read_text() for t in trials}) == 2  # hydra.launcher.n_jobs: 2 on a machine without GPUs
     finals = {t.name: final_reward(t) for t in trials}  # no validation here: the objective is reward/total
     assert len(set(finals.values())) == 3  # the weight of the length reward differs between trials
     best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
@@ -93,6 +99,8 @@ def test_an_optuna_search_of_three_trials_returns_the_best_objective(tmp_path):
     best_trial = tmp_path / max(finals, key=finals.get)
     overrides = yaml.safe_load((best_trial / ".hydra" / "overrides.yaml").read_text())
     assert f"+reward.terms.length.weight={best['best_params']['+reward.terms.length.weight']}" in overrides
+    summary = summarize_sweep(tmp_path, tmp_path)
+    assert {run.name: run.values["reward/total"] for run in summary} == pytest.approx(finals)
 
 
 @needs("hydra_plugins.hydra_submitit_launcher")

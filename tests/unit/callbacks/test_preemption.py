@@ -6,6 +6,7 @@ import os
 import signal
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
@@ -69,3 +70,40 @@ def test_signal_names_are_checked():
     assert PreemptionCheckpoint("x", signals=["USR1", "SIGTERM", 2]).signals == [10, 15, 2]
     with pytest.raises(ValueError, match="unknown signal 'SIGNOPE'"):
         PreemptionCheckpoint("x", signals=["SIGNOPE"])
+
+
+class FakeTrainer(SimpleNamespace):
+    """What the callback reads of a trainer: one rank (reduce is the identity), checkpoints recorded."""
+
+    def __init__(self, global_step: int, max_steps: int = 10) -> None:
+        super().__init__(global_step=global_step, max_steps=max_steps, should_stop=False, saved=[],
+                         strategy=SimpleNamespace(reduce=lambda tensor, reduce_op: tensor))  # fmt: skip
+
+    def save_checkpoint(self, path) -> None:
+        self.saved.append((Path(path), self.global_step))
+
+
+def _batch_end(callback: PreemptionCheckpoint, trainer: FakeTrainer) -> None:
+    callback.on_train_batch_end(trainer, SimpleNamespace(device="cpu"), None, None, 0)
+
+
+def test_the_stop_waits_for_the_end_of_the_optimizer_step():
+    callback = PreemptionCheckpoint("ckpts")
+    callback._last_step = 3  # training started (or resumed) at step 3
+    callback._on_signal(signal.SIGTERM, None)
+    trainer = FakeTrainer(global_step=3)
+    _batch_end(callback, trainer)  # a micro-batch that did not step the optimizer
+    assert trainer.saved == [] and not trainer.should_stop
+    trainer.global_step = 4  # the optimizer step is done
+    _batch_end(callback, trainer)
+    assert trainer.saved == [(Path("ckpts/last.ckpt"), 4)] and trainer.should_stop
+    assert callback.stopped_by == signal.SIGTERM and not callback._requeue_job  # only SIGUSR1 requeues
+
+
+def test_a_signal_during_the_last_step_lets_the_run_finish():
+    callback = PreemptionCheckpoint("ckpts")
+    callback._last_step = 9
+    callback._on_signal(signal.SIGUSR1, None)
+    trainer = FakeTrainer(global_step=10, max_steps=10)
+    _batch_end(callback, trainer)
+    assert trainer.saved == [] and not trainer.should_stop and callback.stopped_by is None
