@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from audio_thinker import jobs
 from audio_thinker.run_names import register_resolver
 
 USAGE = """usage: audio-thinker <command> [overrides ...]
@@ -34,10 +38,17 @@ def config_dir() -> str:
     return str(path)
 
 
-def _train(cfg: DictConfig) -> None:
-    from audio_thinker.train import train  # heavy imports only once a command runs
+def _train(cfg: DictConfig) -> float | None:
+    """Train; in a multirun, return the run's objective (what a Hydra sweeper such as Optuna optimises)."""
+    hydra_cfg = HydraConfig.get()
+    shared_machine = hydra_cfg.launcher.get("_target_") in jobs.SHARED_MACHINE_LAUNCHERS
+    with jobs.gpu_of_its_own() if shared_machine else contextlib.nullcontext():  # before anything touches CUDA
+        from audio_thinker.train import train  # heavy imports only once a command runs
 
-    train(cfg)
+        metrics = train(cfg)
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None  # nobody reads it: a finished single run never fails over its objective's name
+    return jobs.objective_value(metrics, cfg.objective.metric, cfg.objective.get("fallback"))
 
 
 def _eval(cfg: DictConfig) -> None:
