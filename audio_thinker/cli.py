@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     # so the command word travels in the environment instead.
     os.environ[COMMAND_ENV] = argv[0]
     sys.argv = [sys.argv[0], *argv[1:]]
-    register_resolver()  # `${swept_name:...}` names sweep run folders
+    register_resolver()  # `${run_folder:...}` names sweep run folders
     hydra.main(config_path=config_dir(), config_name=config_name, version_base="1.3")(run)()
 
 
