@@ -189,7 +189,7 @@ class VLLMEngine(RolloutEngine):
     def sync_weights(self, policy: Policy) -> None:
         """Write the current weights and have the server reload them; the first call starts or checks the server."""
         if self.client is None:
-            self._connect(policy)
+            self.connect(policy)
             if self.server is not None:
                 return  # our server just started from these very weights
         path = self._write_weights(policy)
@@ -197,7 +197,7 @@ class VLLMEngine(RolloutEngine):
         self.client.call("POST", "/reset_prefix_cache")  # KV computed with the old weights
         self.client.call("POST", "/reset_encoder_cache")  # audio embeddings of the old weights (else EngineDeadError)
 
-    def _connect(self, policy: Policy) -> None:
+    def connect(self, policy: Policy) -> None:
         """Refuse what vLLM cannot serve; start our server from the policy's weights, or check the given one."""
         check_supported(policy)
         if self.settings.url is None:
@@ -205,7 +205,8 @@ class VLLMEngine(RolloutEngine):
             log_dir = Path(self.settings.log_dir) if self.settings.log_dir else self.weights_root
             dtype = str(next(policy.hf_model.parameters()).dtype).removeprefix("torch.")
             self.server = ServerProcess(model_dir, self.settings, log_dir / "vllm-server.log", dtype)
-            log.info("starting the vLLM server at %s (log: %s)", self.server.url, self.server.log_path)
+            log.info("starting the vLLM server (pid %d) at %s, log: %s", self.server.process.pid, self.server.url,
+                     self.server.log_path)
             self.server.wait_healthy(self.settings.startup_timeout_s)
             self.client = VLLMClient(self.server.url, self.settings, self.server)
         else:
