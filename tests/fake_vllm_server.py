@@ -32,8 +32,16 @@ def completion_reply(body: dict, mode: str) -> dict:
     return {"choices": list(reversed(choices)), "prompt_token_ids": None}  # any order is allowed
 
 
+class QuietServer(ThreadingHTTPServer):
+    """No traceback when a client gave up waiting (the timeout tests do that on purpose)."""
+
+    def handle_error(self, request, client_address) -> None:
+        pass
+
+
 class FakeVLLM:
-    """The fake server; `mode` picks the completion answers ("ok", "garbage", "too_few", "out_of_vocab", "500")."""
+    """The fake server; `mode` picks the completion answers: "ok", "garbage", "too_few", "out_of_vocab", "500",
+    or "hang" (answers after 4 s)."""
 
     def __init__(self, model_root: str, port: int = 0, mode: str = "ok") -> None:
         self.model_root, self.mode, self.requests = model_root, mode, []
@@ -68,12 +76,15 @@ class FakeVLLM:
                     self._answer(200)
                 elif fake.mode == "garbage":
                     self._answer(200, raw=b"<html>proxy error</html>")
+                elif fake.mode == "hang":
+                    time.sleep(4)
+                    self._answer(200, completion_reply(body, "ok"))
                 elif fake.mode == "500":
                     self._answer(500, {"error": "EngineDeadError"})
                 else:
                     self._answer(200, completion_reply(body, fake.mode))
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd = QuietServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     def start(self) -> FakeVLLM:

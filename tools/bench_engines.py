@@ -100,9 +100,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=4, help="measured steps per run")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="let vLLM torch.compile the model (no enforce_eager)")
     args = parser.parse_args(argv)
     logs = Path(tempfile.mkdtemp(prefix="bench-engines-"))
-    server = ServerProcess(Path(resolve_path("tiny-qwen2-audio")), ServerSettings(), logs / "server.log", "float32")
+    settings = ServerSettings(enforce_eager=not args.compile)
+    server = ServerProcess(Path(resolve_path("tiny-qwen2-audio")), settings, logs / "server.log", "float32")
     start = time.perf_counter()
     try:
         server.wait_healthy(900)

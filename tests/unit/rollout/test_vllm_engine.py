@@ -165,13 +165,16 @@ def test_generation_returns_every_sample_with_its_logprobs(policy, fake, tmp_pat
     assert len(chats) == 3 and {body["model"] for body in chats} == {"fake-model"}
 
 
-@pytest.mark.parametrize("mode", ["garbage", "too_few", "out_of_vocab", "500"])
+@pytest.mark.parametrize("mode", ["garbage", "too_few", "out_of_vocab", "500", "hang"])
 def test_bad_answers_are_retried_then_stop_the_run_with_a_clear_error(policy, fake, tmp_path, mode):
-    engine = engine_for(fake, tmp_path, retries=1)
+    engine = engine_for(fake, tmp_path, retries=1, request_timeout_s=1)
     engine.sync_weights(policy)
     fake.mode = mode
     try:
-        with pytest.raises(ServerError, match=rf"{fake.url} failed POST /v1/chat/completions after 2 attempts"):
+        reason = "ReadTimeout" if mode == "hang" else ""
+        with pytest.raises(
+            ServerError, match=rf"{fake.url} failed POST /v1/chat/completions after 2 attempts: {reason}"
+        ):
             sample_rollout(policy, [SyntheticAudioQA(size=1)[0]], DIRECT, 2, SAMPLING, engine)
     finally:
         engine.close()
