@@ -205,8 +205,12 @@ class VLLMEngine(RolloutEngine):
             log_dir = Path(self.settings.log_dir) if self.settings.log_dir else self.weights_root
             dtype = str(next(policy.hf_model.parameters()).dtype).removeprefix("torch.")
             self.server = ServerProcess(model_dir, self.settings, log_dir / "vllm-server.log", dtype)
-            log.info("starting the vLLM server (pid %d) at %s, log: %s", self.server.process.pid, self.server.url,
-                     self.server.log_path)
+            log.info(
+                "starting the vLLM server (pid %d) at %s, log: %s",
+                self.server.process.pid,
+                self.server.url,
+                self.server.log_path,
+            )
             self.server.wait_healthy(self.settings.startup_timeout_s)
             self.client = VLLMClient(self.server.url, self.settings, self.server)
         else:
