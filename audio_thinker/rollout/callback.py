@@ -81,6 +81,11 @@ class RolloutCallback(L.Callback):
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.engine is not None:
             self.engine.close()
+            self.engine = None
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        """A crash or Ctrl-C releases the engine too (a server engine stops its server, removes its weights)."""
+        self.teardown(trainer, pl_module, "fit")
 
     # -- one generation --------------------------------------------------------------------------------------
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:

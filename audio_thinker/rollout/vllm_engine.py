@@ -15,6 +15,7 @@ with back-off; then the run stops with an error naming the server log: never tra
 
 from __future__ import annotations
 
+import atexit
 import base64
 import io
 import json
@@ -202,9 +203,10 @@ class VLLMEngine(RolloutEngine):
         check_supported(policy)
         if self.settings.url is None:
             model_dir = self._write_weights(policy)
-            log_dir = Path(self.settings.log_dir) if self.settings.log_dir else self.weights_root
+            log_dir = Path(self.settings.log_dir or tempfile.gettempdir())  # not in the weights dir: it outlives it
+            log_path = log_dir / ("vllm-server.log" if self.settings.log_dir else f"{self.weights_root.name}.log")
             dtype = str(next(policy.hf_model.parameters()).dtype).removeprefix("torch.")
-            self.server = ServerProcess(model_dir, self.settings, log_dir / "vllm-server.log", dtype)
+            self.server = ServerProcess(model_dir, self.settings, log_path, dtype)
             log.info(
                 "starting the vLLM server (pid %d) at %s, log: %s",
                 self.server.process.pid,
@@ -222,10 +224,16 @@ class VLLMEngine(RolloutEngine):
             self.client.close()
         if self.server is not None:
             self.server.stop()
-        if self.weights_root is not None:  # the server's log (if it is kept there) stays
-            for path in self.weights_root.glob("weights-*"):
-                shutil.rmtree(path, ignore_errors=True)
-        self.client = self.server = None
+        if self.weights_root is not None:
+            shutil.rmtree(self.weights_root, ignore_errors=True)
+            atexit.unregister(self._remove_weights)
+        self.client = self.server = self.weights_root = None
+        self._sync_count, self._prompts_checked = 0, False
+
+    def _remove_weights(self) -> None:
+        """At exit, whatever happened: a 7B model's synced weights hold ~15 GB of /dev/shm (that is, of RAM)."""
+        if self.weights_root is not None:
+            shutil.rmtree(self.weights_root, ignore_errors=True)
 
     # -- sampling ----------------------------------------------------------------------------------------------
     def generate(self, policy: Policy, request: GenerationRequest) -> Completions:
@@ -261,6 +269,7 @@ class VLLMEngine(RolloutEngine):
             if root:
                 Path(root).mkdir(parents=True, exist_ok=True)
             self.weights_root = Path(tempfile.mkdtemp(prefix="audio-thinker-vllm-", dir=root))
+            atexit.register(self._remove_weights)
         self._sync_count += 1
         path = self.weights_root / f"weights-{self._sync_count:06d}"
         save_merged(policy, path, with_processor=self._sync_count == 1)
