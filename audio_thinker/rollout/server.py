@@ -214,12 +214,15 @@ def check_health(url: str) -> str:
 
 
 def _start(args) -> int:
-    from audio_thinker.models.loading import resolve_path
+    model = args.model
+    if not Path(model).is_dir():  # an embedded name (built on first use) or a hub id
+        from audio_thinker.models.loading import resolve_path
 
+        model = resolve_path(model)
     settings = ServerSettings(host=args.host, port=args.port, venv=args.venv, kv_cache_gib=args.kv_cache_gib,
                               max_model_len=args.max_model_len)  # fmt: skip
     log_path = Path(args.log or f"rollout-server-{args.port}.log").resolve()
-    server = ServerProcess(Path(resolve_path(args.model)), settings, log_path, args.dtype)
+    server = ServerProcess(Path(model), settings, log_path, args.dtype)
     pid_file(args.port).write_text(str(os.getpid()))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `stop`: leave through the finally below
     try:

@@ -20,7 +20,7 @@ from audio_thinker.models.loading import load_policy
 from audio_thinker.rollout.engine import SamplingSettings
 from audio_thinker.rollout.prompts import DIRECT
 from audio_thinker.rollout.sampler import sample_rollout
-from audio_thinker.rollout.server import READY_MARKER, ServerProcess, ServerSettings, rollout_server_main
+from audio_thinker.rollout.server import READY_MARKER, ServerProcess, ServerSettings, free_port, rollout_server_main
 from audio_thinker.rollout.vllm_engine import ServerError, VLLMEngine
 from tests.fake_vllm_server import FakeVLLM
 
@@ -135,3 +135,21 @@ def test_health_command_reports_the_served_model(tmp_path, capsys):
         fake.stop()
     assert rollout_server_main(["health", "--url", fake.url]) == 1
     assert "not healthy" in capsys.readouterr().err
+
+
+def test_start_serves_in_the_foreground_until_stop(fake_venv, tmp_path):
+    env = {**os.environ, "AUDIO_THINKER_VLLM_VENV": str(fake_venv)}  # also where the pid file goes (its parent)
+    port = str(free_port())
+    cmd = [sys.executable, "-m", "audio_thinker.cli", "rollout-server", "start", "--model", str(tmp_path), "--port",
+           port, "--log", str(tmp_path / "server.log")]  # fmt: skip
+    serving = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = [serving.stdout.readline() for _ in range(2)]
+        assert lines[1].startswith(f"ready: http://127.0.0.1:{port}"), lines
+        stop = subprocess.run([*cmd[:4], "stop", "--port", port], env=env, capture_output=True, text=True)
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+        assert serving.wait(30) == 0
+    finally:
+        serving.kill()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/health")
