@@ -47,7 +47,7 @@ def venv_ready(venv: Path) -> bool:
 
 
 def setup_venv(venv: Path | None = None, echo=print) -> Path:
-    """Build the vLLM venv (~6 min and 3.7 GB the first time; pip's cache makes a rebuild quick). Idempotent."""
+    """Build the vLLM venv (3.7 GB; 6-15 min on a 2-core machine); a finished one is kept and reused."""
     venv = Path(venv or default_venv())
     if venv_ready(venv):
         echo(f"vLLM environment ready: {venv}")
