@@ -23,6 +23,7 @@ commands:
   make-data   write the synthetic audio tasks as WAV files + JSONL manifests (--help for options)
   data check  validate a dataset manifest and report every bad row (--help for options)
   export      save a checkpoint's LoRA adapter (or model) + processor; --merge folds it into the base
+  rollout-server  the vLLM rollout server: --setup builds its environment; start, stop, health
 
 With no overrides, `train` runs the embedded default: a tiny Qwen2-Audio on synthetic audio, on the CPU.
 """
@@ -84,8 +85,14 @@ def _export(argv: list[str]) -> int:
     return export_main(argv)
 
 
+def _rollout_server(argv: list[str]) -> int:
+    from audio_thinker.rollout.server import rollout_server_main
+
+    return rollout_server_main(argv)
+
+
 # Commands with their own argparse options (not Hydra runs).
-PLAIN_COMMANDS = {"make-data": _make_data, "data": _data, "export": _export}
+PLAIN_COMMANDS = {"make-data": _make_data, "data": _data, "export": _export, "rollout-server": _rollout_server}
 
 
 def main(argv: list[str] | None = None) -> None:
