@@ -26,7 +26,7 @@ from audio_thinker.eval.metrics import by_budget, compute_metrics, write_predict
 from audio_thinker.eval.official import official_items, write_official
 from audio_thinker.eval.predict import predict
 from audio_thinker.eval.scaling import plot_curve, scaling_curve
-from audio_thinker.eval.weights import load_eval_policy
+from audio_thinker.eval.weights import eval_model_config, load_eval_policy
 from audio_thinker.format.scorers import SCORERS
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ class EvalSettings:
         device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
         adapter: a peft adapter directory to load onto the base model.
         ckpt_path: a Lightning checkpoint from `audio-thinker train` whose policy weights are loaded.
+        run_config: with `ckpt_path`, the config whose `model` rebuilds the run's model: "auto" (the run's own
+            `.hydra/config.yaml` beside the checkpoint, when there is one), a file, or None (this config's `model`).
     """
 
     split: str = "val"
@@ -66,6 +68,7 @@ class EvalSettings:
     device: str = "auto"
     adapter: str | None = None
     ckpt_path: str | None = None
+    run_config: str | None = "auto"
 
     def __post_init__(self) -> None:
         self.budgets = sorted({int(b) for b in self.budgets or []})
@@ -128,7 +131,9 @@ def evaluate(cfg: DictConfig) -> dict:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    policy = load_eval_policy(cfg.model, settings.adapter, settings.ckpt_path).to(resolve_device(settings.device))
+    device = resolve_device(settings.device)
+    model_cfg = eval_model_config(cfg.model, settings.ckpt_path, settings.run_config)
+    policy = load_eval_policy(model_cfg, settings.adapter, settings.ckpt_path, device.type, run_config=None).to(device)
     examples = load_examples(cfg.data, settings.split, settings.max_examples, cfg.seed)
     scorer = default_scorer(examples.dataset) if settings.scorer == "auto" else settings.scorer
     template = instantiate(cfg.rollout.prompt)
@@ -146,7 +151,7 @@ def evaluate(cfg: DictConfig) -> dict:
     metrics = compute_metrics(records)
     metrics["scorer"] = scorer
     metrics["skipped"] = skipped_report(examples)
-    metrics["settings"] = {"model": cfg.model.path, "prompt": template.mode, **asdict(settings)}
+    metrics["settings"] = {"model": model_cfg.path, "prompt": template.mode, **asdict(settings)}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     log.info("accuracy %.3f (%s) over %d examples (free pass), %d left out", metrics["accuracy"], scorer,
              metrics["n_examples"], len(metrics["skipped"]))  # fmt: skip
