@@ -47,6 +47,7 @@ class Prediction:
     mode: str  # think | no_think | malformed (see format/parsing.py)
     think_tokens: int
     answer_tokens: int
+    options: int = 0  # how many choices the question offered (0: open question); gives the chance level
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ def grade(
         budget=budget, sample=sample, completion=generated.text, answer=parsed.answer, gold=example.answer,
         correct=scores[scorer], scores=scores,
         mode=parsed.mode, think_tokens=generated.think_tokens, answer_tokens=generated.answer_tokens,
+        options=len(example.choices or ()),
     )  # fmt: skip
 
 

@@ -60,6 +60,11 @@ def test_eval_cli_writes_predictions_metrics_and_the_scaling_curve(tmp_path):
     assert scaling["budgets"] == [0, 4, 8]
     assert scaling["accuracy"] == [metrics["by_budget"][b]["accuracy"] for b in ("0", "4", "8")]
     assert scaling["sweet_spot"] in (0, 4, 8) and isinstance(scaling["slope"], float)
+    assert scaling["n"] == [4, 4, 4] and scaling["trend"] and isinstance(scaling["slope_stderr"], float)
+    options = [len(example.choices) for example in SyntheticAudioQA(size=32, seed=100003)]
+    assert scaling["chance"] is not None and min(1 / k for k in options) <= scaling["chance"] <= 0.5
+    forced = [line for line in lines if line["budget"] == 4]
+    assert scaling["mean_think_tokens"][1] == pytest.approx(sum(x["think_tokens"] for x in forced) / 4)
     assert (tmp_path / "scaling.png").read_bytes()[:4] == b"\x89PNG"
 
 
