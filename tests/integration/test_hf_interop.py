@@ -4,6 +4,7 @@ client)."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import huggingface_hub
@@ -183,3 +184,16 @@ def test_a_folder_whose_write_fails_is_not_left_half_written(tmp_path):
     with pytest.raises(ZeroDivisionError):
         callback.write(Exploding(), 5)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_qlora_run_exports_and_merges_on_an_unquantized_base(tmp_path):
+    _, ckpt = fake_run(tmp_path, ["quant=lora"])
+    config = ckpt.parent.parent / ".hydra" / "config.yaml"
+    run_cfg = OmegaConf.load(config)  # as quant=qlora_nf4 writes it: a 4-bit base under the adapter
+    run_cfg.model.quantization = {"_target_": "transformers.BitsAndBytesConfig", "load_in_4bit": True,
+                                  "bnb_4bit_quant_type": "nf4"}  # fmt: skip
+    config.write_text(OmegaConf.to_yaml(run_cfg))
+    export(str(ckpt), "--out", str(tmp_path / "out"), "--merge")
+    merged = json.loads((tmp_path / "out" / "merged" / "config.json").read_text())
+    assert "quantization_config" not in merged  # bitsandbytes never loaded: the adapter is the same on this base
+    assert "4-bit NF4 base (QLoRA)" in (tmp_path / "out" / "README.md").read_text()
