@@ -10,14 +10,20 @@ A bad value should cost a second, not the minutes a 7B model takes to load. `che
    scheduler on a one-element stand-in parameter, and each extra callback. Their errors come back as
    `ConfigError("<key>: <their message>")` (Hydra's `full_key` names the nested node when there is one).
 
+Before those, what a new user most often gets wrong: a value left `???` in the data config (`data.val.path`:
+hinting `data.val=null`), a `model.path` that is neither a local model directory nor a Hub id (or, under
+`HF_HUB_OFFLINE=1`, an id not in the cache), and `trainer.accelerator=gpu` on a machine without one.
+
 Keys a config does not have are not checked: custom data or rollout configs keep working.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -26,6 +32,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from audio_thinker.losses.config import build_loss, scale_rewards_of
+from audio_thinker.models.sources import ModelSourceError, check_model_source
 from audio_thinker.rewards.suite import build_reward_suite
 
 
@@ -82,6 +89,67 @@ def check_reward_weights(cfg: DictConfig) -> None:
             raise ConfigError(f"reward.terms.{name}.weight: must be a finite number, got {weight!r}")
 
 
+def missing_values(node: Any, key: str) -> list[str]:
+    """Dotted keys under `node` (named `key`) whose value is `???`, without resolving any interpolation."""
+    if not isinstance(node, DictConfig):
+        return []
+    found = []
+    for name in node:
+        if OmegaConf.is_missing(node, name):
+            found.append(f"{key}.{name}")
+        else:
+            found += missing_values(node._get_node(name), f"{key}.{name}")
+    return found
+
+
+def check_data_values(cfg: DictConfig, splits: tuple[str, ...] = ("train", "val")) -> None:
+    """Every `???` of the data config's `splits` is filled; the val split may instead be switched off."""
+    data = cfg.get("data")
+    for split in splits:
+        node = data._get_node(split) if isinstance(data, DictConfig) and split in data else None
+        for key in missing_values(node, f"data.{split}"):
+            training = len(splits) > 1  # evaluation needs the split it evaluates; training can do without val
+            hint = f" (or data.{split}=null to train without validation)" if training and split == "val" else ""
+            raise ConfigError(f"{key}: no value (??? in the data config); set it on the command line, e.g. "
+                              f"{key}=<file>{hint}")  # fmt: skip
+
+
+def check_model_path(cfg: DictConfig) -> None:
+    """`model.path` is an embedded name, a local model directory or a Hub id (cached, when offline)."""
+    path = OmegaConf.select(cfg, "model.path", default=None)
+    if isinstance(path, str):
+        try:
+            check_model_source(path)
+        except ModelSourceError as err:
+            raise ConfigError(str(err)) from None
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    """`trainer.accelerator=gpu` (or cuda) needs a CUDA device this process can see."""
+    accelerator = OmegaConf.select(cfg, "trainer.accelerator", default=None)
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        shown = f"; CUDA_VISIBLE_DEVICES={visible!r}" if visible is not None else ""
+        raise ConfigError(
+            f"trainer.accelerator={accelerator}: no CUDA GPU is visible to this process (torch.cuda.is_available() "
+            f"is False{shown}); use trainer.accelerator=cpu, or auto (the GPU when there is one)"
+        )
+
+
+def check_resume(cfg: DictConfig) -> None:
+    """`ckpt_path=last` needs a checkpoint in the run's checkpoint folder (else training would start afresh)."""
+    if cfg.get("ckpt_path") != "last":
+        return
+    from audio_thinker.callbacks.resume import prepare_resume  # imports lightning: only when resuming
+
+    dirpath = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
+    folder = SimpleNamespace(checkpoint_callbacks=[SimpleNamespace(dirpath=dirpath)] if dirpath else [])
+    try:
+        prepare_resume(folder, "last")
+    except (FileNotFoundError, RuntimeError) as err:
+        raise ConfigError(str(err)) from None
+
+
 def build(key: str, make: Callable[[], Any]) -> Any:
     """`make()`, with any error it raises re-raised as a `ConfigError` naming `key` (or Hydra's nested key)."""
     try:
@@ -103,6 +171,10 @@ def _stand_in() -> list[torch.nn.Parameter]:
 
 def check_train_config(cfg: DictConfig) -> None:
     """Validate everything cheap in a training config (module docstring) before the model is built."""
+    check_data_values(cfg)
+    check_model_path(cfg)
+    check_accelerator(cfg)
+    check_resume(cfg)
     check_rules(cfg, RULES)
     check_reward_weights(cfg)
     build("loss", lambda: build_loss(cfg.loss))
@@ -125,4 +197,6 @@ def check_eval_config(cfg: DictConfig) -> None:
     settings = build("eval", lambda: EvalSettings.from_config(cfg.eval))
     if OmegaConf.select(cfg, f"data.{settings.split}", default=None) is None:
         raise ConfigError(f"eval.split: the data config has no {settings.split!r} dataset (data.{settings.split})")
+    check_data_values(cfg, (settings.split,))
+    check_model_path(cfg)
     build("rollout.prompt", lambda: instantiate(cfg.rollout.prompt))

@@ -188,6 +188,7 @@ class GRPOModule(L.LightningModule):
         for key in self.frozen_keys() & state.keys():
             del state[key]
         checkpoint["nonfinite_losses"] = self.nonfinite_losses
+        checkpoint["model_dtype"] = str(self.policy.hf_model.config.dtype).removeprefix("torch.")  # for `export`
         generation = self.generation
         if generation is not None and self._micro_step + 1 < self._micro_steps:  # inside a generation
             checkpoint["generation"] = {

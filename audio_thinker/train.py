@@ -14,6 +14,7 @@ from audio_thinker.config_checks import check_train_config
 from audio_thinker.data.prompt_length import fit_datamodule
 from audio_thinker.jobs import resume_path
 from audio_thinker.losses.config import build_loss, scale_rewards_of
+from audio_thinker.models.loading import resolve_dtype
 from audio_thinker.module import GRPOModule
 from audio_thinker.rewards.callback import RewardCallback
 from audio_thinker.rewards.suite import build_reward_suite
@@ -50,7 +51,16 @@ def build_module(cfg: DictConfig) -> GRPOModule:
     # _convert_="all": plain lists/dicts in optimizer state, so checkpoints load with torch's weights_only=True.
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.get("scheduler") else None
     optimizer = instantiate(cfg.optimizer, _convert_="all")
-    return GRPOModule(instantiate(cfg.model, _convert_="all"), build_loss(cfg.loss), optimizer, scheduler)
+    return GRPOModule(build_policy(cfg), build_loss(cfg.loss), optimizer, scheduler)
+
+
+def build_policy(cfg: DictConfig):
+    """The policy `cfg.model` describes, its `dtype` (`auto`: bfloat16 on a GPU that supports it, else float32)
+    decided for the device `cfg.trainer.accelerator` trains on."""
+    if "dtype" not in cfg.model:
+        return instantiate(cfg.model, _convert_="all")
+    dtype = resolve_dtype(cfg.model.dtype, str(cfg.trainer.get("accelerator", "auto")))
+    return instantiate(cfg.model, _convert_="all", dtype=dtype)
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:

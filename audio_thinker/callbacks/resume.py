@@ -204,13 +204,17 @@ def prepare_resume(trainer: L.Trainer, ckpt_path: str | None) -> str | None:
 
     Our stale temporary files are removed. `ckpt_path=last` becomes the newest checkpoint that is a complete
     archive: when `last.ckpt` is truncated (a copy cut short, a full disk), a warning names it and the previous
-    checkpoint is used. Any other path is passed on; if it cannot be read, loading says which file and what to use.
+    checkpoint is used; with no checkpoint at all it is an error, not a fresh start. Any other path is passed on;
+    if it cannot be read, loading says which file and what to use.
     """
     folders = [Path(cb.dirpath) for cb in trainer.checkpoint_callbacks if getattr(cb, "dirpath", None)]
     for folder in folders:
         remove_stale_temporaries(folder)
-    if ckpt_path != "last" or not folders:
+    if ckpt_path != "last":
         return ckpt_path
+    if not folders:
+        raise FileNotFoundError("ckpt_path=last: this run writes no checkpoints (callbacks.model_checkpoint=null), "
+                                "so there is none to resume from; pass a checkpoint file as ckpt_path")  # fmt: skip
     candidates = [c for folder in folders for c in checkpoints_newest_first(folder)]
     for candidate in candidates:
         problem = unreadable(candidate)
@@ -223,7 +227,11 @@ def prepare_resume(trainer: L.Trainer, ckpt_path: str | None) -> str | None:
         raise CheckpointReadError(f"ckpt_path=last: no checkpoint in {', '.join(map(str, folders))} can be read "
                                   f"({', '.join(c.name for c in candidates)} are truncated or corrupt); start a fresh "
                                   "run (ckpt_path=null) or restore a copy")  # fmt: skip
-    return ckpt_path  # no checkpoint yet: Lightning warns and starts from scratch
+    # Lightning would warn and start from scratch: a resume that silently trains a new model instead.
+    raise FileNotFoundError(
+        f"ckpt_path=last: no checkpoint in {', '.join(map(str, folders))}; resume in the run's own directory "
+        "(hydra.run.dir=<the run>), pass a checkpoint file as ckpt_path, or start a fresh run with ckpt_path=null"
+    )
 
 
 def write_atomically(obj: Any, path: Path) -> None:

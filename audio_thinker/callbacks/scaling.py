@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -12,9 +13,10 @@ import torch
 from audio_thinker.data.errors import SkippedExample
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.eval.budget import Decoding
-from audio_thinker.eval.metrics import by_budget, mean
 from audio_thinker.eval.predict import predict
-from audio_thinker.eval.scaling import ScalingCurve, plot_curve, scaling_curve
+from audio_thinker.eval.scaling import ScalingCurve, curve_from_predictions
+from audio_thinker.eval.scaling_plot import plot_curve
+from audio_thinker.loggers import log_figure
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +26,10 @@ PAPER_BUDGETS = (0, 25, 50, 75, 100, 125, 150, 175, 200, 225, 250)
 class ScalingCurveCallback(L.Callback):
     """Every `every_n_steps` optimizer steps, measure P(L) at `budgets` on the first `max_examples` validation examples.
 
-    Logs `scaling/accuracy@<L>`, `scaling/slope` (accuracy per token), `scaling/sweet_spot`,
-    `scaling/sweet_spot_accuracy` as scalars and the plot as the image `scaling/curve` (TensorBoard). The subset is
+    Logs `scaling/accuracy@<L>`, `scaling/think_tokens@<L>` (mean reasoning tokens used), `scaling/slope` (accuracy
+    per token) and `scaling/slope_stderr`, `scaling/sweet_spot`, `scaling/sweet_spot_accuracy` as scalars, and the
+    plot (n, 95% intervals, chance, reasoning used, the fit's verdict; `eval.scaling`) as the figure
+    `scaling/curve` through every active logger (`audio_thinker.loggers.log_figure`). The subset is
     the same every time (the datamodule's `val_set`, in order), so points along training are comparable. It runs
     under `no_grad` with greedy decoding on every rank (logged by rank zero); the policy's train/eval mode and the
     RNG state are restored, so switching the callback on does not change the training run itself.
@@ -80,8 +84,7 @@ class ScalingCurveCallback(L.Callback):
         """The scaling curve of the current policy on `examples` (greedy, budget forced)."""
         predictions = predict(pl_module.policy, examples, self.prompt, self.budgets, Decoding(), self.answer_tokens,
                               max_new_tokens=None, batch_size=self.batch_size)  # fmt: skip
-        groups = by_budget([asdict(p) for p in predictions])
-        return scaling_curve(self.budgets, [mean(p["correct"] for p in groups[b]) for b in self.budgets])
+        return curve_from_predictions([asdict(p) for p in predictions], self.budgets)
 
     def _measure(self, trainer: L.Trainer, pl_module) -> None:
         step = trainer.global_step
@@ -94,14 +97,26 @@ class ScalingCurveCallback(L.Callback):
         with torch.random.fork_rng(devices=devices), torch.no_grad():  # sampling elsewhere keeps its random stream
             curve = self.curve(pl_module, self.examples(trainer))
         metrics = {f"scaling/accuracy@{b}": a for b, a in zip(curve.budgets, curve.accuracy, strict=True)}
+        metrics |= {f"scaling/think_tokens@{b}": t for b, t in zip(curve.budgets, curve.mean_think_tokens, strict=True)}
         metrics.update({"scaling/slope": curve.slope, "scaling/sweet_spot": float(curve.sweet_spot),
                         "scaling/sweet_spot_accuracy": curve.sweet_spot_accuracy})  # fmt: skip
+        if curve.slope_stderr is not None:
+            metrics["scaling/slope_stderr"] = curve.slope_stderr
         if not trainer.is_global_zero:
             return
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
-            experiment = getattr(logger, "experiment", None)
-            if self.log_plot and hasattr(experiment, "add_figure"):
-                experiment.add_figure("scaling/curve", plot_curve(curve, title=f"step {step}"), global_step=step)
-        log.info("step %d: scaling slope %+.5f/token, sweet spot L=%d (%.3f)", step, curve.slope, curve.sweet_spot,
+        if self.log_plot:
+            title = f"{model_name(pl_module)}, step {step}: test-time scaling"
+            log_figure(trainer.loggers, "scaling/curve", plot_curve(curve, title=title), step)
+        log.info("step %d: scaling slope %+.2g ± %s/token (%s), sweet spot L=%d (%.3f)", step, curve.slope,
+                 "?" if curve.slope_stderr is None else f"{curve.slope_stderr:.1g}", curve.trend, curve.sweet_spot,
                  curve.sweet_spot_accuracy)  # fmt: skip
+        for warning in curve.warnings:
+            log.warning("step %d: scaling curve: %s", step, warning)
+
+
+def model_name(pl_module) -> str:
+    """The trained model's name for titles: its folder or Hub id (`config._name_or_path`)."""
+    path = str(getattr(pl_module.policy.hf_model.config, "_name_or_path", "") or "policy")
+    return Path(path).name if Path(path).is_absolute() else path

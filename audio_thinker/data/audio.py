@@ -14,6 +14,7 @@ Memory: `load_audio` holds one window; `inspect_audio` (used by `data check`) sc
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 from dataclasses import dataclass
@@ -236,10 +237,45 @@ def load_audio(
         # Cut before resampling (cheaper on long files), then again to the exact sample count.
         start, frames = window(info.frames, int(np.ceil(max_seconds * info.samplerate)), truncation)
     raw = read_audio(path, start, frames)
-    wave = resample(to_mono(raw.samples), raw.sampling_rate, target_rate)
+    return _to_model_rate(raw.samples, raw.sampling_rate, target_rate, max_seconds, truncation)
+
+
+def _to_model_rate(samples: np.ndarray, rate: int, target_rate: int, max_seconds: float | None,
+                   truncation: Truncation) -> np.ndarray:  # fmt: skip
+    """Decoded [frames, channels] samples as the mono float32 wave the model hears (resampled, cut exactly)."""
+    wave = resample(to_mono(samples), rate, target_rate)
     if max_seconds is not None:
         wave = truncate(wave, int(round(max_seconds * target_rate)), truncation)
     return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def load_audio_bytes(
+    data: bytes,
+    name: str,
+    target_rate: int = 16_000,
+    max_seconds: float | None = None,
+    truncation: Truncation = "head",
+) -> np.ndarray:
+    """`load_audio` for an encoded file held in memory (a `datasets` Audio column's bytes); `name` names it in
+    errors. Only the kept window is decoded."""
+    if not data:
+        raise AudioLoadError(f"audio of {name} is empty (0 bytes); {_FIX}.", kind="empty_audio", path=name)
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as handle:
+            if handle.frames == 0:
+                raise _no_samples(name, handle.format)
+            rate, start, frames = handle.samplerate, 0, -1
+            if max_seconds is not None:
+                start, frames = window(handle.frames, int(np.ceil(max_seconds * rate)), truncation)
+            if start:
+                handle.seek(start)
+            samples = handle.read(frames, dtype="float32", always_2d=True)
+    except _DECODE_ERRORS as err:
+        raise _undecodable(name, err) from err
+    bad = ~np.isfinite(samples)
+    if bad.any():
+        raise _nonfinite(name, int(bad.sum()), start + int(np.argwhere(bad)[0, 0]), rate)
+    return _to_model_rate(samples, int(rate), target_rate, max_seconds, truncation)
 
 
 def peak_dbfs(wave: np.ndarray) -> float:

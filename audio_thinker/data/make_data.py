@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from tqdm import tqdm
 
 from audio_thinker.data.synthetic import DIFFICULTIES, TASKS, SyntheticAudioQA
 
@@ -44,8 +46,12 @@ def write_synthetic_dataset(
     difficulties: Sequence[str] = DIFFICULTIES,
     sampling_rate: int = 16_000,
     subtype: str = "PCM_16",
+    progress: bool = False,
 ) -> dict[str, Path]:
-    """Write `audio/<split>/<id>.wav` and `<split>.jsonl` for each split under `out_dir`; return the manifests."""
+    """Write `audio/<split>/<id>.wav` and `<split>.jsonl` for each split under `out_dir`; return the manifests.
+
+    `progress`: a bar per split on standard error (when it is a terminal).
+    """
     out_dir = Path(out_dir)
     sizes = dict(size_per_split or {"train": 256, "val": 64})
     manifests: dict[str, Path] = {}
@@ -54,7 +60,9 @@ def write_synthetic_dataset(
         (out_dir / "audio" / split).mkdir(parents=True, exist_ok=True)
         manifest = out_dir / f"{split}.jsonl"
         with manifest.open("w", encoding="utf-8") as handle:
-            for example in dataset:
+            bar = tqdm(dataset, desc=f"make-data {split}", unit="example", file=sys.stderr,
+                       disable=None if progress else True)  # fmt: skip
+            for example in bar:
                 relative = Path("audio") / split / f"{example.id}.wav"
                 sf.write(out_dir / relative, example.audio, sampling_rate, subtype=subtype)
                 record = {
@@ -87,7 +95,7 @@ def make_data_main(argv: Sequence[str] | None = None) -> int:
     sizes = {"train": args.train_size, "val": args.val_size, "test": args.test_size}
     manifests = write_synthetic_dataset(
         args.out_dir, {k: v for k, v in sizes.items() if v > 0}, args.seed, args.tasks, args.difficulties,
-        args.sampling_rate, args.subtype,
+        args.sampling_rate, args.subtype, progress=True,
     )  # fmt: skip
     for split, path in manifests.items():
         print(f"{split}: {sizes[split]} examples -> {path}")

@@ -62,12 +62,10 @@ class PromptBudget:
     @classmethod
     def for_model(cls, path: str, template, max_new_tokens: int) -> PromptBudget | None:
         """The budget of a model by hub id, local path or embedded name: its config and processor, no weights."""
-        from transformers import AutoConfig
+        from audio_thinker.models.loading import load_processor, read_model_config, resolve_path
 
-        from audio_thinker.models.loading import load_processor, resolve_path
-
+        config = read_model_config(path, key="--model")
         source = resolve_path(path)
-        config = AutoConfig.from_pretrained(source)
         context = context_length(config)
         has_audio = getattr(getattr(config, "thinker_config", config), "audio_config", None) is not None
         processor = load_processor(config.model_type, source)

@@ -10,11 +10,13 @@ headline one. Predictions are plain records, written one per line to `prediction
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
 import torch
+from tqdm import tqdm
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.eval.budget import Decoding, budget_grid_generate
@@ -45,6 +47,7 @@ class Prediction:
     mode: str  # think | no_think | malformed (see format/parsing.py)
     think_tokens: int
     answer_tokens: int
+    options: int = 0  # how many choices the question offered (0: open question); gives the chance level
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ def grade(
         budget=budget, sample=sample, completion=generated.text, answer=parsed.answer, gold=example.answer,
         correct=scores[scorer], scores=scores,
         mode=parsed.mode, think_tokens=generated.think_tokens, answer_tokens=generated.answer_tokens,
+        options=len(example.choices or ()),
     )  # fmt: skip
 
 
@@ -120,8 +124,8 @@ def predict(
     """Grade every example in a free pass (unless `max_new_tokens` is None) and at every budget.
 
     Returned in pass order (free first, then budgets as given), examples in order within a pass. `scorer` names
-    the headline scorer (`correct`); a bare letter counts when `template` letters the options. `total` is the
-    number of examples, for progress lines when `examples` is lazy.
+    the headline scorer (`correct`); a bare letter counts when `template` letters the options. `progress` shows a
+    bar on a terminal (a log line per batch otherwise); `total` is the number of examples when `examples` is lazy.
     """
     get_scorer(scorer)  # an unknown name fails before any generation
     letters = bool(getattr(template, "letter_options", True))
@@ -130,6 +134,7 @@ def predict(
     decoding = decoding or Decoding()
     n, done = decoding.num_samples, 0
     total = total if total is not None else (len(examples) if isinstance(examples, Sequence) else None)
+    bar = tqdm(total=total, desc="eval", unit="example", file=sys.stderr, disable=None if progress else True)
     for batch in batches(examples, batch_size):
         if policy.has_audio and any(ex.audio is None for ex in batch):
             missing = [ex.id for ex in batch if ex.audio is None][:5]
@@ -145,6 +150,8 @@ def predict(
             results[budget] += [grade(batch[i // n], gen, budget, i % n, scorer, letters)
                                 for i, gen in enumerate(generated[budget])]  # fmt: skip
         done += len(batch)
-        if progress:
+        bar.update(len(batch))
+        if progress and bar.disable:  # no terminal (a log file, a batch job): a line per batch instead
             log.info("evaluated %d/%s examples", done, total if total is not None else "?")
+    bar.close()
     return [prediction for budget in passes for prediction in results[budget]]

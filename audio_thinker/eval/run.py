@@ -4,7 +4,8 @@ Writes to the Hydra output directory: `predictions.jsonl` (one graded completion
 (the free pass's accuracy by task, difficulty, category and sub-category under the headline scorer and under
 every scorer, think rate, format-valid rate, lengths, examples left out; each budget under `by_budget`),
 `predictions_official.json` for MMAU files (MMAU's own scorer's input, see `eval.official`), and with
-`eval.budgets`: `scaling.json` (accuracy per budget, slope, intercept, sweet spot) and `scaling.png`.
+`eval.budgets`: `scaling.json` (per budget: accuracy, n, 95% interval, reasoning tokens used; chance; the slope
+with its standard error, interval and trend; the sweet spot; warnings; see `eval.scaling`) and `scaling.png`.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from audio_thinker.eval.examples import LazyExamples, choose_indices, default_sc
 from audio_thinker.eval.metrics import by_budget, compute_metrics, write_predictions
 from audio_thinker.eval.official import official_items, write_official
 from audio_thinker.eval.predict import predict
-from audio_thinker.eval.scaling import plot_curve, scaling_curve
-from audio_thinker.eval.weights import load_eval_policy
+from audio_thinker.eval.scaling import curve_from_predictions
+from audio_thinker.eval.scaling_plot import plot_curve
+from audio_thinker.eval.weights import eval_model_config, load_eval_policy
 from audio_thinker.format.scorers import SCORERS
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ class EvalSettings:
         device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
         adapter: a peft adapter directory to load onto the base model.
         ckpt_path: a Lightning checkpoint from `audio-thinker train` whose policy weights are loaded.
+        run_config: with `ckpt_path`, the config whose `model` rebuilds the run's model: "auto" (the run's own
+            `.hydra/config.yaml` beside the checkpoint, when there is one), a file, or None (this config's `model`).
     """
 
     split: str = "val"
@@ -66,6 +70,7 @@ class EvalSettings:
     device: str = "auto"
     adapter: str | None = None
     ckpt_path: str | None = None
+    run_config: str | None = "auto"
 
     def __post_init__(self) -> None:
         self.budgets = sorted({int(b) for b in self.budgets or []})
@@ -119,6 +124,17 @@ def skipped_report(examples: LazyExamples) -> list[dict]:
     return [{"id": s.id, "where": s.where, "kind": s.kind, "reason": s.reason} for s in skipped]
 
 
+def model_title(path: str, settings: EvalSettings) -> str:
+    """What was evaluated, for plot titles: the model and its checkpoint or adapter."""
+    if settings.ckpt_path:
+        return f"{path} @ {Path(settings.ckpt_path).parent.parent.name}/{Path(settings.ckpt_path).name}"
+    return f"{path} + {Path(settings.adapter).name}" if settings.adapter else path
+
+
+def _fmt(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2g}"
+
+
 def evaluate(cfg: DictConfig) -> dict:
     """Run the evaluation `cfg` describes, write its files to the Hydra output directory, return the metrics."""
     from audio_thinker.config_checks import check_eval_config
@@ -128,7 +144,9 @@ def evaluate(cfg: DictConfig) -> dict:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    policy = load_eval_policy(cfg.model, settings.adapter, settings.ckpt_path).to(resolve_device(settings.device))
+    device = resolve_device(settings.device)
+    model_cfg = eval_model_config(cfg.model, settings.ckpt_path, settings.run_config)
+    policy = load_eval_policy(model_cfg, settings.adapter, settings.ckpt_path, device.type, run_config=None).to(device)
     examples = load_examples(cfg.data, settings.split, settings.max_examples, cfg.seed)
     scorer = default_scorer(examples.dataset) if settings.scorer == "auto" else settings.scorer
     template = instantiate(cfg.rollout.prompt)
@@ -146,7 +164,7 @@ def evaluate(cfg: DictConfig) -> dict:
     metrics = compute_metrics(records)
     metrics["scorer"] = scorer
     metrics["skipped"] = skipped_report(examples)
-    metrics["settings"] = {"model": cfg.model.path, "prompt": template.mode, **asdict(settings)}
+    metrics["settings"] = {"model": model_cfg.path, "prompt": template.mode, **asdict(settings)}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     log.info("accuracy %.3f (%s) over %d examples (free pass), %d left out", metrics["accuracy"], scorer,
              metrics["n_examples"], len(metrics["skipped"]))  # fmt: skip
@@ -156,10 +174,12 @@ def evaluate(cfg: DictConfig) -> dict:
         write_official(out_dir / "predictions_official.json",
                        official_items(top, examples.items, getattr(template, "letter_options", True)))  # fmt: skip
     if settings.budgets:
-        curve = scaling_curve(settings.budgets, [metrics["by_budget"][str(b)]["accuracy"] for b in settings.budgets])
+        curve = curve_from_predictions(records, settings.budgets)
         (out_dir / "scaling.json").write_text(json.dumps(curve.to_dict(), indent=2) + "\n")
-        plot_curve(curve, out_dir / "scaling.png", title=f"{cfg.model.path}: test-time scaling")
-        log.info("scaling: slope %s per token, sweet spot L=%d (%.3f)", curve.slope, curve.sweet_spot,
-                 curve.sweet_spot_accuracy)  # fmt: skip
+        plot_curve(curve, out_dir / "scaling.png", title=f"{model_title(model_cfg.path, settings)}: test-time scaling")
+        log.info("scaling: slope %s ± %s per token (%s), sweet spot L=%d (%.3f)", _fmt(curve.slope),
+                 _fmt(curve.slope_stderr), curve.trend, curve.sweet_spot, curve.sweet_spot_accuracy)  # fmt: skip
+        for warning in curve.warnings:
+            log.warning("scaling curve: %s", warning)
     log.info("wrote %s", out_dir)
     return metrics

@@ -1,11 +1,16 @@
-"""Summarise a Hydra multirun directory: one row per run, the swept overrides and the final numbers.
+"""Summarise a Hydra multirun directory: one row per run, the swept overrides and the numbers at the end of each run.
 
-A run is a subdirectory with `.hydra/overrides.yaml`. Its numbers are the last TensorBoard value of every
-`reward/*` and `scaling/*` scalar (std columns left out) and, when the run directory holds an evaluation (a
-`metrics.json`, e.g. from `audio-thinker eval hydra.run.dir=<run>/eval`, or an `eval -m` sweep), its accuracy,
-think rate, format-valid rate and mean think length, plus slope and sweet spot from `scaling.json` beside it.
+A run is a subdirectory with `.hydra/overrides.yaml`. Its training numbers are, for every `reward/*`, `val/*` and
+`scaling/*` TensorBoard scalar (std columns left out), the mean of the values logged over the run's last N steps
+(`last_n`, default 10): one step's reward is a handful of samples, so the last value alone is mostly noise. Scalars
+logged less often than every step (validation, the scaling callback) average what falls in that window, at least
+their last value. When the run directory holds an evaluation (a `metrics.json`, e.g. from `audio-thinker eval
+hydra.run.dir=<run>/eval`, or an `eval -m` sweep), its accuracy, think rate, format-valid rate and mean think
+length are added, plus slope (with its standard error) and sweet spot from `scaling.json` beside it.
 Only overrides whose value differs between runs become columns (the swept ones; with one run, all of them).
-Outputs: `summary.md`, `summary.csv` and `summary.png` (final reward per run, and each run's scaling curve).
+Accuracy columns come right after `reward/total`: reward scales differ between suites, accuracy does not.
+Outputs: `summary.md`, `summary.csv` and `summary.png` (reward and accuracy per run with their values on the bars,
+and each run's scaling curve when any run has one).
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from pathlib import Path
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-SCALAR_PREFIXES = ("reward/", "scaling/")
+SCALAR_PREFIXES = ("reward/", "val/", "scaling/")
 EVAL_METRICS = ("accuracy", "think_rate", "format_valid_rate", "mean_think_tokens")
-EVAL_SCALING = ("slope", "sweet_spot", "sweet_spot_accuracy")
+EVAL_SCALING = ("slope", "slope_stderr", "sweet_spot", "sweet_spot_accuracy")
+# Accuracy as each source measures it, in the order they are shown beside reward/total.
+ACCURACY_COLUMNS = ("reward/accuracy", "val/accuracy", "eval/accuracy")
+LAST_N = 10
 _BUDGET_TAG = re.compile(r"^scaling/accuracy@(\d+)$")
 
 
@@ -42,19 +50,30 @@ def read_overrides(run_dir: Path) -> dict[str, str]:
     return dict(item.split("=", 1) if "=" in item else (item, "") for item in items)
 
 
-def final_scalars(run_dir: Path, prefixes: tuple[str, ...] = SCALAR_PREFIXES) -> dict[str, float]:
-    """Last logged value (highest step) of every scalar tag under `run_dir` starting with one of `prefixes`."""
-    last: dict[str, tuple[int, float]] = {}
-    for events in sorted(run_dir.rglob("events.out.tfevents.*")):
+def scalar_series(run_dir: Path, prefixes: tuple[str, ...] = SCALAR_PREFIXES) -> dict[str, dict[int, float]]:
+    """{tag: {step: value}} of every scalar under `run_dir` starting with one of `prefixes` (std tags left out);
+    a step logged twice (a resumed run) keeps the value of the later event file."""
+    series: dict[str, dict[int, float]] = {}
+    for events in sorted(run_dir.rglob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime):
         accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
         accumulator.Reload()
         for tag in accumulator.Tags()["scalars"]:
-            if not tag.startswith(prefixes) or tag.endswith("_std"):
-                continue
-            for event in accumulator.Scalars(tag):
-                if tag not in last or event.step >= last[tag][0]:
-                    last[tag] = (event.step, event.value)
-    return {tag: value for tag, (_, value) in sorted(last.items())}
+            if tag.startswith(prefixes) and not tag.endswith("_std"):
+                series.setdefault(tag, {}).update({event.step: event.value for event in accumulator.Scalars(tag)})
+    return series
+
+
+def tail_means(run_dir: Path, last_n: int = LAST_N, prefixes: tuple[str, ...] = SCALAR_PREFIXES) -> dict[str, float]:
+    """Per tag, the mean of the values logged in the run's last `last_n` steps (at least the tag's last value)."""
+    if last_n < 1:
+        raise ValueError(f"last_n must be >= 1 step, got {last_n}")
+    series = scalar_series(run_dir, prefixes)
+    end = max((max(steps) for steps in series.values() if steps), default=0)
+    means = {}
+    for tag, steps in sorted(series.items()):
+        window = [value for step, value in steps.items() if step > end - last_n] or [steps[max(steps)]]
+        means[tag] = sum(window) / len(window)
+    return means
 
 
 def read_eval(run_dir: Path) -> tuple[dict[str, float], tuple[list[int], list[float]] | None]:
@@ -79,13 +98,13 @@ def curve_from_scalars(values: dict[str, float]) -> tuple[list[int], list[float]
     return ([b for b, _ in points], [a for _, a in points]) if points else None
 
 
-def collect_runs(sweep_dir: Path) -> list[RunSummary]:
+def collect_runs(sweep_dir: Path, last_n: int = LAST_N) -> list[RunSummary]:
     """Every run under `sweep_dir`, ordered by job number."""
     dirs = [d for d in Path(sweep_dir).iterdir() if (d / ".hydra" / "overrides.yaml").is_file()]
     dirs.sort(key=lambda d: (job_number(d) is None, job_number(d) or 0, d.name))
     runs = []
     for run_dir in dirs:
-        values = final_scalars(run_dir)
+        values = tail_means(run_dir, last_n)
         eval_values, curve = read_eval(run_dir)
         values |= eval_values
         name = str(job_number(run_dir)) if job_number(run_dir) is not None else run_dir.name
@@ -117,10 +136,12 @@ def table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
 
 
 def _column_order(name: str) -> tuple:
-    """reward/total first, then rewards, scaling (budgets numerically), eval (in the order of EVAL_*)."""
+    """reward/total, the accuracies, other rewards and val/*, scaling (budgets numerically), eval (as in EVAL_*)."""
     if name == "reward/total":
         return (0, 0, name)
-    if name.startswith("reward/"):
+    if name in ACCURACY_COLUMNS:
+        return (0, 1 + ACCURACY_COLUMNS.index(name), name)
+    if name.startswith(("reward/", "val/")):
         return (1, 0, name)
     if match := _BUDGET_TAG.match(name):
         return (2, int(match.group(1)), name)
@@ -147,8 +168,8 @@ def write_markdown(header: list[str], rows: list[list[str]], path: Path, title: 
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_plot(runs: list[RunSummary], path: Path) -> None:
-    """Final reward/total per run (bars) and each run's scaling curve (lines)."""
+def write_plot(runs: list[RunSummary], path: Path, last_n: int = LAST_N):
+    """Reward and accuracy per run (bars with their values) and, when any run has one, the scaling curves."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -156,40 +177,66 @@ def write_plot(runs: list[RunSummary], path: Path) -> None:
 
     keys = swept_keys(runs)
     labels = [run_label(run, keys) for run in runs]
-    figure = Figure(figsize=(11, 4), dpi=100)
-    bars, curves = figure.subplots(1, 2)
-    rewards = [run.values.get("reward/total", float("nan")) for run in runs]
-    bars.barh(range(len(runs)), rewards, tick_label=labels)
-    bars.invert_yaxis()
-    bars.set_xlabel("final reward/total")
-    bars.set_title("reward")
-    for run, label in zip(runs, labels, strict=True):
-        if run.curve:
-            curves.plot(run.curve[0], run.curve[1], "o-", label=label)
-    curves.set_xlabel("reasoning budget L (tokens)")
-    curves.set_ylabel("accuracy")
-    curves.set_title("test-time scaling")
-    curves.grid(alpha=0.3)
-    if any(run.curve for run in runs):
-        curves.legend(fontsize=7)
-    else:
-        curves.text(0.5, 0.5, "no scaling curves\n(callbacks=with_scaling or audio-thinker eval)",
-                    ha="center", va="center", transform=curves.transAxes)  # fmt: skip
+    accuracies = [column for column in ACCURACY_COLUMNS if any(column in run.values for run in runs)]
+    curves = any(run.curve for run in runs)
+    panels = 1 + bool(accuracies) + curves
+    figure = Figure(figsize=(5.5 * panels, 1.6 + 0.45 * len(runs) * max(1, len(accuracies))), dpi=100)
+    axes = list(figure.subplots(1, panels, squeeze=False)[0])
+    _bars(axes.pop(0), labels, {"reward/total": [run.values.get("reward/total") for run in runs]},
+          f"reward/total (mean of the last {last_n} steps)")  # fmt: skip
+    if accuracies:
+        _bars(axes.pop(0), labels, {c: [run.values.get(c) for run in runs] for c in accuracies}, "accuracy",
+              limit=(0, 1.1))  # fmt: skip
+    if curves:
+        panel = axes.pop(0)
+        for run, label in zip(runs, labels, strict=True):
+            if run.curve:
+                panel.plot(run.curve[0], run.curve[1], "o-", label=label)
+        panel.set_xlabel("reasoning budget L (tokens)")
+        panel.set_ylabel("accuracy")
+        panel.set_title("test-time scaling")
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path)
+    return figure
 
 
-def summarize_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list[RunSummary]:
-    """Write summary.md, summary.csv and summary.png for the multirun at `sweep_dir` (into it by default)."""
+def _bars(axes, labels: list[str], series: dict[str, list[float | None]], title: str, limit=None) -> None:
+    """Horizontal bars, one group per run and one bar per series, each with its value written at its end."""
+    height = 0.8 / len(series)
+    for index, (name, values) in enumerate(series.items()):
+        positions = [row + (index - (len(series) - 1) / 2) * height for row in range(len(labels))]
+        numbers = [float("nan") if v is None else v for v in values]
+        bars = axes.barh(positions, numbers, height=height, label=name)
+        axes.bar_label(bars, labels=[_fmt(v) for v in values], padding=3, fontsize=7)  # matplotlib skips nan bars
+        for position, value in zip(positions, values, strict=True):
+            if value is None:  # no bar: say so rather than leave a gap that reads as zero
+                axes.text(0, position, " n/a", va="center", fontsize=7, color="gray")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_ylim(len(labels) - 0.5, -0.5)  # the first run on top
+    axes.set_title(title)
+    if limit is not None:
+        axes.set_xlim(*limit)
+    else:
+        axes.margins(x=0.2)  # room for the value labels
+    if len(series) > 1:
+        axes.legend(fontsize=7)
+
+
+def summarize_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None, last_n: int = LAST_N) -> list[RunSummary]:
+    """Write summary.md, summary.csv and summary.png for the multirun at `sweep_dir` (into it by default); training
+    scalars are means over each run's last `last_n` steps."""
     sweep_dir = Path(sweep_dir)
-    runs = collect_runs(sweep_dir)
+    runs = collect_runs(sweep_dir, last_n)
     if not runs:
         raise FileNotFoundError(f"{sweep_dir} has no runs (subdirectories with .hydra/overrides.yaml)")
     out = Path(out_dir) if out_dir is not None else sweep_dir
     out.mkdir(parents=True, exist_ok=True)
     header, rows = table(runs)
-    write_markdown(header, rows, out / "summary.md", f"Sweep {sweep_dir.name}: {len(runs)} runs")
+    title = f"Sweep {sweep_dir.name}: {len(runs)} runs (training scalars: means over each run's last {last_n} steps)"
+    write_markdown(header, rows, out / "summary.md", title)
     with open(out / "summary.csv", "w", newline="") as f:
         csv.writer(f).writerows([header, *rows])
-    write_plot(runs, out / "summary.png")
+    write_plot(runs, out / "summary.png", last_n)
     return runs

@@ -1,25 +1,63 @@
-"""The model to evaluate: a base (hub id, path or embedded name), plus a saved peft adapter or training weights."""
+"""The model to evaluate: a base (hub id, path or embedded name), plus a saved peft adapter or training weights.
+
+With `eval.ckpt_path`, the model is rebuilt from the run's own config beside the checkpoint
+(`<run>/.hydra/config.yaml`, as `audio-thinker export` does), so a LoRA run's checkpoint evaluates without
+repeating its `quant=lora model=...` overrides; `eval.run_config` names another file, or `null` keeps the eval
+config's `model`. Either config may name only audio-thinker's loaders (`models.export.check_model_config`).
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from audio_thinker.models.loading import resolve_dtype
 from audio_thinker.models.policy import Policy
 
+log = logging.getLogger(__name__)
 
-def load_eval_policy(model_cfg: DictConfig, adapter: str | None = None, ckpt_path: str | None = None) -> Policy:
-    """Instantiate `model_cfg`, then load a peft adapter directory or a Lightning training checkpoint into it."""
+
+def eval_model_config(model_cfg: DictConfig, ckpt_path: str | None, run_config: str | None = "auto") -> DictConfig:
+    """The model config that rebuilds what is evaluated: the run's own beside a checkpoint, else `model_cfg`."""
+    if not ckpt_path or run_config is None:
+        return model_cfg
+    path = Path(ckpt_path).parent.parent / ".hydra" / "config.yaml" if run_config == "auto" else Path(run_config)
+    if not path.is_file():
+        if run_config != "auto":
+            raise FileNotFoundError(f"eval.run_config={run_config}: no such file")
+        log.info("no run config at %s: the checkpoint is loaded into the eval config's model", path)
+        return model_cfg
+    from audio_thinker.models.export import check_model_config
+
+    node = OmegaConf.load(path).model
+    # The eval config's own trust_remote_code is the user's consent; a run folder cannot grant it to itself.
+    check_model_config(node, str(path), trust_remote_code=bool(model_cfg.get("trust_remote_code", False)))
+    log.info("model config: %s (the checkpoint's run; eval.run_config=null uses the eval config's model)", path)
+    return node
+
+
+def load_eval_policy(
+    model_cfg: DictConfig,
+    adapter: str | None = None,
+    ckpt_path: str | None = None,
+    device: str = "auto",
+    run_config: str | None = "auto",
+) -> Policy:
+    """Instantiate the model (`eval_model_config`) in the dtype for `device`, then load a peft adapter directory or
+    a Lightning training checkpoint into it."""
     if adapter and ckpt_path:
         raise ValueError("set eval.adapter or eval.ckpt_path, not both: a training checkpoint already holds the "
                          "adapter weights of a LoRA run")  # fmt: skip
+    model_cfg = eval_model_config(model_cfg, ckpt_path, run_config)
     if ckpt_path:  # loading a run's weights: the model is rebuilt only by our own loaders, as `export` does
         from audio_thinker.models.export import check_model_config
 
         check_model_config(model_cfg, "the eval config (model)", trust_remote_code=True)  # the user's own flag
-    policy = instantiate(model_cfg, _convert_="all")  # as training builds it
+    extra = {"dtype": resolve_dtype(model_cfg.dtype, device)} if "dtype" in model_cfg else {}
+    policy = instantiate(model_cfg, _convert_="all", **extra)  # as training builds it
     if adapter:
         policy = attach_adapter(policy, adapter)
     if ckpt_path:  # its `policy.*` weights, read with weights_only=True; the model config must match the run's
@@ -38,4 +76,7 @@ def attach_adapter(policy: Policy, path: str | Path) -> Policy:
                          "LoRA (model.lora): evaluate with quant=none")  # fmt: skip
     if not (Path(path) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"eval.adapter={path} has no adapter_config.json: pass a peft save_pretrained dir")
-    return type(policy)(PeftModel.from_pretrained(policy.model, str(path)), policy.processor)
+    from audio_thinker.models.loading import quiet_peft
+
+    with quiet_peft():
+        return type(policy)(PeftModel.from_pretrained(policy.model, str(path)), policy.processor)

@@ -1,7 +1,8 @@
 """Export what training produced: the LoRA adapter (or the full model) plus the processor, and merged models.
 
 An exported adapter directory loads with `PeftModel.from_pretrained(base, dir)`; a merged or fully fine-tuned
-directory loads with the model class's own `from_pretrained`. Both carry the processor, so they are complete.
+directory loads with the model class's own `from_pretrained`. Both carry the processor and a model card
+(`models.model_card`), so they are complete; `--push-to-hub REPO` uploads one (`models.hub`).
 
 A checkpoint and its run folder are data: `export` rebuilds the model from the run's `.hydra/config.yaml`, so that
 file may name only our own model loader and the settings objects it takes (`SAFE_MODEL_TARGETS`), and
@@ -17,6 +18,7 @@ from pathlib import Path
 import lightning as L
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from audio_thinker.models.model_card import model_card, write_card
 from audio_thinker.models.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -66,21 +68,30 @@ def _targets(node, key: str):
             yield from _targets(node._get_node(index), f"{key}[{index}]")
 
 
-def export_policy(policy: Policy, out_dir: str | Path) -> Path:
-    """Save the adapter (peft `save_pretrained`) or, without adapters, the whole model; plus the processor."""
+def export_policy(
+    policy: Policy, out_dir: str | Path, run_cfg: DictConfig | None = None, step: int | None = None,
+    run_dir: Path | None = None, merged: bool = False,
+) -> Path:  # fmt: skip
+    """Save the adapter (peft `save_pretrained`) or, without adapters, the whole model; plus the processor and a
+    model card (`models.model_card`) filled from the run's config `run_cfg` (`merged`: a LoRA run, folded in)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     policy.model.save_pretrained(out)
     policy.processor.save_pretrained(out)
-    log.info("exported %s to %s", "LoRA adapter" if policy.has_adapters else "model", out)
+    dtype = str(policy.hf_model.config.dtype).removeprefix("torch.")
+    card = model_card(run_cfg, out, adapter=policy.has_adapters, merged=merged, step=step, dtype=dtype, run_dir=run_dir)
+    write_card(card, out)
+    log.debug("exported %s to %s", "LoRA adapter" if policy.has_adapters else "model", out)
     return out
 
 
-def load_checkpoint_into(policy: Policy, ckpt_path: str | Path) -> None:
-    """Copy the `policy.*` weights of a Lightning training checkpoint into `policy` (strict on those keys)."""
+def load_checkpoint_into(policy: Policy, ckpt_path: str | Path, checkpoint: dict | None = None) -> None:
+    """Copy the `policy.*` weights of a Lightning training checkpoint (read from `ckpt_path` unless given as
+    `checkpoint`) into `policy` (strict on those keys)."""
     from audio_thinker.callbacks.resume import read_checkpoint
 
-    state = read_checkpoint(ckpt_path)["state_dict"]  # weights_only: a checkpoint is data, never code to run
+    checkpoint = checkpoint if checkpoint is not None else read_checkpoint(ckpt_path)  # weights_only: data, no code
+    state = checkpoint["state_dict"]
     weights = {k[len(POLICY_PREFIX) :]: v for k, v in state.items() if k.startswith(POLICY_PREFIX)}
     if not weights:
         raise ValueError(f"{ckpt_path}: no 'policy.*' weights in this checkpoint; is it an audio-thinker checkpoint?")
@@ -102,73 +113,120 @@ def run_config_path(ckpt_path: str | Path, config_path: str | Path | None = None
     return path
 
 
+def rebuild_policy(
+    ckpt_path: str | Path, config_path: str | Path | None = None, trust_remote_code: bool = False
+) -> tuple[Policy, DictConfig, dict]:
+    """The policy of a training checkpoint: rebuilt from the run's config (checked by `check_model_config`) in the
+    dtype training used, its trained weights loaded; with the run config and the checkpoint.
+
+    The base is loaded unquantized: a QLoRA run's adapter is the same on a full-precision base, and merging needs
+    one. `model.dtype=auto` resolves to the dtype the checkpoint records (that of the training device).
+    """
+    from hydra.utils import instantiate
+
+    from audio_thinker.callbacks.resume import read_checkpoint
+
+    config_path = run_config_path(ckpt_path, config_path)
+    run_cfg = OmegaConf.load(config_path)
+    check_model_config(run_cfg.model, str(config_path), trust_remote_code)
+    checkpoint = read_checkpoint(ckpt_path)
+    dtype = run_cfg.model.get("dtype", "float32")
+    if dtype == "auto":
+        dtype = checkpoint.get("model_dtype", "auto")
+    log.info("rebuilding the model from %s in %s", config_path, dtype)
+    policy = instantiate(run_cfg.model, _convert_="all", dtype=dtype, quantization=None, gradient_checkpointing=False)
+    load_checkpoint_into(policy, ckpt_path, checkpoint)
+    return policy, run_cfg, checkpoint
+
+
 def export_checkpoint(
     ckpt_path: str | Path, out_dir: str | Path, config_path: str | Path | None = None, trust_remote_code: bool = False
 ) -> Path:
-    """Rebuild the run's policy from its Hydra config (checked by `check_model_config`), load the checkpoint, and
-    export it."""
-    from hydra.utils import instantiate
-
-    config_path = run_config_path(ckpt_path, config_path)
-    node = OmegaConf.load(config_path).model
-    check_model_config(node, str(config_path), trust_remote_code)
-    log.info("rebuilding the model from %s", config_path)
-    policy = instantiate(node, _convert_="all")
-    load_checkpoint_into(policy, ckpt_path)
-    return export_policy(policy, out_dir)
+    """Rebuild the run's policy (`rebuild_policy`) and export it with its model card."""
+    policy, run_cfg, checkpoint = rebuild_policy(ckpt_path, config_path, trust_remote_code)
+    return export_policy(policy, out_dir, run_cfg, checkpoint.get("global_step"), run_folder(ckpt_path))
 
 
-def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, base: str | None = None) -> Path:
-    """Fold a LoRA adapter into its base model and save a plain transformers model (+ processor)."""
-    from peft import PeftConfig, PeftModel
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoProcessor, AutoTokenizer
+def run_folder(ckpt_path: str | Path) -> Path:
+    """The run folder of a checkpoint in `<run>/checkpoints/`."""
+    return Path(ckpt_path).resolve().parent.parent
 
-    from audio_thinker.models.loading import resolve_path
 
-    base_path = resolve_path(base or PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path)
-    if AutoConfig.from_pretrained(base_path).model_type == "qwen2_audio":
-        from transformers import Qwen2AudioForConditionalGeneration as model_class
-    else:
-        model_class = AutoModelForCausalLM
-    merged = PeftModel.from_pretrained(model_class.from_pretrained(base_path), str(adapter_dir)).merge_and_unload()
-    out = Path(out_dir)
-    merged.save_pretrained(out)
-    try:
-        AutoProcessor.from_pretrained(str(adapter_dir)).save_pretrained(out)
-    except (OSError, ValueError):  # text-only models ship a tokenizer, not a processor
-        AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(out)
-    return out
+class NothingToMerge(ValueError):
+    """A fully fine-tuned model has no adapter to fold in: the exported model already is the merged one."""
+
+
+def merge_policy(policy: Policy, out_dir: str | Path, run_cfg: DictConfig | None = None, step: int | None = None,
+                 run_dir: Path | None = None) -> Path:  # fmt: skip
+    """Fold the LoRA adapter into the base and save a plain transformers model, its processor and its card.
+
+    The merged model keeps the base's dtype (the training dtype, see `rebuild_policy`). The model class is the
+    family's own (`models.loading.FAMILIES`): a Qwen2-Audio model stays `Qwen2AudioForConditionalGeneration`; a
+    Qwen2.5-Omni run trains, and so merges and saves, the thinker alone (`Qwen2_5OmniThinkerForConditionalGeneration`,
+    audio and text in, text out; the talker that speaks is not part of it), which audio-thinker and transformers
+    load as `model.path`.
+    """
+    if not policy.has_adapters:
+        raise NothingToMerge("nothing to merge: this run fine-tuned the whole model (no LoRA adapter), so the "
+                             "exported folder already holds the complete model")  # fmt: skip
+    merged = type(policy)(policy.model.merge_and_unload(), policy.processor)
+    return export_policy(merged, out_dir, run_cfg, step, run_dir, merged=True)
+
+
+def load_run_config(path: str | Path | None) -> DictConfig | None:
+    """The run's composed config (`.hydra/config.yaml`) for model cards, or None when it is not there."""
+    return OmegaConf.load(path) if path and Path(path).is_file() else None
 
 
 class ExportCallback(L.Callback):
-    """At the end of training, export the policy (adapter or full model + processor) to `dirpath`."""
+    """At the end of training, export the policy (adapter or full model + processor + model card) to `dirpath`.
 
-    def __init__(self, dirpath: str) -> None:
-        self.dirpath = dirpath
+    `run_config`: the run's `.hydra/config.yaml`, read for the model card (optional).
+    """
+
+    def __init__(self, dirpath: str, run_config: str | None = None) -> None:
+        self.dirpath, self.run_config = dirpath, run_config
 
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
         if trainer.is_global_zero:
-            export_policy(pl_module.policy, self.dirpath)
+            run_cfg = load_run_config(self.run_config)
+            out = export_policy(pl_module.policy, self.dirpath, run_cfg, trainer.global_step, Path(self.dirpath).parent)
+            log.info("exported the %s to %s", "LoRA adapter" if pl_module.policy.has_adapters else "model", out)
 
 
 def export_main(argv: list[str] | None = None) -> int:
-    """`audio-thinker export CKPT --out DIR [--config CFG] [--merge]`."""
+    """`audio-thinker export CKPT --out DIR [--config CFG] [--merge] [--push-to-hub REPO]`."""
     import argparse
+
+    from audio_thinker.models.hub import check_push_target, push_to_hub
 
     parser = argparse.ArgumentParser(prog="audio-thinker export", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path, help="a training checkpoint (e.g. <run>/checkpoints/last.ckpt)")
     parser.add_argument("--out", type=Path, required=True, help="directory to write the adapter/model into")
     parser.add_argument("--config", type=Path, default=None, help="run config (default: <run>/.hydra/config.yaml)")
     parser.add_argument("--merge", action="store_true", help="also merge the LoRA adapter into the base (<out>/merged)")
+    what = "upload the result (the merged model with --merge, else the export) to this Hub repository"
+    parser.add_argument("--push-to-hub", metavar="REPO", default=None, help=what)
+    parser.add_argument("--private", action="store_true", help="with --push-to-hub: create the repository private")
     parser.add_argument(
         "--trust-remote-code",
         action="store_true",
         help="allow a config with model.trust_remote_code=true (runs code shipped with the model)",
     )
     args = parser.parse_args(argv)
+    if args.push_to_hub:
+        check_push_target(args.push_to_hub)  # an impossible push fails now, not after the export
     print(f"model config: {run_config_path(args.checkpoint, args.config)}")
-    out = export_checkpoint(args.checkpoint, args.out, args.config, args.trust_remote_code)
-    print(f"exported {args.checkpoint} -> {out}")
+    policy, run_cfg, checkpoint = rebuild_policy(args.checkpoint, args.config, args.trust_remote_code)
+    step, run_dir = checkpoint.get("global_step"), run_folder(args.checkpoint)
+    upload = export_policy(policy, args.out, run_cfg, step, run_dir)
+    print(f"exported {args.checkpoint} -> {upload}")
     if args.merge:
-        print(f"merged -> {merge_adapter(out, out / 'merged')}")
+        try:
+            upload = merge_policy(policy, args.out / "merged", run_cfg, step, run_dir)
+            print(f"merged -> {upload}")
+        except NothingToMerge as err:
+            print(err)
+    if args.push_to_hub:
+        print(f"pushed {upload} -> {push_to_hub(upload, args.push_to_hub, args.private)}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import runpy
 import shutil
 from collections import defaultdict
@@ -11,17 +12,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.eval.budget import budget_forced_generate
-from audio_thinker.eval.weights import load_eval_policy
+from audio_thinker.eval.weights import eval_model_config, load_eval_policy
 from audio_thinker.rollout.prompts import THINK
 from audio_thinker.rollout.sampler import render_prompts
 from audio_thinker.train import build_module, build_trainer
 from tests.benchmarks import EXCERPT, read_items, write_placeholder_audio
-from tests.conftest import FAST, compose_train
+from tests.conftest import CONFIG_DIR, FAST, compose_train
 from tests.integration.test_cli import run_cli
 from tests.integration.test_training import LENGTH_REWARD
 from tests.tb import read_scalars, scalar_tags
@@ -57,6 +60,11 @@ def test_eval_cli_writes_predictions_metrics_and_the_scaling_curve(tmp_path):
     assert scaling["budgets"] == [0, 4, 8]
     assert scaling["accuracy"] == [metrics["by_budget"][b]["accuracy"] for b in ("0", "4", "8")]
     assert scaling["sweet_spot"] in (0, 4, 8) and isinstance(scaling["slope"], float)
+    assert scaling["n"] == [4, 4, 4] and scaling["trend"] and isinstance(scaling["slope_stderr"], float)
+    options = [len(example.choices) for example in SyntheticAudioQA(size=32, seed=100003)]
+    assert scaling["chance"] is not None and min(1 / k for k in options) <= scaling["chance"] <= 0.5
+    forced = [line for line in lines if line["budget"] == 4]
+    assert scaling["mean_think_tokens"][1] == pytest.approx(sum(x["think_tokens"] for x in forced) / 4)
     assert (tmp_path / "scaling.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -183,9 +191,28 @@ def test_sweep_summary_compares_the_runs(multirun, tmp_path):
     assert [row["loss.beta"] for row in rows] == ["0", "0.04"]  # the swept key; FAST overrides are shared
     assert "trainer.max_steps" not in rows[0]
     assert all(row["reward/total"] != "" and row["scaling/slope"] != "" for row in rows)
-    final = read_scalars(_run(multirun, 0) / "tensorboard", "reward/total")[-1][1]
-    assert float(rows[0]["reward/total"]) == pytest.approx(final, rel=1e-3)  # the last logged value (4 digits)
+    points = read_scalars(_run(multirun, 0) / "tensorboard", "reward/total")
+    assert [step for step, _ in points] == [0, 1]  # a 2-step run: both steps fall in the last 10
+    mean = sum(value for _, value in points) / 2
+    assert float(rows[0]["reward/total"]) == pytest.approx(mean, rel=1e-3, abs=1e-4)  # the mean (4 digits)
     assert (rows[0]["eval/accuracy"], rows[1]["eval/accuracy"]) == ("", "0.625")
     assert (rows[1]["eval/slope"], rows[1]["eval/sweet_spot"]) == ("0.01", "25")
     assert "| run | loss.beta | reward/total |" in (tmp_path / "summary.md").read_text()
     assert (tmp_path / "summary.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_of_a_checkpoint_rebuilds_the_model_from_the_runs_own_config(tmp_path, caplog):
+    from tests.integration.test_hf_interop import fake_run
+
+    lora_policy, ckpt = fake_run(tmp_path, LORA)  # a LoRA run; the eval config below has no LoRA
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        eval_cfg = compose("eval")
+    with caplog.at_level(logging.INFO, logger="audio_thinker.eval.weights"):
+        model_cfg = eval_model_config(eval_cfg.model, str(ckpt))
+    assert model_cfg.lora is not None and f"model config: {ckpt.parent.parent / '.hydra'}" in caplog.text
+    loaded = load_eval_policy(model_cfg, ckpt_path=str(ckpt))
+    expected = {k: v for k, v in lora_policy.state_dict().items() if "lora_" in k}
+    assert expected and all(torch.equal(v, loaded.state_dict()[k]) for k, v in expected.items())
+    with pytest.raises(ValueError, match="does not match"):  # run_config=null: the eval config's own (plain) model
+        load_eval_policy(eval_cfg.model, ckpt_path=str(ckpt), run_config=None)

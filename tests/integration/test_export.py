@@ -121,5 +121,9 @@ def test_eval_from_a_checkpoint_applies_the_same_allow_list(tmp_path):
     from audio_thinker.eval.weights import load_eval_policy
 
     ckpt = _run_folder(tmp_path, TINY)
-    with pytest.raises(UnsafeConfigError, match="builtins.exec"):
-        load_eval_policy(OmegaConf.create({"_target_": "builtins.exec", "source": "1"}), ckpt_path=str(ckpt))
+    exec_node = {"_target_": "builtins.exec", "source": "1"}
+    with pytest.raises(UnsafeConfigError, match="builtins.exec"):  # the eval config's own model
+        load_eval_policy(OmegaConf.create(exec_node), ckpt_path=str(ckpt), run_config=None)
+    unsafe = _run_folder(tmp_path / "other", exec_node)
+    with pytest.raises(UnsafeConfigError, match=r"other/run/\.hydra/config\.yaml: model\._target_='builtins.exec'"):
+        load_eval_policy(OmegaConf.create(TINY), ckpt_path=str(unsafe))  # the run's config beside the checkpoint

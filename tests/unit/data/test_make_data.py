@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 
 import numpy as np
 
@@ -10,6 +12,7 @@ from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.make_data import make_data_main, split_seed, write_synthetic_dataset
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.data.validate import check_dataset
+from tests.terminal import Terminal
 
 
 def test_round_trip_through_the_manifest_dataset(tmp_path):
@@ -60,3 +63,14 @@ def test_cli_writes_the_requested_sizes_and_tasks(tmp_path, capsys):
     info = json.loads((tmp_path / "dataset_info.json").read_text())
     assert info["tasks"] == ["count_beeps"] and info["splits"] == {"train": 4, "val": 2}
     assert "train: 4 examples ->" in capsys.readouterr().out
+
+
+def test_cli_shows_a_progress_bar_per_split_on_a_terminal(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert make_data_main([str(tmp_path), "--train-size", "3", "--val-size", "2"]) == 0
+    drawn = sys.stderr.getvalue()
+    assert "make-data train: 100%" in drawn and "3/3" in drawn
+    assert "make-data val: 100%" in drawn and "2/2" in drawn
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal: no bar (logs and CI stay clean)
+    assert make_data_main([str(tmp_path / "quiet"), "--train-size", "1", "--val-size", "1"]) == 0
+    assert sys.stderr.getvalue() == ""
