@@ -18,7 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import DynamicCache, Qwen2Model
+from transformers.cache_utils import Cache, DynamicLayer
 from transformers.masking_utils import create_bidirectional_mask
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 
 @dataclass
@@ -63,6 +65,75 @@ def activation_checkpointing(model: nn.Module) -> bool:
     if hasattr(type(model), "is_activation_checkpointing"):  # transformers >= 5.23
         return bool(model.is_activation_checkpointing)
     return bool(getattr(model, "is_gradient_checkpointing", False))
+
+
+class PromptKVLayer(DynamicLayer):
+    """One layer's prompt keys and values, written by the prompt pass.
+
+    It keeps what it is given instead of appending, so a checkpointed layer that replays its forward in the backward
+    pass writes the same states again instead of doubling the prompt.
+    """
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        self.keys, self.values = key_states, value_states
+        return key_states, value_states
+
+
+class SharedPromptLayer(DynamicLayer):
+    """The completion pass's read-only view of one prompt layer, each prompt's states repeated for its G samples.
+
+    Nothing is stored, so a checkpointed replay reads exactly the states the first pass read; gradients reach the
+    one prompt pass through the repeat.
+    """
+
+    def __init__(self, prompt: PromptKVLayer, group_size: int) -> None:
+        super().__init__()
+        self.prompt, self.group_size = prompt, group_size
+        self.is_initialized = True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        keys = torch.cat([self.prompt.keys.repeat_interleave(self.group_size, dim=0), key_states], dim=-2)
+        values = torch.cat([self.prompt.values.repeat_interleave(self.group_size, dim=0), value_states], dim=-2)
+        return keys, values  # [N, heads, P + C', head_dim]
+
+    def get_seq_length(self) -> int:
+        return self.prompt.get_seq_length()
+
+
+# transformers >= 5.2x lets a checkpointed layer keep a cache it may replay safely (`_can_checkpoint_with_cache`);
+# before that it always drops the cache under checkpointing, and the log-prob passes run in full instead.
+REPLAYABLE_CACHE = hasattr(GradientCheckpointingLayer, "_can_checkpoint_with_cache")
+
+
+def checkpointed_layers(model: nn.Module) -> list[nn.Module]:
+    """Decoder layers with activation checkpointing on."""
+    return [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer) and m.gradient_checkpointing]
+
+
+def can_share_prompt_under_checkpointing(model: nn.Module) -> bool:
+    """Whether the shared-prompt passes give exact gradients with this model's checkpointing.
+
+    Non-reentrant checkpointing records the graph in the first pass, so prompt states kept in our cache carry their
+    gradient; the reentrant kind runs that pass without a graph, and its cached states would carry none.
+    """
+    layers = checkpointed_layers(model)
+    reentrant = [getattr(m._gradient_checkpointing_func, "keywords", {}).get("use_reentrant", True) for m in layers]
+    return REPLAYABLE_CACHE and not any(reentrant)
+
+
+@contextlib.contextmanager
+def replayable_cache(model: nn.Module):
+    """Let checkpointed layers keep our prompt caches, which give the same states when a layer is replayed."""
+    layers = checkpointed_layers(model)
+    for layer in layers:
+        layer._can_checkpoint_with_cache = True  # an instance attribute: the class stays as transformers ships it
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer._can_checkpoint_with_cache
 
 
 def real_token_positions(mask: torch.Tensor) -> torch.Tensor:
@@ -179,7 +250,7 @@ class Policy(nn.Module):
         prompt_embeds = self.embed_prompts(encoding, reencode_audio)  # [B, P, H]
         mask = torch.cat([encoding.attention_mask.repeat_interleave(group_size, dim=0), completion_mask], dim=1)
         positions = real_token_positions(mask)  # [N, P+C]
-        if group_size > 1 and not activation_checkpointing(self.hf_model):
+        if group_size > 1 and self.shares_prompt_passes():
             hidden = self._hidden_shared_prompt(prompt_embeds, completion_ids, mask, positions, group_size)
         else:
             hidden = self._hidden_full(prompt_embeds, completion_ids, mask, positions, group_size)
@@ -195,25 +266,39 @@ class Policy(nn.Module):
         # Hidden state at position p predicts token p+1: keep only those that predict completion tokens.
         return hidden[:, prompt_embeds.shape[1] - 1 : -1]  # [N, C, H]
 
-    def _hidden_shared_prompt(self, prompt_embeds, completion_ids, mask, positions, group_size: int) -> torch.Tensor:
-        """The same hidden states, but the prompt runs once per example and its KV cache is shared by the G samples.
+    def shares_prompt_passes(self) -> bool:
+        """Whether the log-prob passes run each prompt once for its G samples (else every sample in full)."""
+        layer_types = getattr(self.hf_model.config.get_text_config(), "layer_types", None) or []
+        if any(kind != "full_attention" for kind in layer_types):
+            return False  # a sliding window would need a windowed view of the shared prompt
+        return not activation_checkpointing(self.hf_model) or can_share_prompt_under_checkpointing(self.hf_model)
 
-        The prompt is most of each sequence, so this cuts the log-prob passes' work by about that share. The cache
-        is repeated, not the prompt, and gradients flow through the repeat into the one prompt pass.
+    def _hidden_shared_prompt(self, prompt_embeds, completion_ids, mask, positions, group_size: int) -> torch.Tensor:
+        """The same hidden states, but the prompt runs once per example and its keys/values serve the G samples.
+
+        The prompt is most of each sequence, so this cuts the log-prob passes' work by about that share. Gradients
+        flow through the per-layer repeat into the one prompt pass. Both passes' caches give the same states when a
+        checkpointed layer replays, so this also holds with activation checkpointing on.
         """
-        prompt_len = prompt_embeds.shape[1]
-        prompt_out, cache = self._cached_prompt_pass(
-            prompt_embeds, mask[::group_size, :prompt_len], positions[::group_size, :prompt_len]
-        )
-        first = prompt_out[:, -1:].repeat_interleave(group_size, dim=0)  # predicts completion token 0
-        if completion_ids.shape[1] == 1:
-            return first
-        cache.batch_repeat_interleave(group_size)
-        rest = self.decoder()(
-            inputs_embeds=self.hf_model.get_input_embeddings()(completion_ids[:, :-1]),
-            attention_mask=mask[:, :-1], position_ids=positions[:, prompt_len:-1], **{CACHE_KWARG: cache},
-            use_cache=True,
-        ).last_hidden_state  # fmt: skip
+        prompt_len, layers = prompt_embeds.shape[1], self.hf_model.config.get_text_config().num_hidden_layers
+        prompt_cache = Cache(layers=[PromptKVLayer() for _ in range(layers)])
+        with replayable_cache(self.hf_model):
+            prompt_out = self.decoder()(
+                inputs_embeds=prompt_embeds,
+                attention_mask=mask[::group_size, :prompt_len],
+                position_ids=positions[::group_size, :prompt_len],
+                **{CACHE_KWARG: prompt_cache},
+            ).last_hidden_state
+            first = prompt_out[:, -1:].repeat_interleave(group_size, dim=0)  # predicts completion token 0
+            if completion_ids.shape[1] == 1:
+                return first
+            shared = Cache(layers=[SharedPromptLayer(layer, group_size) for layer in prompt_cache.layers])
+            rest = self.decoder()(
+                inputs_embeds=self.hf_model.get_input_embeddings()(completion_ids[:, :-1]),
+                attention_mask=mask[:, :-1],
+                position_ids=positions[:, prompt_len:-1],
+                **{CACHE_KWARG: shared},
+            ).last_hidden_state
         return torch.cat([first, rest], dim=1)  # [N, C, H]
 
     def decoder(self) -> nn.Module:
