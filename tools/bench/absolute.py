@@ -50,23 +50,3 @@ def absolute_run(workload: Workload, steps: int, warmup: int, device: str) -> di
         "peak_reserved_gib": torch.cuda.max_memory_reserved() / GIB if device.startswith("cuda") else None,
         "target_peak_gib": TARGET_PEAK_GIB,
     }
-
-
-def absolute_lines(result: dict) -> list[str]:
-    """The absolute figures as Markdown."""
-    w = result["workload"]
-    step = result["step_s"]
-    reserved = result["peak_reserved_gib"]
-    return [
-        f"| absolute, {result['device']} | value |",
-        "|---|---|",
-        f"| configuration | {w['model'].rsplit('/', 1)[-1]}, {w['quant']}, {w['dtype']}, "
-        f"checkpointing {w['checkpointing']}, B={w['batch_size']} x G={w['group_size']}, prompt "
-        f"{result['prompt_len']} tokens, {w['new_tokens']} new tokens |",
-        f"| step time (s), median [95% CI] | {step['median']:.2f} [{step['low']:.2f}, {step['high']:.2f}] |",
-        f"| completion tokens / s | {result['completion_tokens_per_s']:.1f} |",
-        f"| tokens / s (prompt + completion, every sample) | {result['tokens_per_s']:.1f} |",
-        f"| peak memory (GiB) | {result['peak_memory_gib']:.2f}"
-        + (f" allocated, {reserved:.2f} reserved" if reserved is not None else " (peak RSS)")
-        + f"; target <= {result['target_peak_gib']:g} |",
-    ]

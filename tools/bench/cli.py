@@ -17,7 +17,7 @@ from transformers import AutoProcessor, AutoTokenizer
 from audio_thinker.models.tiny import TINY_AUDIO_SECONDS
 
 from . import models, report
-from .absolute import absolute_lines, absolute_run
+from .absolute import absolute_run
 from .environment import ROOT, machine, pin, versions
 from .floors import load_floor
 from .ours import PhaseProfile, run_ours
@@ -154,13 +154,15 @@ def run(ns: argparse.Namespace) -> dict:
         "versions": versions(),
         "timing": {"rounds": ns.rounds, "steps": ns.steps, "warmup": ns.warmup},
     }
-    doc["contenders"], doc["workload"] = measure(ns, text_workload(ns), contenders)
+    doc["contenders"], doc["workload"] = {}, None
+    if not ns.skip_text:
+        doc["contenders"], doc["workload"] = measure(ns, text_workload(ns), contenders)
     doc["phases"] = {name: e.pop("phases_ms") for name, e in doc["contenders"].items() if "phases_ms" in e}
     audio = audio_workload(ns)
     if audio is not None:
         entries, workload = measure(ns, audio, audio_contenders)
-        doc["audio"] = {"contenders": entries, "workload": workload, "timing": doc["timing"], "machine": doc["machine"]}
-    if ns.profile:
+        doc["audio"] = {"contenders": entries, "workload": workload, "timing": doc["timing"]}
+    if ns.profile and not ns.skip_text:
         doc["phases"][f"{report.OURS} (--profile)"] = profile(ns, text_workload(ns))
     if ns.device.startswith("cuda") and ns.preset == "paper" and not ns.skip_absolute:
         doc["absolute"] = absolute_run(full_7b_workload(ns), ns.steps, ns.warmup, ns.device)
@@ -230,6 +232,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "a CPU, trl on CUDA); empty to skip TRL",
     )
     p.add_argument("--vllm-server", help="URL of a vLLM server: adds TRL use_vllm=True and our vllm engine")
+    p.add_argument("--skip-text", action="store_true", help="only the audio comparison (and the absolute run)")
     p.add_argument("--skip-naive", action="store_true", help="do not run the naive floor")
     p.add_argument("--skip-absolute", action="store_true", help="paper preset on CUDA: no absolute 7B QLoRA run")
     p.add_argument("--profile", action="store_true", help="also split our step into timed phases")
@@ -273,6 +276,5 @@ def main(argv: list[str] | None = None) -> None:
     doc = run(ns)
     ns.json.parent.mkdir(parents=True, exist_ok=True)
     ns.json.write_text(json.dumps(doc, indent=1))
-    extra = absolute_lines(doc["absolute"]) if "absolute" in doc else []
-    print("\n".join([*extra, "", f"results: {ns.json}", ""]) if extra else f"results: {ns.json}\n")
+    print(f"results: {ns.json}\n")
     print(report.markdown(doc))

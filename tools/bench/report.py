@@ -15,7 +15,7 @@ OURS, NAIVE, TIGHT = "audio-thinker (ours)", "naive floor (generate + full passe
 TRL_NAMES = {
     "trl": "TRL GRPOTrainer",
     "trl-compact": "TRL, compact LM head (its CUDA path)",
-    "trl-compile": "TRL, torch_compile",
+    "trl-compile": "TRL, compact LM head + torch_compile",
     "trl-vllm": "TRL, use_vllm (server)",
 }
 OURS_VLLM = "audio-thinker, vllm engine"
@@ -82,17 +82,24 @@ def last_line(values: dict[str, float]) -> str:
 
 
 # -- Markdown ---------------------------------------------------------------------------------------------
-def describe(doc: dict) -> str:
-    """Workload, statistics and machine in one paragraph."""
-    w, t, m = doc["workload"], doc["timing"], doc["machine"]
-    mode = f"{QUANT_NAMES[w['quant']]}, {w['dtype']}"
-    mode += ", activation checkpointing" if w["checkpointing"] else ""
+def describe_workload(w: dict, t: dict) -> str:
+    """One workload and its statistics in a sentence."""
+    mode = f"{QUANT_NAMES[w['quant']]}, {w['dtype']}" + (", activation checkpointing" if w["checkpointing"] else "")
+    audio = f", one {w['audio_seconds']:g} s clip each" if w.get("audio") else ""
     return (
-        f"{Path(w['model']).name}: B={w['batch_size']} prompts of {w['prompt_tokens']} tokens x G={w['group_size']}, "
-        f"{w['new_tokens']} new tokens each, beta={w['beta']} (k3, bias-corrected), fused AdamW lr={w['lr']}, "
-        f"{mode}. {t['rounds']} rounds x {t['steps']} measured steps (after {t['warmup']} warm-up steps each run); "
-        f"device {m['device']}, {m['threads']} torch thread(s), pinned to CPUs {m['affinity']} of {m['cores']}; "
-        f"load average {m['load_start']:.1f} at start, {m['load_end']:.1f} at end. {doc['date']}, {m['cpu']}; "
+        f"{Path(w['model']).name}: B={w['batch_size']} prompts of {w['prompt_tokens']} text tokens{audio} x "
+        f"G={w['group_size']}, {w['new_tokens']} new tokens each, beta={w['beta']} (k3, bias-corrected), fused "
+        f"AdamW lr={w['lr']}, {mode}; {t['rounds']} rounds x {t['steps']} measured steps (after {t['warmup']} "
+        "warm-up steps each run)"
+    )
+
+
+def describe_machine(doc: dict) -> str:
+    """Date, machine, load and versions in a sentence."""
+    m = doc["machine"]
+    return (
+        f"{doc['date']}; {m['cpu']} ({m['cores']} cores), device {m['device']}, {m['threads']} torch thread(s), "
+        f"pinned to CPUs {m['affinity']}; load average {m['load_start']:.1f} at start, {m['load_end']:.1f} at end; "
         + ", ".join(f"{k} {v}" for k, v in doc["versions"].items())
     )
 
@@ -150,7 +157,7 @@ def phase_table(title: str, phases: dict[str, float]) -> list[str]:
 
 def audio_table(audio: dict) -> list[str]:
     """Encoder comparison in units of the audio floor, and clips through the encoder per step."""
-    lines = [describe({**audio, "date": "", "versions": {}}).split(" device")[0], ""]
+    lines = [describe_workload(audio["workload"], audio["timing"]), ""]
     lines += [
         "| audio | median step (s) | x audio floor [95% CI] | clips encoded / step | encoder calls / step "
         "| examples / step |",
@@ -167,37 +174,88 @@ def audio_table(audio: dict) -> list[str]:
 
 def markdown(doc: dict) -> str:
     """The full report; its last line is the machine-readable one."""
-    lines = [describe(doc), "", *contender_table(doc["contenders"], "step"), "", *verdicts(doc)]
+    lines = [describe_machine(doc)]
+    if doc["contenders"]:
+        lines += ["", describe_workload(doc["workload"], doc["timing"]), ""]
+        lines += [*contender_table(doc["contenders"], "step"), "", *verdicts(doc)]
     for name, phases in doc.get("phases", {}).items():
         lines += ["", *phase_table(name, phases)]
     if doc.get("audio"):
         lines += ["", *audio_table(doc["audio"])]
+    if doc.get("absolute"):
+        lines += ["", *absolute_table(doc["absolute"])]
     return "\n".join([*lines, "", last_line(headline(doc))])
+
+
+def absolute_table(result: dict) -> list[str]:
+    """The absolute figures as Markdown."""
+    w = result["workload"]
+    step = result["step_s"]
+    reserved = result["peak_reserved_gib"]
+    return [
+        f"| absolute, {result['device']} | value |",
+        "|---|---|",
+        f"| configuration | {w['model'].rsplit('/', 1)[-1]}, {w['quant']}, {w['dtype']}, "
+        f"checkpointing {w['checkpointing']}, B={w['batch_size']} x G={w['group_size']}, prompt "
+        f"{result['prompt_len']} tokens, {w['new_tokens']} new tokens |",
+        f"| step time (s), median [95% CI] | {step['median']:.2f} [{step['low']:.2f}, {step['high']:.2f}] |",
+        f"| completion tokens / s | {result['completion_tokens_per_s']:.1f} |",
+        f"| tokens / s (prompt + completion, every sample) | {result['tokens_per_s']:.1f} |",
+        f"| peak memory (GiB) | {result['peak_memory_gib']:.2f}"
+        + (f" allocated, {reserved:.2f} reserved" if reserved is not None else " (peak RSS)")
+        + f"; target <= {result['target_peak_gib']:g} |",
+    ]
 
 
 # -- README -----------------------------------------------------------------------------------------------
 def readme_block(docs: list[dict]) -> str:
-    """The README's performance table, one row per saved run, with its date, machine and versions."""
-    lines = [
-        README_BEGIN,
-        "| run | ours x tight | naive x tight | strongest TRL x tight | ours / TRL [95% CI] "
-        "| overhead over tight | targets (<= 0.7x TRL, <= 10%) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    notes = []
+    """The README's performance tables, one row per saved run, each run's workload, date, machine and versions."""
+    lines = [README_BEGIN]
+    text_docs, audio_docs = [d for d in docs if d["contenders"]], [d for d in docs if d.get("audio")]
+    if text_docs:
+        lines += [
+            "| run | ours x tight | naive x tight | strongest TRL x tight | ours / TRL [95% CI] "
+            "| overhead over tight [95% CI] | targets (<= 0.7x TRL, <= 10%) |",
+            "|---|---|---|---|---|---|---|",
+            *map(readme_row, text_docs),
+            "",
+        ]
+    if audio_docs:
+        lines += [
+            "| run | audio | x audio floor [95% CI] | clips encoded / step | examples / step |",
+            "|---|---|---|---|---|",
+            *[row for doc in audio_docs for row in audio_rows(doc)],
+            "",
+        ]
+    for doc in (d for d in docs if d.get("absolute")):
+        lines += [*absolute_table(doc["absolute"]), ""]
     for doc in docs:
-        text, head = doc["contenders"], headline(doc)
-        trl = strongest_trl(text)
-        ours = estimate(text.get(OURS))
-        vs = ratio_between(text.get(OURS), text.get(trl or ""))
-        over = ours.map(overhead_pct)
-        met = ", ".join(verdict(e.met_below(t)) for e, t in ((vs, TARGET_RATIO), (over, TARGET_OVERHEAD)))
-        lines.append(
-            f"| {doc['name']} | {ours} | {estimate(text.get(NAIVE))} | {estimate(text.get(trl or ''))} "
-            f"({trl or 'not run'}) | {vs} | {head['overhead_tight_pct']:.1f}% | {met} |"
-        )
-        notes.append(f"- {doc['name']}: {describe(doc)}")
-    return "\n".join([*lines, "", *notes, README_END])
+        workloads = [describe_workload(doc["workload"], doc["timing"])] if doc["contenders"] else []
+        workloads += [describe_workload(doc["audio"]["workload"], doc["timing"])] if doc.get("audio") else []
+        lines.append(f"- {doc['name']}: " + "; ".join(workloads) + f". {describe_machine(doc)}")
+    return "\n".join([*lines, README_END])
+
+
+def readme_row(doc: dict) -> str:
+    """One run's step figures and targets."""
+    text = doc["contenders"]
+    trl = strongest_trl(text)
+    ours = estimate(text.get(OURS))
+    vs, over = ratio_between(text.get(OURS), text.get(trl or "")), ours.map(overhead_pct)
+    met = ", ".join(verdict(e.met_below(t)) for e, t in ((vs, TARGET_RATIO), (over, TARGET_OVERHEAD)))
+    return (
+        f"| {doc['name']} | {ours} | {estimate(text.get(NAIVE))} | {estimate(text.get(trl or ''))} "
+        f"({trl or 'not run'}) | {vs} | {over.median:.1f}% [{over.low:.1f}, {over.high:.1f}] | {met} |"
+    )
+
+
+def audio_rows(doc: dict) -> list[str]:
+    """One run's encoder comparison."""
+    return [
+        f"| {doc['name']} | {name} | {estimate(entry)} | {entry['encoder_clips_per_step']:g} "
+        f"| {entry['examples_per_step']:g} |"
+        for name, entry in doc["audio"]["contenders"].items()
+    ]
 
 
 def replace_readme_block(readme: str, block: str) -> str:

@@ -8,7 +8,7 @@ activation checkpointing when the workload has them, logging, checkpoints and ev
 - `trl-compact`: on a CPU, TRL scores every prompt position through the LM head (its compact path, which scores
   completion positions only, is enabled on CUDA/XPU with Triton); this variant turns the compact path on, as a
   GPU user gets it. On CUDA it is the same as `trl`.
-- `trl-compile`: `torch_compile=True`.
+- `trl-compile`: `torch_compile=True` on top of the compact LM head.
 - `trl-vllm`: `use_vllm=True` against a running `trl vllm-serve` (server mode), with `--vllm-server URL`.
 
 TRL's own profiling spans (`profiling/Time taken: ...`) are collected per measured step to attribute its time.
@@ -177,7 +177,8 @@ def run_trl(
 
         peft_config = LoraConfig(**LORA, target_modules=TEXT_PROJECTIONS, task_type="CAUSAL_LM")
     tokenizer = AutoTokenizer.from_pretrained(workload.model, padding_side="left")
-    with tempfile.TemporaryDirectory() as tmp, compact_lm_head(variant == "trl-compact"), trl_phases(phases, active):
+    compact = variant in ("trl-compact", "trl-compile")
+    with tempfile.TemporaryDirectory() as tmp, compact_lm_head(compact), trl_phases(phases, active):
         trainer = GRPOTrainer(
             model=workload.model,
             reward_funcs=length_reward,

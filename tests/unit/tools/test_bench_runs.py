@@ -48,7 +48,7 @@ def test_absolute_figures_of_one_configuration_on_a_cpu(audio):
     result = absolute.absolute_run(audio, steps=1, warmup=0, device="cpu")
     assert result["step_s"]["median"] > 0 and result["peak_memory_gib"] > 0
     assert result["completion_tokens_per_s"] == pytest.approx(2 * 3 / result["step_s"]["median"])
-    assert any("peak memory" in line for line in absolute.absolute_lines(result))
+    assert any("peak memory" in line for line in report.absolute_table(result))
 
 
 @pytest.mark.slow  # importing TRL and building its trainer twice takes ~30 s
@@ -103,6 +103,6 @@ def test_full_7b_qlora_step_fits_the_memory_target_on_a_gpu():
         pytest.skip("needs a CUDA device")
     ns = cli.parse_args(["--preset", "paper", "--device", "cuda"])
     result = absolute.absolute_run(cli.full_7b_workload(ns), steps=2, warmup=1, device="cuda")
-    print("\n".join(absolute.absolute_lines(result)))
+    print("\n".join(report.absolute_table(result)))
     assert result["prompt_len"] > 750  # the 30 s clip's 750 audio tokens and the question
     assert result["peak_memory_gib"] <= absolute.TARGET_PEAK_GIB
