@@ -25,7 +25,7 @@ from transformers import Qwen2AudioForConditionalGeneration as AudioLM
 from transformers.cache_utils import Cache
 
 from audio_thinker.models.loading import DTYPES, LM_PROJECTIONS, TEXT_PROJECTIONS, disable_dropout
-from audio_thinker.models.policy import CACHE_KWARG, PromptKVLayer, SharedPromptLayer, replayable_cache
+from audio_thinker.models.prompt_cache import CACHE_KWARG, PromptKVLayer, SharedPromptLayer, replayable_cache
 
 from .workload import ADAM_BETAS, LORA, MAX_GRAD_NORM, StepShape, Workload
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from audio_thinker.data.synthetic import SyntheticAudioQA
-from audio_thinker.models import policy as policies
+from audio_thinker.models import prompt_cache
 from audio_thinker.models.loading import load_policy
+from audio_thinker.models.policy import activation_checkpointing
 from audio_thinker.rollout.prompts import THINK
 from audio_thinker.rollout.sampler import completion_mask, render_prompts
 
@@ -55,7 +56,7 @@ def checkpointed(request):
 
 def test_checkpointed_policy_keeps_the_shared_prompt_passes(checkpointed):
     policy = checkpointed[0]
-    assert policies.activation_checkpointing(policy.hf_model) and policies.checkpointed_layers(policy.hf_model)
+    assert activation_checkpointing(policy.hf_model) and prompt_cache.checkpointed_layers(policy.hf_model)
     assert policy.shares_prompt_passes()
 
 
@@ -63,7 +64,7 @@ def test_shared_prompt_under_checkpointing_equals_the_full_pass(checkpointed):
     """Values and the gradient of every trainable parameter, with checkpointing on in both paths."""
     policy, encoding, ids, mask = checkpointed
     calls = []
-    layers = policies.checkpointed_layers(policy.hf_model)
+    layers = prompt_cache.checkpointed_layers(policy.hf_model)
     originals = [layer._gradient_checkpointing_func for layer in layers]
     for layer in layers:  # count the layer checkpoints: the test proves checkpointing really ran in the shared path
         layer._gradient_checkpointing_func = counted(layer._gradient_checkpointing_func, calls)
@@ -83,15 +84,25 @@ def test_shared_prompt_under_checkpointing_equals_the_full_pass(checkpointed):
 
 def test_cache_layers_survive_a_replay():
     """A replayed prompt layer stores its states again (no doubling); the shared view stores nothing."""
-    prompt = policies.PromptKVLayer()
+    prompt = prompt_cache.PromptKVLayer()
     k, v = torch.randn(2, 1, 4, 3), torch.randn(2, 1, 4, 3)
     prompt.update(k, v)
     prompt.update(k, v)  # the replay
     assert prompt.get_seq_length() == 4
-    shared = policies.SharedPromptLayer(prompt, group_size=2)
+    shared = prompt_cache.SharedPromptLayer(prompt, group_size=2)
     new = torch.randn(4, 1, 5, 3)
     keys, _ = shared.update(new, new)
     keys_again, _ = shared.update(new, new)
     assert keys.shape == keys_again.shape == (4, 1, 9, 3) and shared.get_seq_length() == 4
     assert torch.equal(keys[1, :, :4], k[0]) and torch.equal(keys[2, :, :4], k[1])  # each prompt for its G samples
     assert shared.get_mask_sizes(5) == (9, 0)
+
+
+def test_reentrant_checkpointing_falls_back_to_the_full_pass():
+    """Reentrant checkpointing runs its first pass without a graph: cached prompt states would carry no gradient."""
+    policy = load_policy("tiny-qwen2")
+    assert policy.shares_prompt_passes()  # no checkpointing
+    policy.hf_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+    assert not policy.shares_prompt_passes()
+    policy.hf_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    assert policy.shares_prompt_passes()
