@@ -232,7 +232,9 @@ def readme_block(docs: list[dict]) -> str:
     for doc in docs:
         workloads = [describe_workload(doc["workload"], doc["timing"])] if doc["contenders"] else []
         workloads += [describe_workload(doc["audio"]["workload"], doc["timing"])] if doc.get("audio") else []
-        lines.append(f"- {doc['name']}: " + "; ".join(workloads) + f". {describe_machine(doc)}")
+        trl = [f"{name} {estimate(e)}" for name, e in doc["contenders"].items() if name in TRL_NAMES.values()]
+        variants = f" TRL variants x tight: {'; '.join(trl)}." if trl else ""
+        lines.append(f"- {doc['name']}: " + "; ".join(workloads) + f".{variants} {describe_machine(doc)}")
     return "\n".join([*lines, README_END])
 
 
