@@ -11,14 +11,22 @@ are the degenerate family with no audio, so the same loop trains them (and the b
 from __future__ import annotations
 
 import contextlib
-import inspect
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import DynamicCache, Qwen2Model
+from transformers import DynamicCache
+from transformers.cache_utils import Cache
 from transformers.masking_utils import create_bidirectional_mask
+
+from audio_thinker.models.prompt_cache import (
+    CACHE_KWARG,
+    PromptKVLayer,
+    SharedPromptLayer,
+    can_share_prompt_under_checkpointing,
+    replayable_cache,
+)
 
 
 @dataclass
@@ -51,11 +59,6 @@ class PromptEncoding:
             self.input_ids[rows.start : rows.stop, first:], mask[:, first:], audio,
             take(self.input_features), take(self.feature_attention_mask), take(self.audio_lengths),
         )  # fmt: skip
-
-
-# transformers 5.24 renamed the KV-cache argument `past_key_values` to `cache` (the old name warns until it goes);
-# pass whichever this version takes, so neither old nor new releases warn.
-CACHE_KWARG = "cache" if "cache" in inspect.signature(Qwen2Model.forward).parameters else "past_key_values"
 
 
 def activation_checkpointing(model: nn.Module) -> bool:
@@ -179,7 +182,7 @@ class Policy(nn.Module):
         prompt_embeds = self.embed_prompts(encoding, reencode_audio)  # [B, P, H]
         mask = torch.cat([encoding.attention_mask.repeat_interleave(group_size, dim=0), completion_mask], dim=1)
         positions = real_token_positions(mask)  # [N, P+C]
-        if group_size > 1 and not activation_checkpointing(self.hf_model):
+        if group_size > 1 and self.shares_prompt_passes():
             hidden = self._hidden_shared_prompt(prompt_embeds, completion_ids, mask, positions, group_size)
         else:
             hidden = self._hidden_full(prompt_embeds, completion_ids, mask, positions, group_size)
@@ -195,25 +198,39 @@ class Policy(nn.Module):
         # Hidden state at position p predicts token p+1: keep only those that predict completion tokens.
         return hidden[:, prompt_embeds.shape[1] - 1 : -1]  # [N, C, H]
 
-    def _hidden_shared_prompt(self, prompt_embeds, completion_ids, mask, positions, group_size: int) -> torch.Tensor:
-        """The same hidden states, but the prompt runs once per example and its KV cache is shared by the G samples.
+    def shares_prompt_passes(self) -> bool:
+        """Whether the log-prob passes run each prompt once for its G samples (else every sample in full)."""
+        layer_types = getattr(self.hf_model.config.get_text_config(), "layer_types", None) or []
+        if any(kind != "full_attention" for kind in layer_types):
+            return False  # a sliding window would need a windowed view of the shared prompt
+        return not activation_checkpointing(self.hf_model) or can_share_prompt_under_checkpointing(self.hf_model)
 
-        The prompt is most of each sequence, so this cuts the log-prob passes' work by about that share. The cache
-        is repeated, not the prompt, and gradients flow through the repeat into the one prompt pass.
+    def _hidden_shared_prompt(self, prompt_embeds, completion_ids, mask, positions, group_size: int) -> torch.Tensor:
+        """The same hidden states, but the prompt runs once per example and its keys/values serve the G samples.
+
+        The prompt is most of each sequence, so this cuts the log-prob passes' work by about that share. Gradients
+        flow through the per-layer repeat into the one prompt pass. Both passes' caches give the same states when a
+        checkpointed layer replays, so this also holds with activation checkpointing on.
         """
-        prompt_len = prompt_embeds.shape[1]
-        prompt_out, cache = self._cached_prompt_pass(
-            prompt_embeds, mask[::group_size, :prompt_len], positions[::group_size, :prompt_len]
-        )
-        first = prompt_out[:, -1:].repeat_interleave(group_size, dim=0)  # predicts completion token 0
-        if completion_ids.shape[1] == 1:
-            return first
-        cache.batch_repeat_interleave(group_size)
-        rest = self.decoder()(
-            inputs_embeds=self.hf_model.get_input_embeddings()(completion_ids[:, :-1]),
-            attention_mask=mask[:, :-1], position_ids=positions[:, prompt_len:-1], **{CACHE_KWARG: cache},
-            use_cache=True,
-        ).last_hidden_state  # fmt: skip
+        prompt_len, layers = prompt_embeds.shape[1], self.hf_model.config.get_text_config().num_hidden_layers
+        prompt_cache = Cache(layers=[PromptKVLayer() for _ in range(layers)])
+        with replayable_cache(self.hf_model):
+            prompt_out = self.decoder()(
+                inputs_embeds=prompt_embeds,
+                attention_mask=mask[::group_size, :prompt_len],
+                position_ids=positions[::group_size, :prompt_len],
+                **{CACHE_KWARG: prompt_cache},
+            ).last_hidden_state
+            first = prompt_out[:, -1:].repeat_interleave(group_size, dim=0)  # predicts completion token 0
+            if completion_ids.shape[1] == 1:
+                return first
+            shared = Cache(layers=[SharedPromptLayer(layer, group_size) for layer in prompt_cache.layers])
+            rest = self.decoder()(
+                inputs_embeds=self.hf_model.get_input_embeddings()(completion_ids[:, :-1]),
+                attention_mask=mask[:, :-1],
+                position_ids=positions[:, prompt_len:-1],
+                **{CACHE_KWARG: shared},
+            ).last_hidden_state
         return torch.cat([first, rest], dim=1)  # [N, C, H]
 
     def decoder(self) -> nn.Module:

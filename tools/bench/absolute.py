@@ -1,0 +1,52 @@
+"""Absolute figures of our step for one configuration: step time, tokens per second and peak memory.
+
+The GPU run: the whole 7B Qwen2-Audio shape (random weights) with QLoRA NF4, G=8, 256 forced tokens and 30 s of
+audio per prompt; the project target is a peak of at most 24 GiB. On a CPU the same code runs any workload
+(peak memory is then the process's peak resident set, model load included).
+"""
+
+from __future__ import annotations
+
+import resource
+
+import torch
+from transformers import AutoProcessor
+
+from .ours import run_ours
+from .stats import bootstrap_median
+from .workload import Workload, check_shapes, fixed_length_prompts
+
+GIB = 2**30
+TARGET_PEAK_GIB = 24.0
+
+
+def peak_memory_gib(device: str) -> float:
+    """Peak memory since the last reset: CUDA allocations on a GPU, else this process's peak RSS."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / GIB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB  # Linux reports KiB
+
+
+def absolute_run(workload: Workload, steps: int, warmup: int, device: str) -> dict:
+    """Run our step `warmup + steps` times; the median measured step, tokens/s and peak memory."""
+    processor = AutoProcessor.from_pretrained(workload.model)
+    prompts = fixed_length_prompts(processor, workload, workload.batch_size * (warmup + steps))
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    run = run_ours(workload, prompts, warmup + steps, device)
+    shapes = run.shapes[warmup:]
+    check_shapes("ours (absolute)", shapes, shapes[0]._replace(completion_len=workload.new_tokens))
+    step = bootstrap_median(run.watch.wall[warmup:])
+    completion_tokens = workload.completions * workload.new_tokens
+    return {
+        "workload": workload.as_dict(),
+        "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
+        "prompt_len": shapes[0].prompt_len,
+        "step_s": step.as_dict(),
+        "completion_tokens_per_s": completion_tokens / step.median,
+        "tokens_per_s": workload.completions * (shapes[0].prompt_len + workload.new_tokens) / step.median,
+        "peak_memory_gib": peak_memory_gib(device),
+        "peak_reserved_gib": torch.cuda.max_memory_reserved() / GIB if device.startswith("cuda") else None,
+        "target_peak_gib": TARGET_PEAK_GIB,
+    }
