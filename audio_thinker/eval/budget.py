@@ -27,31 +27,8 @@ from dataclasses import dataclass
 import torch
 
 from audio_thinker.format.tags import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
+from audio_thinker.models.decoding import Decoding
 from audio_thinker.models.policy import Policy, PromptEncoding
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """How tokens are chosen: greedy (default) or sampled `num_samples` times per prompt."""
-
-    do_sample: bool = False
-    num_samples: int = 1
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-
-    def __post_init__(self) -> None:
-        if self.num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
-        if self.num_samples > 1 and not self.do_sample:
-            raise ValueError("greedy decoding gives the same completion every time: set do_sample=true "
-                             f"to draw num_samples={self.num_samples} samples")  # fmt: skip
-
-    def generate_kwargs(self) -> dict:
-        """Keyword arguments for `generate` (sampling knobs only when sampling, so greedy stays warning-free)."""
-        if not self.do_sample:
-            return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k}
 
 
 @dataclass(frozen=True)
@@ -107,22 +84,9 @@ def continue_rows(
         stop_ids.append(tag[0])
     else:  # a multi-token tag can only be caught as a string
         extra = {"stop_strings": [stop], "tokenizer": policy.tokenizer}
-    model = policy.hf_model
-    was_training = model.training
-    model.eval()
-    try:
-        out = model.generate(
-            inputs_embeds=embeds,
-            attention_mask=mask,
-            max_new_tokens=max_new_tokens,
-            suppress_tokens=policy.special_token_ids() or None,
-            eos_token_id=stop_ids,
-            pad_token_id=policy.tokenizer.pad_token_id,
-            **decoding.generate_kwargs(),
-            **extra,
-        )  # [N, <= max_new_tokens]: only the new tokens, padded after each row's stop
-    finally:
-        model.train(was_training)
+    out = policy.continue_embeddings(
+        embeds, mask, stop_ids, max_new_tokens=max_new_tokens, **decoding.generate_kwargs(), **extra
+    )  # [N, <= max_new_tokens]: only the new tokens, padded after each row's stop
     return out.tolist()
 
 

@@ -19,11 +19,12 @@ import torch
 from tqdm import tqdm
 
 from audio_thinker.data.example import AudioQAExample
-from audio_thinker.eval.budget import Decoding, budget_grid_generate
+from audio_thinker.eval.budget import budget_grid_generate
 from audio_thinker.format.parsing import parse_completion
 from audio_thinker.format.scorers import SCORERS, get_scorer
+from audio_thinker.models.decoding import Decoding
 from audio_thinker.models.policy import Policy, PromptEncoding
-from audio_thinker.rollout.sampler import completion_mask, render_prompts, token_count
+from audio_thinker.rollout.sampler import read_completions, render_prompts
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +64,11 @@ class Generated:
 def free_generate(policy: Policy, encoding: PromptEncoding, max_new_tokens: int, decoding: Decoding) -> list[Generated]:
     """Completions as the model writes them, up to `max_new_tokens` (no forcing): [B * num_samples]."""
     ids = policy.generate(encoding, decoding.num_samples, max_new_tokens=max_new_tokens, **decoding.generate_kwargs())
-    mask = completion_mask(ids, policy.stop_token_ids())
-    pad = policy.tokenizer.pad_token_id
-    texts = policy.tokenizer.batch_decode(ids * mask + pad * (1 - mask), skip_special_tokens=True)
-    out = []
-    for text in texts:
-        parsed = parse_completion(text)
-        out.append(
-            Generated(text, token_count(policy.tokenizer, parsed.think), token_count(policy.tokenizer, parsed.answer))
-        )
-    return out
+    read = read_completions(policy, ids)
+    return [
+        Generated(p.text, think, answer)
+        for p, think, answer in zip(read.parsed, read.think_lengths, read.answer_lengths, strict=True)
+    ]
 
 
 def forced_generate(

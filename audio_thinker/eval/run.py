@@ -21,7 +21,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from audio_thinker.data.errors import SkippedExample
-from audio_thinker.eval.budget import Decoding
 from audio_thinker.eval.examples import LazyExamples, choose_indices, default_scorer
 from audio_thinker.eval.metrics import by_budget, compute_metrics, write_predictions
 from audio_thinker.eval.official import official_items, write_official
@@ -30,6 +29,7 @@ from audio_thinker.eval.scaling import curve_from_predictions
 from audio_thinker.eval.scaling_plot import plot_curve
 from audio_thinker.eval.weights import eval_model_config, load_eval_policy
 from audio_thinker.format.scorers import SCORERS
+from audio_thinker.models.decoding import Decoding
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class EvalSettings:
 
     def decoding(self) -> Decoding:
         """The generation settings."""
-        return Decoding(self.do_sample, self.num_samples, self.temperature, self.top_p, self.top_k)
+        return Decoding(self.do_sample, self.temperature, self.top_p, self.top_k, self.num_samples, prefix="eval.")
 
 
 def resolve_device(name: str) -> torch.device:

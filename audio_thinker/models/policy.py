@@ -126,30 +126,43 @@ class Policy(nn.Module):
 
     # -- generation and scoring -----------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, encoding: PromptEncoding, group_size: int, **sampling) -> torch.Tensor:
+    def generate(self, encoding: PromptEncoding, group_size: int, **generate_kwargs) -> torch.Tensor:
         """Sample `group_size` completions per prompt: [B*G, C] token ids, padded after the stop token.
 
         The prompt is prefilled once per example and its KV cache repeated for the G samples, instead of
         `generate` prefilling G identical copies (a 30 s clip is ~750 prompt tokens per copy).
         """
+        embeds, mask = self.embed_prompts(encoding), encoding.attention_mask
+        return self.continue_embeddings(
+            embeds.repeat_interleave(group_size, dim=0),  # generate reads only the uncached tail
+            mask.repeat_interleave(group_size, dim=0),
+            **{CACHE_KWARG: self._prefill(embeds, mask, group_size)},
+            **generate_kwargs,
+        )
+
+    @torch.no_grad()
+    def continue_embeddings(
+        self, embeds: torch.Tensor, mask: torch.Tensor, stop_ids: list[int] | None = None, **generate_kwargs
+    ) -> torch.Tensor:
+        """transformers `generate` after input embeddings, in eval mode (the train/eval mode is restored after).
+
+        Returns only the new tokens [N, C], padded after each row's stop (`stop_ids`, default the policy's);
+        placeholder tokens (audio) are never sampled.
+        """
         model = self.hf_model
         was_training = model.training
         model.eval()
         try:
-            embeds, mask = self.embed_prompts(encoding), encoding.attention_mask
-            cache = self._prefill(embeds, mask, group_size)
-            out = model.generate(
-                inputs_embeds=embeds.repeat_interleave(group_size, dim=0),  # generate reads only the uncached tail
-                attention_mask=mask.repeat_interleave(group_size, dim=0),
-                **{CACHE_KWARG: cache},
+            return model.generate(
+                inputs_embeds=embeds,
+                attention_mask=mask,
                 suppress_tokens=self.special_token_ids() or None,
-                eos_token_id=self.stop_token_ids(),
+                eos_token_id=stop_ids or self.stop_token_ids(),
                 pad_token_id=self.tokenizer.pad_token_id,
-                **sampling,
+                **generate_kwargs,
             )
         finally:
             model.train(was_training)
-        return out  # with inputs_embeds only, generate returns just the new tokens
 
     def _prefill(self, embeds: torch.Tensor, mask: torch.Tensor, group_size: int) -> DynamicCache | None:
         """KV cache of every prompt token but the last, computed once per prompt and repeated G times."""

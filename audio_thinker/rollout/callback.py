@@ -58,7 +58,13 @@ class RolloutCallback(L.Callback):
                 f"got {num_iterations} and {steps_per_generation}"
             )
         self.prompt, self.group_size = prompt, group_size
-        self.sampling = SamplingSettings(max_new_tokens, temperature, top_p, top_k, min_new_tokens)
+        self.sampling = SamplingSettings(
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
+        )
         self.num_iterations, self.steps_per_generation = num_iterations, steps_per_generation
         self.engine_name, self.engine_options = engine, dict(server or {})
         self.engine: RolloutEngine | None = None

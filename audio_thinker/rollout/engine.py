@@ -15,32 +15,29 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from audio_thinker.models.decoding import Decoding
 from audio_thinker.models.policy import Policy, PromptEncoding
 
 
 @dataclass(frozen=True)
-class SamplingSettings:
-    """How completions are sampled (`rollout.*` keys)."""
+class SamplingSettings(Decoding):
+    """How rollouts are sampled (`rollout.*` keys): always sampled, at most `max_new_tokens` tokens each."""
 
+    do_sample: bool = True
+    prefix: str = "rollout."
     max_new_tokens: int = 64
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0  # 0: off
     min_new_tokens: int = 0  # > 0 forbids stopping earlier (fixed-length benchmarks)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.do_sample:
+            raise ValueError("rollouts are sampled: GRPO compares G different completions of each prompt")
         if self.max_new_tokens < 1:
             raise ValueError(f"rollout.max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if not self.temperature > 0:
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
             raise ValueError(
-                f"rollout.temperature must be > 0 for GRPO sampling (the G samples must differ), got {self.temperature}"
-            )
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"rollout.top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0 or not 0 <= self.min_new_tokens <= self.max_new_tokens:
-            raise ValueError(
-                f"rollout.top_k must be >= 0 and 0 <= rollout.min_new_tokens <= rollout.max_new_tokens; got "
-                f"top_k={self.top_k}, min_new_tokens={self.min_new_tokens}, max_new_tokens={self.max_new_tokens}"
+                "0 <= rollout.min_new_tokens <= rollout.max_new_tokens must hold; got "
+                f"min_new_tokens={self.min_new_tokens}, max_new_tokens={self.max_new_tokens}"
             )
 
 
@@ -90,12 +87,9 @@ class HFEngine(RolloutEngine):
         ids = policy.generate(
             request.encoding,
             request.group_size,
-            do_sample=True,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            top_k=sampling.top_k,
             max_new_tokens=sampling.max_new_tokens,
             min_new_tokens=sampling.min_new_tokens or None,
+            **sampling.generate_kwargs(),
         )  # [B*G, C]
         return Completions(ids)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+
 import torch
 
 from audio_thinker.data.example import AudioQAExample
-from audio_thinker.format.parsing import parse_completion
+from audio_thinker.format.parsing import ParsedCompletion, parse_completion
 from audio_thinker.models.policy import Policy
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.engine import GenerationRequest, HFEngine, RolloutEngine, SamplingSettings
@@ -35,6 +38,26 @@ def token_count(tokenizer, text: str | None) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
 
 
+@dataclass(frozen=True)
+class ReadCompletions:
+    """Generated token ids read back: which tokens count, and each completion parsed with its token counts."""
+
+    mask: torch.Tensor  # [N, C] 1 up to and including the stop token
+    parsed: list[ParsedCompletion]
+    think_lengths: list[int]
+    answer_lengths: list[int]
+
+
+def read_completions(policy: Policy, ids: torch.Tensor) -> ReadCompletions:
+    """Mask after the stop token, decode, parse and count the think/answer tokens of [N, C] generated ids."""
+    mask = completion_mask(ids, policy.stop_token_ids())
+    pad = policy.tokenizer.pad_token_id
+    texts = policy.tokenizer.batch_decode(ids * mask + pad * (1 - mask), skip_special_tokens=True)
+    parsed = [parse_completion(text) for text in texts]
+    count = partial(token_count, policy.tokenizer)
+    return ReadCompletions(mask, parsed, [count(p.think) for p in parsed], [count(p.answer) for p in parsed])
+
+
 def sample_rollout(
     policy: Policy,
     examples: list[AudioQAExample],
@@ -53,20 +76,16 @@ def sample_rollout(
     encoding = policy.encode_prompts(prompts, audios)
     request = GenerationRequest(prompts, audios, encoding, group_size, sampling)
     completions = (engine or HFEngine()).generate(policy, request)
-    ids = completions.ids
-    mask = completion_mask(ids, policy.stop_token_ids())
-    pad = policy.tokenizer.pad_token_id
-    texts = policy.tokenizer.batch_decode(ids * mask + pad * (1 - mask), skip_special_tokens=True)
-    parsed = [parse_completion(text) for text in texts]
+    read = read_completions(policy, completions.ids)
     return Rollout(
         examples=examples,
         group_size=group_size,
         encoding=encoding,
-        completion_ids=ids,
-        completion_mask=mask,
-        completions=parsed,
-        think_lengths=[token_count(policy.tokenizer, p.think) for p in parsed],
-        answer_lengths=[token_count(policy.tokenizer, p.answer) for p in parsed],
+        completion_ids=completions.ids,
+        completion_mask=read.mask,
+        completions=read.parsed,
+        think_lengths=read.think_lengths,
+        answer_lengths=read.answer_lengths,
         temperature=sampling.temperature,
         num_micro_batches=num_micro_batches,
         sampling_logps=completions.logps,

@@ -213,7 +213,8 @@ def test_resuming_in_process_mid_epoch_and_at_an_epoch_end_matches_the_uninterru
     mid_epoch = _train(tmp_path / "mid", f"ckpt_path={checkpoints / 'step000004.ckpt'}",
                        "callbacks.model_checkpoint.save_top_k=2")  # fmt: skip
     assert mid_epoch == after(expected, 3)  # from the checkpoint's own step, written back from the checkpoint
-    assert sorted(os.listdir(tmp_path / "mid" / "checkpoints")) == ["last.ckpt", "step000006.ckpt", "step000008.ckpt"]
+    written = sorted(p.name for p in (tmp_path / "mid" / "checkpoints").glob("*.ckpt"))  # beside checkpoint-N/
+    assert written == ["last.ckpt", "step000006.ckpt", "step000008.ckpt"]
     assert _train(tmp_path / "end", f"ckpt_path={checkpoints / 'step000006.ckpt'}") == after(expected, 5)
 
 

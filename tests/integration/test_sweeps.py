@@ -60,7 +60,7 @@ def test_a_two_run_sweep_runs_each_job_in_its_own_process_and_folder(launcher, t
         assert f"loss.beta={beta}" in (run / ".hydra" / "overrides.yaml").read_text()
     pids = {(run / "pid").read_text() for run in runs}
     assert len(pids) == 2  # two processes, not one after the other in the launching process
-    summary = {run.name: run for run in summarize_sweep(tmp_path, tmp_path)}
+    summary = {run.name: run for run in summarize_sweep(tmp_path, tmp_path, last_n=1)}
     assert set(summary) == {"0", "1"} and summary["1"].overrides["loss.beta"] == "0.04"
     assert all(summary[str(job_number(run))].values["reward/total"] == pytest.approx(final_reward(run)) for run in runs)
     if launcher == "submitit_local":  # each job's return value: its objective (here the final reward/total)
@@ -99,7 +99,7 @@ def test_an_optuna_search_of_three_parallel_trials_returns_the_best_objective(tm
     best_trial = trials[int(max(finals, key=finals.get))]
     overrides = yaml.safe_load((best_trial / ".hydra" / "overrides.yaml").read_text())
     assert f"+reward.terms.length.weight={best['best_params']['+reward.terms.length.weight']}" in overrides
-    summary = summarize_sweep(tmp_path, tmp_path)
+    summary = summarize_sweep(tmp_path, tmp_path, last_n=1)  # the last step alone: the objective's value
     assert {run.name: run.values["reward/total"] for run in summary} == pytest.approx(finals)
 
 

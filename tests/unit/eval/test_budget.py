@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from audio_thinker.eval import budget
-from audio_thinker.eval.budget import Decoding, budget_forced_generate, budget_grid_generate, split_segment, tag_ids
+from audio_thinker.eval.budget import budget_forced_generate, budget_grid_generate, split_segment, tag_ids
 from audio_thinker.eval.predict import Generated, grade, predict
 from audio_thinker.format.parsing import parse_completion
+from audio_thinker.models.decoding import Decoding
 from audio_thinker.rollout.prompts import THINK
 from audio_thinker.rollout.sampler import render_prompts, token_count
 
