@@ -5,6 +5,8 @@ Re-recorded for the embedded model v4 (`TINY_VERSION`), whose new shape vLLM's C
 instead of 16, Whisper's 30 s audio window instead of 4 s): a different random model samples different
 completions, so every number changed. `dapo_kl`'s steps 1-2 re-recorded once more when the answer became the text
 of the *last* complete `<answer>` block (the `format` package): one step-1 completion holds two, only the last right.
+`lora`'s steps 1-2 when the shared-prompt passes moved to replay-safe caches: rounding differs by ~1e-7, and
+Adam's first update (about lr x sign(gradient)) makes that a few percent of the KL; rewards are unchanged.
 Same script idea: run the configs below with `StepRecorder` and copy the rows.
 """
 
@@ -32,8 +34,8 @@ RECORDED = {
         ["quant=lora", "optimizer.lr=1e-3"],
         [
             (3.3527612686157227e-08, 1.125, 0.0),
-            (7.450953125953674e-05, 1.75, 0.0018613156862556934),
-            (0.00013152509927749634, 1.25, 0.0032877426128834486),
+            (7.125735282897949e-05, 1.75, 0.0017806811956688762),
+            (0.00013285502791404724, 1.25, 0.00332080852240324),
         ],
     ),
 }
