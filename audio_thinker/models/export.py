@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import lightning as L
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from audio_thinker.checkpoints.files import read_checkpoint
 from audio_thinker.models.model_card import model_card, write_card
 from audio_thinker.models.policy import Policy
 
@@ -88,8 +88,6 @@ def export_policy(
 def load_checkpoint_into(policy: Policy, ckpt_path: str | Path, checkpoint: dict | None = None) -> None:
     """Copy the `policy.*` weights of a Lightning training checkpoint (read from `ckpt_path` unless given as
     `checkpoint`) into `policy` (strict on those keys)."""
-    from audio_thinker.callbacks.resume import read_checkpoint
-
     checkpoint = checkpoint if checkpoint is not None else read_checkpoint(ckpt_path)  # weights_only: data, no code
     state = checkpoint["state_dict"]
     weights = {k[len(POLICY_PREFIX) :]: v for k, v in state.items() if k.startswith(POLICY_PREFIX)}
@@ -123,8 +121,6 @@ def rebuild_policy(
     one. `model.dtype=auto` resolves to the dtype the checkpoint records (that of the training device).
     """
     from hydra.utils import instantiate
-
-    from audio_thinker.callbacks.resume import read_checkpoint
 
     config_path = run_config_path(ckpt_path, config_path)
     run_cfg = OmegaConf.load(config_path)
@@ -176,22 +172,6 @@ def merge_policy(policy: Policy, out_dir: str | Path, run_cfg: DictConfig | None
 def load_run_config(path: str | Path | None) -> DictConfig | None:
     """The run's composed config (`.hydra/config.yaml`) for model cards, or None when it is not there."""
     return OmegaConf.load(path) if path and Path(path).is_file() else None
-
-
-class ExportCallback(L.Callback):
-    """At the end of training, export the policy (adapter or full model + processor + model card) to `dirpath`.
-
-    `run_config`: the run's `.hydra/config.yaml`, read for the model card (optional).
-    """
-
-    def __init__(self, dirpath: str, run_config: str | None = None) -> None:
-        self.dirpath, self.run_config = dirpath, run_config
-
-    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
-        if trainer.is_global_zero:
-            run_cfg = load_run_config(self.run_config)
-            out = export_policy(pl_module.policy, self.dirpath, run_cfg, trainer.global_step, Path(self.dirpath).parent)
-            log.info("exported the %s to %s", "LoRA adapter" if pl_module.policy.has_adapters else "model", out)
 
 
 def export_main(argv: list[str] | None = None) -> int:
