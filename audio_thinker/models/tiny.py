@@ -28,6 +28,7 @@ from transformers import (
 
 from audio_thinker.models.families import family_of
 from audio_thinker.models.processors import AudioTextProcessor
+from audio_thinker.models.warm_start import warm_start
 
 log = logging.getLogger(__name__)
 
@@ -208,8 +209,6 @@ def ensure_tiny_qwen2(cache_dir: str | Path | None = None, seed: int = 0) -> Pat
 
 def _teach_format(policy_class, model, processor, seed: int) -> None:
     """A short supervised warm start on the output format (see `warm_start`): GRPO then has signal at once."""
-    from audio_thinker.models.warm_start import warm_start  # here: policy imports would be circular
-
     torch.manual_seed(seed)
     model.train()
     warm_start(policy_class(model, processor), seed=seed)
