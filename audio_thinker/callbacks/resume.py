@@ -1,24 +1,19 @@
-"""What an exact resume needs beyond Lightning's own state: RNG states, rollout-aligned and atomic checkpoints.
+"""What an exact resume needs beyond Lightning's own state: RNG states and the checkpoint folder's care at start.
 
 Lightning checkpoints the weights, optimizer, scheduler and loop counters; the data position is the train loader's
 state (`audio_thinker.data.generations.GenerationLoader`), and a generation interrupted by a checkpoint is saved
 with the module (`GRPOModule.on_save_checkpoint`). This module adds the random number generators
-(`RNGStateCallback`), a `CheckpointIO` whose writes are atomic (`AtomicCheckpointIO`), the start-of-run care of the
-checkpoint folder (`prepare_resume`: stale temporaries removed, an unreadable `last.ckpt` passed over) and step
-logs that survive a kill (`audio_thinker.callbacks.step_logs.FlushLogsCallback`), so a run killed at any moment
-resumes from the newest complete checkpoint and continues, in its numbers and its TensorBoard curves, as if it had
-never stopped.
+(`RNGStateCallback`) and the start-of-run care of the checkpoint folder (`prepare_resume`: stale temporaries
+removed, an unreadable `last.ckpt` passed over). With atomic checkpoint writes
+(`audio_thinker.checkpoints.atomic_io.AtomicCheckpointIO`) and step logs that survive a kill
+(`audio_thinker.callbacks.step_logs.FlushLogsCallback`), a run killed at any moment resumes from the newest
+complete checkpoint and continues, in its numbers and its TensorBoard curves, as if it had never stopped.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import random
-import re
-import secrets
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +21,14 @@ import lightning as L
 import numpy as np
 import torch
 import torch.distributed as dist
-from fsspec.utils import get_protocol
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from audio_thinker.callbacks.step_logs import FlushLogsCallback  # noqa: F401  (configs name it here)
+from audio_thinker.checkpoints.files import (
+    CheckpointReadError,
+    checkpoints_newest_first,
+    remove_stale_temporaries,
+    unreadable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,96 +108,7 @@ class RNGStateCallback(L.Callback):
         self._to_restore = None
 
 
-# -- atomic checkpoint files ------------------------------------------------------------------------------------
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """`torch.save` to a temporary file beside the target, fsync, then `os.replace`: a checkpoint is whole or absent.
-
-    A crash mid-write leaves at most a hidden `.<name>.<random>.tmp`, which no `*.ckpt` lookup (`ckpt_path=last`
-    included) matches. Loading defaults to `weights_only=True`: checkpoints hold only tensors and plain containers.
-    Remote paths (s3://, ...) keep Lightning's fsspec transaction.
-    """
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        if storage_options is not None or get_protocol(str(path)) != "file":
-            return super().save_checkpoint(checkpoint, path, storage_options)
-        write_atomically(checkpoint, Path(path))
-
-    def load_checkpoint(
-        self, path: Any, map_location: Any = lambda storage, loc: storage, weights_only: bool | None = None
-    ) -> dict[str, Any]:
-        with explained_read_errors(path):
-            return super().load_checkpoint(path, map_location, True if weights_only is None else weights_only)
-
-
-class CheckpointReadError(RuntimeError):
-    """A checkpoint file that cannot be read (truncated or corrupt); the message names it and what to use."""
-
-
-# torch's errors for a cut or damaged archive ("PytorchStreamReader failed reading zip archive", ...).
-_DAMAGED = (RuntimeError, EOFError, zipfile.BadZipFile)
-
-
-@contextlib.contextmanager
-def explained_read_errors(path: Any):
-    """Re-raise a damaged-archive error from loading `path` as a `CheckpointReadError` naming it and a way on."""
-    try:
-        yield
-    except _DAMAGED as err:
-        local = not isinstance(err, CheckpointReadError) and get_protocol(str(path)) == "file"
-        damaged = local and (isinstance(err, EOFError) or "PytorchStreamReader" in str(err) or unreadable(Path(path)))
-        if not damaged:  # another problem (a device mismatch, say): torch's own message says it best
-            raise
-        earlier = [c for c in checkpoints_newest_first(Path(path).parent) if c != Path(path) and unreadable(c) is None]
-        hint = (
-            f"resume from the newest readable one, ckpt_path={earlier[0]}, or with ckpt_path=last, which "
-            "passes over unreadable files"
-            if earlier
-            else "no other readable checkpoint is in that folder"
-        )
-        raise CheckpointReadError(f"cannot read checkpoint {path}: it is truncated or corrupt ({err}); {hint}") from err
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """`torch.load` a checkpoint as data (`weights_only=True`), with `explained_read_errors`."""
-    with explained_read_errors(path):
-        return torch.load(path, map_location="cpu", weights_only=True)
-
-
 # -- the checkpoint folder at start ------------------------------------------------------------------------------
-TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # `write_atomically`'s temporary names, and nothing else
-
-
-def remove_stale_temporaries(directory: Path) -> list[Path]:
-    """Delete what killed checkpoint writes left in `directory` (only files named as `write_atomically` names them)."""
-    removed = []
-    for path in directory.glob(".*.tmp") if directory.is_dir() else ():
-        if TEMPORARY.match(path.name):
-            with contextlib.suppress(FileNotFoundError):  # another rank got there first
-                path.unlink()
-                removed.append(path)
-    if removed:
-        log.warning("removed %d temporary file(s) left by an interrupted checkpoint write in %s", len(removed),
-                    directory)  # fmt: skip
-    return removed
-
-
-def checkpoints_newest_first(directory: Path) -> list[Path]:
-    """`last.ckpt` first, then the other checkpoints of `directory`, newest first."""
-    others = sorted((p for p in directory.glob("*.ckpt") if p.name != "last.ckpt"), key=lambda p: p.stat().st_mtime)
-    last = [directory / "last.ckpt"] if (directory / "last.ckpt").is_file() else []
-    return last + others[::-1]
-
-
-def unreadable(path: Path) -> str | None:
-    """Why `path` is not a complete checkpoint archive, or None; cheap (reads the zip directory, not the tensors)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            archive.infolist()
-    except (zipfile.BadZipFile, OSError) as err:
-        return str(err)
-    return None
-
-
 def prepare_resume(trainer: L.Trainer, ckpt_path: str | None) -> str | None:
     """Clean the checkpoint folders and resolve `ckpt_path` for `trainer.fit`.
 
@@ -232,31 +142,3 @@ def prepare_resume(trainer: L.Trainer, ckpt_path: str | None) -> str | None:
         f"ckpt_path=last: no checkpoint in {', '.join(map(str, folders))}; resume in the run's own directory "
         "(hydra.run.dir=<the run>), pass a checkpoint file as ckpt_path, or start a fresh run with ckpt_path=null"
     )
-
-
-def write_atomically(obj: Any, path: Path) -> None:
-    """`torch.save(obj)` so that `path` is either its old content or the complete new file, even after a crash."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"  # same directory, so the rename is atomic
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for a plain open()
-    try:
-        with os.fdopen(fd, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist a rename (the directory entry) too; some filesystems do not support it, which is fine."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

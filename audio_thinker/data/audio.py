@@ -17,7 +17,7 @@ import errno
 import io
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +27,7 @@ import torch
 import torchaudio.functional as AF
 
 from audio_thinker.data.errors import AudioLoadError
+from audio_thinker.data.example import AudioQAExample
 
 Truncation = Literal["head", "center", "tail"]
 TRUNCATIONS: tuple[str, ...] = ("head", "center", "tail")
@@ -287,3 +288,11 @@ def peak_dbfs(wave: np.ndarray) -> float:
 def is_silent(wave: np.ndarray, threshold_db: float = -60.0) -> bool:
     """True when no sample rises above `threshold_db` dBFS: nothing to listen to."""
     return peak_dbfs(wave) < threshold_db
+
+
+def cap_audio(example: AudioQAExample, max_seconds: float) -> AudioQAExample:
+    """`example` with its audio cut to the first `max_seconds` (the "head" policy of `data.audio`)."""
+    limit = int(round(max_seconds * example.sampling_rate))
+    if example.audio is None or example.audio.shape[0] <= limit:
+        return example
+    return replace(example, audio=example.audio[:limit], meta={**example.meta, "truncated": True})

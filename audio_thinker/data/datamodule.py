@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -21,18 +20,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from audio_thinker.data.audio import cap_audio
 from audio_thinker.data.errors import DataError, SkippedExample, check_on_error, skip
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.generations import GenerationLoader, GenerationPlan
 from audio_thinker.data.skips import MAX_EMPTY_STEPS, MAX_SKIP_FRACTION, SkipLedger
-
-
-def cap_audio(example: AudioQAExample, max_seconds: float) -> AudioQAExample:
-    """`example` with its audio cut to the first `max_seconds` (the "head" policy of `data.audio`)."""
-    limit = int(round(max_seconds * example.sampling_rate))
-    if example.audio is None or example.audio.shape[0] <= limit:
-        return example
-    return replace(example, audio=example.audio[:limit], meta={**example.meta, "truncated": True})
 
 
 def collate_examples(items: list[AudioQAExample | SkippedExample], max_audio_seconds: float | None = None) -> dict:

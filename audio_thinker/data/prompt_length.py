@@ -62,13 +62,14 @@ class PromptBudget:
     @classmethod
     def for_model(cls, path: str, template, max_new_tokens: int) -> PromptBudget | None:
         """The budget of a model by hub id, local path or embedded name: its config and processor, no weights."""
-        from audio_thinker.models.loading import load_processor, read_model_config, resolve_path
+        from audio_thinker.models.families import family_of
+        from audio_thinker.models.sources import read_model_config, resolve_path
 
         config = read_model_config(path, key="--model")
         source = resolve_path(path)
         context = context_length(config)
         has_audio = getattr(getattr(config, "thinker_config", config), "audio_config", None) is not None
-        processor = load_processor(config.model_type, source)
+        processor = family_of(config.model_type).load_processor(source)
         return None if context is None else cls(processor, template, context, max_new_tokens, has_audio)
 
     @property

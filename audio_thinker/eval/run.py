@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from audio_thinker.data.audio import cap_audio
 from audio_thinker.data.errors import SkippedExample
 from audio_thinker.eval.examples import LazyExamples, choose_indices, default_scorer
 from audio_thinker.eval.metrics import by_budget, compute_metrics, write_predictions
@@ -112,8 +113,6 @@ def load_examples(data_cfg: DictConfig, split: str, max_examples: int | None, se
         raise ValueError(f"eval.split={split!r}: the data config has no {split!r} dataset")
     dataset = instantiate(data_cfg[split])  # only this split: other splits may be unset (`???`) in a manifest config
     cap = data_cfg.get("max_audio_seconds")
-    if cap:
-        from audio_thinker.data.datamodule import cap_audio  # imports lightning (seconds): only when capping
     prepare = (lambda example: cap_audio(example, cap)) if cap else (lambda example: example)
     return LazyExamples(dataset, choose_indices(dataset, max_examples, seed), prepare)
 

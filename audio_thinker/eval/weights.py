@@ -14,7 +14,8 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from audio_thinker.models.loading import resolve_dtype
+from audio_thinker.models.export import check_model_config, load_checkpoint_into
+from audio_thinker.models.loading import quiet_peft, resolve_dtype
 from audio_thinker.models.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,6 @@ def eval_model_config(model_cfg: DictConfig, ckpt_path: str | None, run_config: 
             raise FileNotFoundError(f"eval.run_config={run_config}: no such file")
         log.info("no run config at %s: the checkpoint is loaded into the eval config's model", path)
         return model_cfg
-    from audio_thinker.models.export import check_model_config
-
     node = OmegaConf.load(path).model
     # The eval config's own trust_remote_code is the user's consent; a run folder cannot grant it to itself.
     check_model_config(node, str(path), trust_remote_code=bool(model_cfg.get("trust_remote_code", False)))
@@ -53,16 +52,12 @@ def load_eval_policy(
                          "adapter weights of a LoRA run")  # fmt: skip
     model_cfg = eval_model_config(model_cfg, ckpt_path, run_config)
     if ckpt_path:  # loading a run's weights: the model is rebuilt only by our own loaders, as `export` does
-        from audio_thinker.models.export import check_model_config
-
         check_model_config(model_cfg, "the eval config (model)", trust_remote_code=True)  # the user's own flag
     extra = {"dtype": resolve_dtype(model_cfg.dtype, device)} if "dtype" in model_cfg else {}
     policy = instantiate(model_cfg, _convert_="all", **extra)  # as training builds it
     if adapter:
         policy = attach_adapter(policy, adapter)
     if ckpt_path:  # its `policy.*` weights, read with weights_only=True; the model config must match the run's
-        from audio_thinker.models.export import load_checkpoint_into  # imports lightning (seconds): only here
-
         load_checkpoint_into(policy, ckpt_path)
     return policy
 
@@ -76,7 +71,5 @@ def attach_adapter(policy: Policy, path: str | Path) -> Policy:
                          "LoRA (model.lora): evaluate with quant=none")  # fmt: skip
     if not (Path(path) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"eval.adapter={path} has no adapter_config.json: pass a peft save_pretrained dir")
-    from audio_thinker.models.loading import quiet_peft
-
     with quiet_peft():
         return type(policy)(PeftModel.from_pretrained(policy.model, str(path)), policy.processor)

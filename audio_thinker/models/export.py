@@ -1,7 +1,7 @@
 """Export what training produced: the LoRA adapter (or the full model) plus the processor, and merged models.
 
 An exported adapter directory loads with `PeftModel.from_pretrained(base, dir)`; a merged or fully fine-tuned
-directory loads with the model class's own `from_pretrained`. Both carry the processor and a model card
+directory loads with its family's `saved_as` class (`models.families`). Both carry the processor and a model card
 (`models.model_card`), so they are complete; `--push-to-hub REPO` uploads one (`models.hub`).
 
 A checkpoint and its run folder are data: `export` rebuilds the model from the run's `.hydra/config.yaml`, so that
@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import lightning as L
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from audio_thinker.checkpoints.files import read_checkpoint
+from audio_thinker.models.families import family_of
 from audio_thinker.models.model_card import model_card, write_card
 from audio_thinker.models.policy import Policy
 
@@ -78,18 +79,21 @@ def export_policy(
     out.mkdir(parents=True, exist_ok=True)
     policy.model.save_pretrained(out)
     policy.processor.save_pretrained(out)
-    dtype = str(policy.hf_model.config.dtype).removeprefix("torch.")
-    card = model_card(run_cfg, out, adapter=policy.has_adapters, merged=merged, step=step, dtype=dtype, run_dir=run_dir)
+    config = policy.hf_model.config
+    dtype = str(config.dtype).removeprefix("torch.")
+    model_class = family_of(config.model_type).saved_as
+    adapter = policy.has_adapters
+    card = model_card(
+        run_cfg, out, adapter=adapter, merged=merged, step=step, dtype=dtype, run_dir=run_dir, model_class=model_class
+    )
     write_card(card, out)
-    log.debug("exported %s to %s", "LoRA adapter" if policy.has_adapters else "model", out)
+    log.debug("exported %s to %s", "LoRA adapter" if adapter else "model", out)
     return out
 
 
 def load_checkpoint_into(policy: Policy, ckpt_path: str | Path, checkpoint: dict | None = None) -> None:
     """Copy the `policy.*` weights of a Lightning training checkpoint (read from `ckpt_path` unless given as
     `checkpoint`) into `policy` (strict on those keys)."""
-    from audio_thinker.callbacks.resume import read_checkpoint
-
     checkpoint = checkpoint if checkpoint is not None else read_checkpoint(ckpt_path)  # weights_only: data, no code
     state = checkpoint["state_dict"]
     weights = {k[len(POLICY_PREFIX) :]: v for k, v in state.items() if k.startswith(POLICY_PREFIX)}
@@ -123,8 +127,6 @@ def rebuild_policy(
     one. `model.dtype=auto` resolves to the dtype the checkpoint records (that of the training device).
     """
     from hydra.utils import instantiate
-
-    from audio_thinker.callbacks.resume import read_checkpoint
 
     config_path = run_config_path(ckpt_path, config_path)
     run_cfg = OmegaConf.load(config_path)
@@ -160,11 +162,11 @@ def merge_policy(policy: Policy, out_dir: str | Path, run_cfg: DictConfig | None
                  run_dir: Path | None = None) -> Path:  # fmt: skip
     """Fold the LoRA adapter into the base and save a plain transformers model, its processor and its card.
 
-    The merged model keeps the base's dtype (the training dtype, see `rebuild_policy`). The model class is the
-    family's own (`models.loading.FAMILIES`): a Qwen2-Audio model stays `Qwen2AudioForConditionalGeneration`; a
-    Qwen2.5-Omni run trains, and so merges and saves, the thinker alone (`Qwen2_5OmniThinkerForConditionalGeneration`,
-    audio and text in, text out; the talker that speaks is not part of it), which audio-thinker and transformers
-    load as `model.path`.
+    The merged model keeps the base's dtype (the training dtype, see `rebuild_policy`) and follows its family's
+    export rule (`models.families`): what trained is what is saved. A Qwen2-Audio model stays
+    `Qwen2AudioForConditionalGeneration`; a Qwen2.5-Omni run trains, and so merges and saves, the thinker alone
+    (`Qwen2_5OmniThinkerForConditionalGeneration`, audio and text in, text out; the talker that speaks is not part
+    of it), which audio-thinker and transformers load as `model.path`.
     """
     if not policy.has_adapters:
         raise NothingToMerge("nothing to merge: this run fine-tuned the whole model (no LoRA adapter), so the "
@@ -176,22 +178,6 @@ def merge_policy(policy: Policy, out_dir: str | Path, run_cfg: DictConfig | None
 def load_run_config(path: str | Path | None) -> DictConfig | None:
     """The run's composed config (`.hydra/config.yaml`) for model cards, or None when it is not there."""
     return OmegaConf.load(path) if path and Path(path).is_file() else None
-
-
-class ExportCallback(L.Callback):
-    """At the end of training, export the policy (adapter or full model + processor + model card) to `dirpath`.
-
-    `run_config`: the run's `.hydra/config.yaml`, read for the model card (optional).
-    """
-
-    def __init__(self, dirpath: str, run_config: str | None = None) -> None:
-        self.dirpath, self.run_config = dirpath, run_config
-
-    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
-        if trainer.is_global_zero:
-            run_cfg = load_run_config(self.run_config)
-            out = export_policy(pl_module.policy, self.dirpath, run_cfg, trainer.global_step, Path(self.dirpath).parent)
-            log.info("exported the %s to %s", "LoRA adapter" if pl_module.policy.has_adapters else "model", out)
 
 
 def export_main(argv: list[str] | None = None) -> int:

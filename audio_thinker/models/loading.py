@@ -9,10 +9,9 @@ import warnings
 
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, AutoProcessor, AutoTokenizer
 
-from audio_thinker.models.policy import Policy, Qwen2_5OmniThinkerPolicy, Qwen2AudioPolicy
-from audio_thinker.models.processors import AudioTextProcessor
+from audio_thinker.models.families import FAMILIES, TEXT, family_of
+from audio_thinker.models.policy import Policy
 from audio_thinker.models.sources import EMBEDDED, read_model_config, resolve_path  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
@@ -38,11 +37,6 @@ def resolve_dtype(dtype: str, device: str = "auto") -> str:
         log.warning("model.dtype=bfloat16 on the CPU: most CPUs compute bfloat16 several times slower than float32; "
                     "use model.dtype=auto (float32 here, bfloat16 on a GPU that supports it) or float32")  # fmt: skip
     return dtype
-
-
-# LoRA goes on the language model's attention and MLP projections; the audio tower stays frozen and whole.
-LM_PROJECTIONS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-TEXT_PROJECTIONS = r".*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
 
 def load_policy(
@@ -87,20 +81,19 @@ def load_policy(
     kwargs = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
-    policy_class = FAMILIES.get(config.model_type, Policy)
-    if policy_class is Policy and getattr(config, "audio_config", None) is not None:
+    family = family_of(config.model_type)
+    if family is TEXT and getattr(config, "audio_config", None) is not None:
         raise ValueError(
             f"{path}: model_type {config.model_type!r} is an audio model this version does not support yet; "
             f"supported: {sorted(FAMILIES)}, and any text-only causal LM"
         )
     if quantization is not None:
-        # The audio path is small and sensitive and the head feeds the logits: keep them in full precision.
-        if not quantization.llm_int8_skip_modules and policy_class.has_audio:
-            prefix = "thinker." if config.model_type == "qwen2_5_omni" else ""  # the thinker inside a full Omni
-            quantization.llm_int8_skip_modules = [prefix + name for name in policy_class.not_quantized]
+        if not quantization.llm_int8_skip_modules and family.not_quantized:
+            quantization.llm_int8_skip_modules = family.skip_modules()
         kwargs["quantization_config"] = quantization
         kwargs["device_map"] = _quantized_device_map()
-    model, processor = _load_family(config.model_type, source, kwargs, trust_remote_code)
+    processor = family.load_processor(source, trust_remote_code)
+    model = family.load_model(source, **kwargs)
     disable_dropout(model)
     model.train()  # from_pretrained returns eval mode; gradient checkpointing only runs in train mode
     freeze_audio(model, train_audio_encoder, train_projector)
@@ -113,42 +106,9 @@ def load_policy(
         model.config.use_cache = False  # generation re-enables the cache per call
     if lora is not None:
         if lora.target_modules is None:
-            lora.target_modules = LM_PROJECTIONS if policy_class.has_audio else TEXT_PROJECTIONS
+            lora.target_modules = family.lora_targets
         model = apply_lora(model, lora, seed)
-    return policy_class(model, processor)
-
-
-FAMILIES = {
-    "qwen2_audio": Qwen2AudioPolicy,
-    "qwen2_5_omni": Qwen2_5OmniThinkerPolicy,  # a full Omni checkpoint: its thinker is taken, the talker dropped
-    "qwen2_5_omni_thinker": Qwen2_5OmniThinkerPolicy,
-}
-
-
-def load_processor(model_type: str, source: str, trust_remote_code: bool = False):
-    """The processor of one family (a tokenizer for text-only models): no weights are read."""
-    if model_type == "qwen2_audio":
-        return AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
-    if model_type in ("qwen2_5_omni", "qwen2_5_omni_thinker"):
-        # Omni's full processor needs torchvision for images/video; audio questions need only this much.
-        return AudioTextProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
-    return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-
-
-def _load_family(model_type: str, source: str, kwargs: dict, trust_remote_code: bool):
-    """The transformers model and processor of one family."""
-    processor = load_processor(model_type, source, trust_remote_code)
-    if model_type == "qwen2_audio":
-        from transformers import Qwen2AudioForConditionalGeneration
-
-        return Qwen2AudioForConditionalGeneration.from_pretrained(source, **kwargs), processor
-    if model_type in ("qwen2_5_omni", "qwen2_5_omni_thinker"):
-        from transformers import Qwen2_5OmniForConditionalGeneration, Qwen2_5OmniThinkerForConditionalGeneration
-
-        if model_type == "qwen2_5_omni_thinker":
-            return Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(source, **kwargs), processor
-        return Qwen2_5OmniForConditionalGeneration.from_pretrained(source, **kwargs).thinker, processor
-    return AutoModelForCausalLM.from_pretrained(source, **kwargs), processor
+    return family.policy_class(model, processor)
 
 
 def _quantized_device_map() -> dict[str, int | str]:

@@ -150,9 +150,10 @@ def model_card(
     step: int | None = None,
     dtype: str | None = None,
     run_dir: Path | None = None,
+    model_class: str = "AutoModelForCausalLM",
 ) -> ModelCard:
     """The card of the model saved in `out_dir` (an adapter when `adapter`; a LoRA run's model with its adapter folded
-    in when `merged`), trained by the run `run_cfg` describes."""
+    in when `merged`), trained by the run `run_cfg` describes; `model_class` opens it in transformers."""
     path = str(_get(run_cfg, "model.path", "unknown"))
     tags = ["audio-thinker", "grpo", "reinforcement-learning", "audio", "audio-question-answering"]
     tags += ["lora"] if adapter or merged else []
@@ -170,19 +171,19 @@ def model_card(
         f"- Data: {data_line(run_cfg)}", "",
         "## Rewards", "", *reward_lines(run_cfg), "",
         "## Evaluation", "", *evaluation_lines(find_evaluation(run_dir), out_dir), "",
-        "## Use", "", usage(path, adapter), "",
+        "## Use", "", usage(path, adapter, model_class), "",
     ]  # fmt: skip
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body))
 
 
-def usage(path: str, adapter: bool) -> str:
+def usage(path: str, adapter: bool, model_class: str = "AutoModelForCausalLM") -> str:
     """How to load it, in audio-thinker and in plain transformers/peft."""
     if adapter:
         return ("```bash\naudio-thinker eval model.path=" + path + " eval.adapter=<this folder>\n```\n"
                 "In Python: `PeftModel.from_pretrained(<base model>, \"<this folder>\")`; "
                 "`audio-thinker export ... --merge` folds the adapter into the base.")  # fmt: skip
     return ("```bash\naudio-thinker eval model.path=<this folder>\n```\n"
-            "In Python: the model class's own `from_pretrained(\"<this folder>\")`, with `AutoProcessor`.")  # fmt: skip
+            f"In Python: `{model_class}.from_pretrained(\"<this folder>\")`, with `AutoProcessor`.")  # fmt: skip
 
 
 def write_card(card: ModelCard, out_dir: Path) -> Path:

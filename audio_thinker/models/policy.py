@@ -108,6 +108,10 @@ class Policy(nn.Module):
         """Tokens the policy must never sample (audio placeholders would break the next forward pass)."""
         return []
 
+    def audio_trainable(self) -> bool:
+        """Whether any audio parameter trains (then cached audio embeddings cannot carry its gradient)."""
+        return False
+
     def stop_token_ids(self) -> list[int]:
         """Token ids that end a completion."""
         ids = self.hf_model.generation_config.eos_token_id
@@ -255,8 +259,6 @@ class Qwen2AudioPolicy(Policy):
     """Qwen2-Audio: a Whisper-style encoder + projector whose outputs replace the <|AUDIO|> placeholders."""
 
     has_audio = True
-    # Kept in full precision under 4-bit quantization (full module paths from the model's root).
-    not_quantized = ["model.audio_tower", "model.multi_modal_projector", "lm_head"]
     placeholder_tokens = ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>")
 
     def special_token_ids(self) -> list[int]:
@@ -274,7 +276,6 @@ class Qwen2AudioPolicy(Policy):
         return [inner.audio_tower, inner.multi_modal_projector]
 
     def audio_trainable(self) -> bool:
-        """Whether any audio parameter trains (then cached audio embeddings cannot carry its gradient)."""
         return any(p.requires_grad for m in self.audio_modules() for p in m.parameters())
 
     def encode_prompts(self, prompts: list[str], audios: list[np.ndarray] | None = None) -> PromptEncoding:
@@ -330,7 +331,6 @@ class Qwen2_5OmniThinkerPolicy(Qwen2AudioPolicy):
     so the shared position rule (cumulative sum of the attention mask) is exact.
     """
 
-    not_quantized = ["model.audio_tower", "model.visual", "lm_head"]
     placeholder_tokens = ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|IMAGE|>", "<|VIDEO|>",
                           "<|vision_bos|>", "<|vision_eos|>")  # fmt: skip
 

@@ -26,6 +26,10 @@ from transformers import (
     WhisperFeatureExtractor,
 )
 
+from audio_thinker.models.families import family_of
+from audio_thinker.models.processors import AudioTextProcessor
+from audio_thinker.models.warm_start import warm_start
+
 log = logging.getLogger(__name__)
 
 # Bump when anything below changes, so stale caches are rebuilt instead of reused.
@@ -205,8 +209,6 @@ def ensure_tiny_qwen2(cache_dir: str | Path | None = None, seed: int = 0) -> Pat
 
 def _teach_format(policy_class, model, processor, seed: int) -> None:
     """A short supervised warm start on the output format (see `warm_start`): GRPO then has signal at once."""
-    from audio_thinker.models.warm_start import warm_start  # here: policy imports would be circular
-
     torch.manual_seed(seed)
     model.train()
     warm_start(policy_class(model, processor), seed=seed)
@@ -221,19 +223,15 @@ def _ensure(cache_dir: str | Path | None, name: str, audio: bool, seed: int, omn
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("building the embedded model %s (one time, about 30 s on a CPU) into %s", name, target.parent)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
-    from audio_thinker.models import policy as families
-    from audio_thinker.models.processors import AudioTextProcessor
-
     tokenizer = build_tokenizer()
     if omni:
-        model, policy_class = build_omni_thinker(tokenizer, seed=seed), families.Qwen2_5OmniThinkerPolicy
+        model = build_omni_thinker(tokenizer, seed=seed)
         processor = AudioTextProcessor(tokenizer, build_processor(tokenizer, OMNI_AUDIO_SECONDS).feature_extractor)
     elif audio:
-        model, policy_class = build_model(tokenizer, seed=seed), families.Qwen2AudioPolicy
-        processor = build_processor(tokenizer)
+        model, processor = build_model(tokenizer, seed=seed), build_processor(tokenizer)
     else:
-        model, processor, policy_class = build_text_model(tokenizer, seed=seed), tokenizer, families.Policy
-    _teach_format(policy_class, model, processor, seed)
+        model, processor = build_text_model(tokenizer, seed=seed), tokenizer
+    _teach_format(family_of(model.config.model_type).policy_class, model, processor, seed)
     processor.save_pretrained(staging)
     model.save_pretrained(staging)
     try:  # an atomic rename: a half-written model is never visible under the final name

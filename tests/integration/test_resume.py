@@ -22,7 +22,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from audio_thinker.callbacks.resume import AtomicCheckpointIO
+from audio_thinker.checkpoints.atomic_io import AtomicCheckpointIO
 from audio_thinker.train import train
 from tests.conftest import FAST, FAST_SYNTHETIC, compose_train
 

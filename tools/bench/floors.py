@@ -24,7 +24,8 @@ from transformers import AutoModelForCausalLM, AutoProcessor, AutoTokenizer, Dyn
 from transformers import Qwen2AudioForConditionalGeneration as AudioLM
 from transformers.cache_utils import Cache
 
-from audio_thinker.models.loading import DTYPES, LM_PROJECTIONS, TEXT_PROJECTIONS, disable_dropout
+from audio_thinker.models.families import LM_PROJECTIONS, TEXT_PROJECTIONS
+from audio_thinker.models.loading import DTYPES, disable_dropout
 from audio_thinker.models.prompt_cache import CACHE_KWARG, PromptKVLayer, SharedPromptLayer, replayable_cache
 
 from .workload import ADAM_BETAS, LORA, MAX_GRAD_NORM, StepShape, Workload

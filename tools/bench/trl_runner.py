@@ -23,7 +23,7 @@ from collections import defaultdict
 
 from transformers import AutoTokenizer
 
-from audio_thinker.models.loading import TEXT_PROJECTIONS
+from audio_thinker.models.families import TEXT_PROJECTIONS
 
 from .pairing import PairedFloor, Run
 from .stats import Stopwatch

@@ -14,7 +14,9 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from audio_thinker.callbacks import resume
-from audio_thinker.callbacks.resume import AtomicCheckpointIO, RNGStateCallback
+from audio_thinker.callbacks.resume import RNGStateCallback
+from audio_thinker.checkpoints import files
+from audio_thinker.checkpoints.atomic_io import AtomicCheckpointIO
 
 
 def _draws() -> list[float]:
@@ -56,7 +58,7 @@ def test_a_crash_mid_write_leaves_no_checkpoint_under_the_final_name(tmp_path, m
         file.write(b"half a checkpoint")  # some bytes reach the disk, then the process dies
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(resume.torch, "save", crash)
+    monkeypatch.setattr(files.torch, "save", crash)
     with pytest.raises(KeyboardInterrupt):
         AtomicCheckpointIO().save_checkpoint({"step": 1}, tmp_path / "checkpoints" / "last.ckpt")
     assert os.listdir(tmp_path / "checkpoints") == []  # neither last.ckpt nor the temporary file
@@ -65,7 +67,7 @@ def test_a_crash_mid_write_leaves_no_checkpoint_under_the_final_name(tmp_path, m
 def test_a_crash_mid_write_keeps_the_previous_checkpoint_whole(tmp_path, monkeypatch):
     path = tmp_path / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint({"step": torch.tensor(4)}, path)
-    monkeypatch.setattr(resume.torch, "save", lambda obj, file: (file.write(b"\x00" * 10), 1 / 0))
+    monkeypatch.setattr(files.torch, "save", lambda obj, file: (file.write(b"\x00" * 10), 1 / 0))
     with pytest.raises(ZeroDivisionError):
         AtomicCheckpointIO().save_checkpoint({"step": torch.tensor(6)}, path)
     assert AtomicCheckpointIO().load_checkpoint(path)["step"] == 4
@@ -129,7 +131,7 @@ def test_loading_a_truncated_checkpoint_names_the_file_and_the_previous_one(tmp_
     _checkpoints(tmp_path, "step000002.ckpt", "last.ckpt")
     data = (tmp_path / "last.ckpt").read_bytes()
     (tmp_path / "last.ckpt").write_bytes(data[:-100])
-    with pytest.raises(resume.CheckpointReadError) as err:
+    with pytest.raises(files.CheckpointReadError) as err:
         AtomicCheckpointIO().load_checkpoint(tmp_path / "last.ckpt")
     message = str(err.value)
     assert message.startswith(f"cannot read checkpoint {tmp_path / 'last.ckpt'}: it is truncated or corrupt")
@@ -138,5 +140,5 @@ def test_loading_a_truncated_checkpoint_names_the_file_and_the_previous_one(tmp_
 
 def test_when_no_checkpoint_can_be_read_last_says_so(tmp_path):
     (tmp_path / "last.ckpt").write_bytes(b"PK\x03\x04 cut")
-    with pytest.raises(resume.CheckpointReadError, match="no checkpoint in .* can be read"):
+    with pytest.raises(files.CheckpointReadError, match="no checkpoint in .* can be read"):
         resume.prepare_resume(_Folder(tmp_path), "last")
