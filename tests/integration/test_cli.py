@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import FAST, FAST_SYNTHETIC
-from tests.tb import read_scalars, scalar_tags
+from tests.helpers.configs import FAST, FAST_SYNTHETIC
+from tests.helpers.runs import run_cli
+from tests.helpers.tb import read_scalars, scalar_tags
 
 CONTRACT_TAGS = {"reward/total", "reward/accuracy", "reward/format", "completion/length", "loss/kl",
                  "loss/clip_fraction", "think/rate"}  # fmt: skip
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """`audio-thinker ...` in a fresh interpreter (the same one running the tests)."""
-    cmd = [sys.executable, "-m", "audio_thinker.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
 
 
 def test_default_train_run_leaves_tensorboard_logs_and_a_checkpoint(tmp_path):

@@ -11,7 +11,7 @@ from audio_thinker.cli import main
 from audio_thinker.data.errors import DataError
 from audio_thinker.data.skips import NoUsableDataError
 from audio_thinker.train import train
-from tests.tb import read_scalars
+from tests.helpers.tb import read_scalars
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import torch
 
 from audio_thinker.rollout.engine import ENGINES, HFEngine
 from audio_thinker.train import train
-from tests.integration.test_training import LENGTH_REWARD
+from tests.helpers.rewards import LENGTH_REWARD
 
 
 class SpyEngine(HFEngine):

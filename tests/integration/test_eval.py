@@ -23,12 +23,12 @@ from audio_thinker.eval.weights import eval_model_config, load_eval_policy
 from audio_thinker.rollout.prompts import THINK
 from audio_thinker.rollout.sampler import render_prompts
 from audio_thinker.train import build_module, build_trainer
-from tests.benchmarks import EXCERPT, read_items, write_placeholder_audio
-from tests.conftest import CONFIG_DIR, FAST, compose_train
-from tests.integration.test_cli import run_cli
-from tests.integration.test_training import LENGTH_REWARD
-from tests.tb import read_scalars, scalar_tags
-from tests.unit.format.test_mmau import official_rule
+from tests.helpers.benchmarks import EXCERPT, official_rule, read_items, write_placeholder_audio
+from tests.helpers.configs import CONFIG_DIR, FAST, compose_train
+from tests.helpers.rewards import LENGTH_REWARD
+from tests.helpers.runs import run_cli
+from tests.helpers.tb import read_scalars, scalar_tags
+from tests.helpers.training import fake_run
 
 REPO = Path(__file__).resolve().parents[2]
 LORA = ["quant=lora", "model.dtype=float32"]
@@ -202,8 +202,6 @@ def test_sweep_summary_compares_the_runs(multirun, tmp_path):
 
 
 def test_eval_of_a_checkpoint_rebuilds_the_model_from_the_runs_own_config(tmp_path, caplog):
-    from tests.integration.test_hf_interop import fake_run
-
     lora_policy, ckpt = fake_run(tmp_path, LORA)  # a LoRA run; the eval config below has no LoRA
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

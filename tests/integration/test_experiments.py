@@ -8,8 +8,8 @@ import pytest
 from hydra.utils import instantiate
 
 from audio_thinker.train import train
-from tests.integration.test_cli import run_cli
-from tests.tb import read_scalars, scalar_tags
+from tests.helpers.runs import run_cli
+from tests.helpers.tb import read_scalars, scalar_tags
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
@@ -52,7 +52,7 @@ def test_reward_suite_logs_every_term_on_the_embedded_default(suite, prompt, ter
 
 
 def test_multirun_over_reward_suites_and_a_weight(tmp_path):
-    from tests.conftest import FAST, FAST_SYNTHETIC
+    from tests.helpers.configs import FAST, FAST_SYNTHETIC
 
     result = run_cli("train", "-m", *FAST, *FAST_SYNTHETIC, "reward=rlvr,cesar", "reward.terms.format.weight=0,1",
                      f"hydra.sweep.dir={tmp_path}", "callbacks.model_checkpoint=null")  # fmt: skip

@@ -16,7 +16,8 @@ from audio_thinker.models.export import UnsafeConfigError, check_model_config
 from audio_thinker.models.loading import resolve_path
 from audio_thinker.models.policy import Qwen2AudioPolicy
 from audio_thinker.train import build_module, build_trainer
-from tests.integration.test_training import LENGTH_REWARD, _tiny_rollout
+from tests.helpers.rewards import LENGTH_REWARD
+from tests.helpers.training import tiny_rollout
 
 
 def _logps(policy, rollout):
@@ -37,7 +38,7 @@ def trained(train_cfg, tmp_path):
 
 def test_exported_adapter_reloads_with_peft_and_reproduces_the_policy(trained):
     module, run = trained
-    rollout = _tiny_rollout(module)
+    rollout = tiny_rollout(module)
     expected = _logps(module.policy, rollout)
     base = Qwen2AudioForConditionalGeneration.from_pretrained(resolve_path("tiny-qwen2-audio"))
     adapter = PeftModel.from_pretrained(base, run / "export")
@@ -47,7 +48,7 @@ def test_exported_adapter_reloads_with_peft_and_reproduces_the_policy(trained):
 
 def test_export_command_from_a_checkpoint_and_merge(trained, tmp_path):
     module, run = trained
-    rollout = _tiny_rollout(module)
+    rollout = tiny_rollout(module)
     expected = _logps(module.policy, rollout)
     out = tmp_path / "from_ckpt"
     with pytest.raises(SystemExit) as done:

@@ -23,29 +23,10 @@ from audio_thinker.models.loading import load_policy, resolve_path
 from audio_thinker.rollout.engine import SamplingSettings
 from audio_thinker.rollout.prompts import THINK
 from audio_thinker.rollout.sampler import sample_rollout
-from audio_thinker.train import build_module, build_policy, build_trainer
-from tests.conftest import compose_train
-from tests.integration.test_training import LENGTH_REWARD, _tiny_rollout
-
-
-def fake_run(tmp_path, overrides, step=7, model_dtype=None):
-    """A run folder as training leaves it, without training: its config and a checkpoint of perturbed weights."""
-    run = tmp_path / "run"
-    cfg = compose_train(run, overrides)
-    policy = build_policy(cfg)
-    torch.manual_seed(0)
-    with torch.no_grad():  # LoRA B starts at zero: give every trainable weight an effect to reproduce
-        for param in policy.parameters():
-            if param.requires_grad:
-                param.add_(torch.randn_like(param) * 0.2)
-    state = {f"policy.{name}": p.detach().clone() for name, p in policy.named_parameters() if p.requires_grad}
-    ckpt = run / "checkpoints" / "last.ckpt"
-    ckpt.parent.mkdir(parents=True)
-    torch.save({"state_dict": state, "global_step": step, "model_dtype": model_dtype or "float32"}, ckpt)
-    (run / ".hydra").mkdir()
-    settings = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # as Hydra saves it
-    (run / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(settings))
-    return policy, ckpt
+from audio_thinker.train import build_module, build_trainer
+from tests.helpers.configs import compose_train
+from tests.helpers.rewards import LENGTH_REWARD
+from tests.helpers.training import fake_run, tiny_rollout
 
 
 def export(*args: str) -> None:
@@ -157,7 +138,7 @@ def test_checkpoint_folders_are_written_with_each_lightning_checkpoint_and_open_
     build_trainer(cfg).fit(module, datamodule=instantiate(cfg.data))
     folders = sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.is_dir())
     assert folders == ["checkpoint-2"]  # checkpoint-1 was written, then pruned (save_total_limit=1)
-    rollout = _tiny_rollout(module)
+    rollout = tiny_rollout(module)
     base = Qwen2AudioForConditionalGeneration.from_pretrained(resolve_path("tiny-qwen2-audio"))
     reloaded = type(module.policy)(PeftModel.from_pretrained(base, tmp_path / "checkpoints" / "checkpoint-2"),
                                    module.policy.processor)  # fmt: skip

@@ -9,9 +9,9 @@ import pytest
 
 from audio_thinker.rewards.judge.protocol import JudgeUnavailable
 from audio_thinker.train import build_trainer
-from tests.conftest import FAST, FAST_SYNTHETIC
-from tests.integration.test_cli import run_cli
-from tests.tb import read_scalars, read_texts
+from tests.helpers.configs import FAST, FAST_SYNTHETIC
+from tests.helpers.runs import run_cli
+from tests.helpers.tb import read_scalars, read_texts
 
 
 def test_a_down_judge_endpoint_stops_the_run_at_start_naming_the_url(train_cfg):

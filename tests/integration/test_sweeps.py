@@ -8,14 +8,13 @@ import os
 import pickle
 from pathlib import Path
 
-import lightning as L
 import pytest
 import yaml
 
 from audio_thinker.eval.sweep import job_number, summarize_sweep
-from tests.conftest import FAST, FAST_SYNTHETIC, compose_train
-from tests.integration.test_cli import run_cli
-from tests.tb import read_scalars
+from tests.helpers.configs import FAST, FAST_SYNTHETIC, compose_train
+from tests.helpers.runs import run_cli
+from tests.helpers.tb import read_scalars
 
 
 def needs(module: str, extra: str = "sweep"):
@@ -25,16 +24,9 @@ def needs(module: str, extra: str = "sweep"):
 
 
 SWEEP = [*FAST, *FAST_SYNTHETIC, "callbacks.model_checkpoint=null", "callbacks.export=null",
-         "+callbacks.pid._target_=tests.integration.test_sweeps.RecordProcess"]  # fmt: skip
+         "+callbacks.pid._target_=tests.helpers.callbacks.RecordProcess"]  # fmt: skip
 LENGTH = ["~reward.terms.format", "~reward.terms.accuracy",
-          "+reward.terms.length._target_=tests.integration.test_training.TextLengthReward"]  # fmt: skip
-
-
-class RecordProcess(L.Callback):
-    """Writes the id of the process that trained the run to `<run>/pid`."""
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        Path(trainer.default_root_dir, "pid").write_text(str(os.getpid()))
+          "+reward.terms.length._target_=tests.helpers.rewards.TextLengthReward"]  # fmt: skip
 
 
 def final_reward(run_dir: Path) -> float:

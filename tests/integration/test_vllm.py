@@ -27,8 +27,8 @@ from audio_thinker.rollout.sampler import sample_rollout
 from audio_thinker.rollout.server import ServerProcess, ServerSettings, default_venv, venv_ready
 from audio_thinker.rollout.vllm_engine import VLLMEngine
 from audio_thinker.train import build_module, build_trainer
-from tests.conftest import FAST, FAST_SYNTHETIC
-from tests.integration.test_training import LENGTH_REWARD
+from tests.helpers.configs import FAST, FAST_SYNTHETIC
+from tests.helpers.rewards import LENGTH_REWARD
 
 GREEDY = SamplingSettings(max_new_tokens=24, top_k=1)
 EXAMPLES = [SyntheticAudioQA(size=6, seed=5)[i] for i in (0, 2, 4)]  # clips of different lengths

@@ -8,7 +8,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 import audio_thinker.train as train_module
 from audio_thinker.config_checks import ConfigError, check_eval_config
-from tests.conftest import CONFIG_DIR
+from tests.helpers.configs import CONFIG_DIR
 
 # override -> what the message must start with (the key) and contain
 BAD = {

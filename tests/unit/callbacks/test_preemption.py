@@ -8,30 +8,17 @@ import stat
 from pathlib import Path
 from types import SimpleNamespace
 
-import lightning as L
 import pytest
 import torch
 
 from audio_thinker.callbacks.preemption import Preempted, PreemptionCheckpoint
 from audio_thinker.train import train
-from tests.conftest import compose_train
-from tests.integration.test_resume import RUN, logged
+from tests.helpers.configs import compose_train
+from tests.helpers.runs import RUN, logged
 
 # Two micro-batches per optimizer step, so a signal can arrive in the middle of one; 4 examples per step.
 STEPS = [*RUN, "data.train.size=8", "trainer.max_steps=3", "trainer.accumulate_grad_batches=2",
          "callbacks.model_checkpoint.every_n_train_steps=100"]  # fmt: skip
-
-
-class SignalAt(L.Callback):
-    """Sends signal `name` to this process at the start of Lightning batch `batch` (micro-batches counted from 0)."""
-
-    def __init__(self, batch: int, name: str = "SIGUSR1") -> None:
-        self.batch, self.signum, self.seen = batch, getattr(signal, name), 0
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if self.seen == self.batch:
-            os.kill(os.getpid(), self.signum)  # a real signal, delivered as Slurm's or `kill`'s would be
-        self.seen += 1
 
 
 def fake_scontrol(bin_dir: Path, record: Path) -> None:
@@ -49,7 +36,7 @@ def test_a_signal_mid_step_checkpoints_at_its_end_requeues_and_resumes_exactly(t
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     run = tmp_path / "preempted"
-    signal_at = ["+callbacks.signal._target_=tests.unit.callbacks.test_preemption.SignalAt",
+    signal_at = ["+callbacks.signal._target_=tests.helpers.callbacks.SignalAt",
                  "+callbacks.signal.batch=2"]  # fmt: skip
     with pytest.raises(Preempted) as stopped:  # batch 2 is the first micro-batch of the second optimizer step
         train(compose_train(run, [*STEPS, *signal_at]))

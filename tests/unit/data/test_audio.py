@@ -10,7 +10,7 @@ import soundfile as sf
 
 from audio_thinker.data.audio import inspect_audio, is_silent, load_audio, read_audio, resample, truncate, window
 from audio_thinker.data.errors import AudioLoadError
-from tests.unit.data.helpers import peak_hz, sine, write_audio
+from tests.helpers.data import peak_hz, sine, write_audio
 
 
 @pytest.mark.parametrize("orig_rate", [44_100, 22_050, 8_000])

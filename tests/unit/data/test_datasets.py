@@ -9,7 +9,7 @@ import pytest
 
 from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, SkippedExample
-from tests.unit.data.helpers import peak_hz, record, sine, write_audio, write_jsonl
+from tests.helpers.data import peak_hz, record, sine, write_audio, write_jsonl
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from audio_thinker.data.errors import DataFormatError, Location
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.formats import FORMATS, read_records, register_format, video_to_audio
-from tests.unit.data.helpers import record, write_jsonl
+from tests.helpers.data import record, write_jsonl
 
 
 def _one(path: Path, **kwargs) -> AudioQAExample:

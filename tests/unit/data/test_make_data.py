@@ -12,7 +12,7 @@ from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.make_data import make_data_main, split_seed, write_synthetic_dataset
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.data.validate import check_dataset
-from tests.terminal import Terminal
+from tests.helpers.terminal import Terminal
 
 
 def test_round_trip_through_the_manifest_dataset(tmp_path):

@@ -16,7 +16,7 @@ import audio_thinker.data.datasets as datasets
 from audio_thinker.data.datamodule import AudioQADataModule
 from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.generations import GenerationPlan
-from tests.unit.data.helpers import record, sine, write_audio, write_jsonl
+from tests.helpers.data import record, sine, write_audio, write_jsonl
 
 ROWS = 40_000
 

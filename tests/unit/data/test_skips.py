@@ -9,7 +9,7 @@ from audio_thinker.data.datamodule import AudioQADataModule
 from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.errors import SkippedExample
 from audio_thinker.data.skips import NoUsableDataError, SkipLedger
-from tests.unit.data.helpers import record, sine, write_audio, write_jsonl
+from tests.helpers.data import record, sine, write_audio, write_jsonl
 
 
 def bad(line: int, kind: str = "corrupt_audio") -> SkippedExample:

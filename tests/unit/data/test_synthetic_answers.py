@@ -14,7 +14,7 @@ import pytest
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import CONTOURS, DIFFICULTIES, ORDINALS, TASKS, SyntheticAudioQA, make_example
-from tests.unit.data.helpers import peak_hz
+from tests.helpers.data import peak_hz
 
 RATE = 16_000
 SEEDS, INDICES = (0, 1, 7), range(4)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audio_thinker.data.validate import check_dataset, data_check_main, duration_histogram, format_report
-from tests.unit.data.helpers import record, sine, write_audio, write_jsonl
+from tests.helpers.data import record, sine, write_audio, write_jsonl
 
 # line -> (severity, kind, words the message must contain); lines not listed must produce no issue.
 EXPECTED = {

@@ -22,7 +22,8 @@ from audio_thinker.rollout.prompts import DIRECT
 from audio_thinker.rollout.sampler import sample_rollout
 from audio_thinker.rollout.server import READY_MARKER, ServerProcess, ServerSettings, free_port, rollout_server_main
 from audio_thinker.rollout.vllm_engine import ServerError, VLLMEngine
-from tests.fake_vllm_server import FakeVLLM
+from tests.helpers import fake_vllm_server
+from tests.helpers.fake_vllm_server import FakeVLLM
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def fake_venv(tmp_path_factory) -> Path:
     package.mkdir(parents=True)
     for folder in (site / "vllm", site / "vllm" / "entrypoints", package):
         (folder / "__init__.py").write_text("")
-    shutil.copy(Path(__file__).parents[2] / "fake_vllm_server.py", package / "api_server.py")
+    shutil.copy(fake_vllm_server.__file__, package / "api_server.py")
     (root / READY_MARKER).write_text("fake\n")
     return root
 

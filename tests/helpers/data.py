@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from audio_thinker.data.errors import DataError
+from audio_thinker.data.synthetic import SyntheticAudioQA
+
 
 def sine(freq_hz: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
     """A float32 sine tone."""
@@ -40,3 +43,16 @@ def peak_hz(wave: np.ndarray, rate: int) -> float:
     n = max(1 << 18, 1 << int(np.ceil(np.log2(len(wave)))))
     spectrum = np.abs(np.fft.rfft(wave * np.hanning(len(wave)), n))
     return float(np.argmax(spectrum) * rate / n)
+
+
+class PartlyBrokenSynthetic(SyntheticAudioQA):
+    """Synthetic examples where the items at `bad` fail to load (as a corrupt audio file would)."""
+
+    def __init__(self, bad: list[int], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.bad = set(bad)
+
+    def __getitem__(self, index: int):
+        if index in self.bad:
+            raise DataError(f"item {index} is broken on purpose", kind="test")
+        return super().__getitem__(index)
