@@ -57,9 +57,12 @@ class HFCheckpointCallback(L.Callback):
         if _sharded(trainer):
             if not self._warned:
                 self._warned = True
-                log.warning("callbacks.hf_checkpoint: the weights are sharded across ranks by %s, so no "
-                            "checkpoint-<step> folders are written; export a Lightning checkpoint with "
-                            "`audio-thinker export`", type(trainer.strategy).__name__)  # fmt: skip
+                log.warning(
+                    "callbacks.hf_checkpoint: the weights are sharded across ranks by %s, so no "
+                    "checkpoint-<step> folders are written; export a Lightning checkpoint with "
+                    "`audio-thinker export`",
+                    type(trainer.strategy).__name__,
+                )
             return
         self.write(pl_module.policy, step)
         self.prune()

@@ -82,8 +82,16 @@ class ScalingCurveCallback(L.Callback):
 
     def curve(self, pl_module, examples: list[AudioQAExample]) -> ScalingCurve:
         """The scaling curve of the current policy on `examples` (greedy, budget forced)."""
-        predictions = predict(pl_module.policy, examples, self.prompt, self.budgets, Decoding(), self.answer_tokens,
-                              max_new_tokens=None, batch_size=self.batch_size)  # fmt: skip
+        predictions = predict(
+            pl_module.policy,
+            examples,
+            self.prompt,
+            self.budgets,
+            Decoding(),
+            self.answer_tokens,
+            max_new_tokens=None,
+            batch_size=self.batch_size,
+        )
         return curve_from_predictions([asdict(p) for p in predictions], self.budgets)
 
     def _measure(self, trainer: L.Trainer, pl_module) -> None:
@@ -98,8 +106,13 @@ class ScalingCurveCallback(L.Callback):
             curve = self.curve(pl_module, self.examples(trainer))
         metrics = {f"scaling/accuracy@{b}": a for b, a in zip(curve.budgets, curve.accuracy, strict=True)}
         metrics |= {f"scaling/think_tokens@{b}": t for b, t in zip(curve.budgets, curve.mean_think_tokens, strict=True)}
-        metrics.update({"scaling/slope": curve.slope, "scaling/sweet_spot": float(curve.sweet_spot),
-                        "scaling/sweet_spot_accuracy": curve.sweet_spot_accuracy})  # fmt: skip
+        metrics.update(
+            {
+                "scaling/slope": curve.slope,
+                "scaling/sweet_spot": float(curve.sweet_spot),
+                "scaling/sweet_spot_accuracy": curve.sweet_spot_accuracy,
+            }
+        )
         if curve.slope_stderr is not None:
             metrics["scaling/slope_stderr"] = curve.slope_stderr
         if not trainer.is_global_zero:
@@ -109,9 +122,15 @@ class ScalingCurveCallback(L.Callback):
         if self.log_plot:
             title = f"{model_name(pl_module)}, step {step}: test-time scaling"
             log_figure(trainer.loggers, "scaling/curve", plot_curve(curve, title=title), step)
-        log.info("step %d: scaling slope %+.2g ± %s/token (%s), sweet spot L=%d (%.3f)", step, curve.slope,
-                 "?" if curve.slope_stderr is None else f"{curve.slope_stderr:.1g}", curve.trend, curve.sweet_spot,
-                 curve.sweet_spot_accuracy)  # fmt: skip
+        log.info(
+            "step %d: scaling slope %+.2g ± %s/token (%s), sweet spot L=%d (%.3f)",
+            step,
+            curve.slope,
+            "?" if curve.slope_stderr is None else f"{curve.slope_stderr:.1g}",
+            curve.trend,
+            curve.sweet_spot,
+            curve.sweet_spot_accuracy,
+        )
         for warning in curve.warnings:
             log.warning("step %d: scaling curve: %s", step, warning)
 

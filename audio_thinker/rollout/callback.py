@@ -146,16 +146,40 @@ class RolloutCallback(L.Callback):
 def completions_table(rollout: Rollout, max_rows: int) -> tuple[list[str], list[list]]:
     """The first `max_rows` completions with their example, parse, every reward term and the advantage."""
     terms = sorted(rollout.reward_terms)
-    columns = ["id", "task", "question", "choices", "gold", "completion", "mode", "answer", "reward", *terms,
-               "advantage"]  # fmt: skip
+    columns = [
+        "id",
+        "task",
+        "question",
+        "choices",
+        "gold",
+        "completion",
+        "mode",
+        "answer",
+        "reward",
+        *terms,
+        "advantage",
+    ]
     rows = []
     for i in range(min(max_rows, rollout.size)):
         ex, done = rollout.example_of(i), rollout.completions[i]
         choices = " | ".join(options_block_lines(ex.choices)) if ex.choices else ""
         gold = ex.answer_letter or ex.answer
         values = [float(rollout.reward_terms[name][i]) for name in terms]
-        rows.append([ex.id, ex.task, ex.question, choices, gold, done.text, done.mode, done.answer or "",
-                     float(rollout.rewards[i]), *values, float(rollout.advantages[i])])  # fmt: skip
+        rows.append(
+            [
+                ex.id,
+                ex.task,
+                ex.question,
+                choices,
+                gold,
+                done.text,
+                done.mode,
+                done.answer or "",
+                float(rollout.rewards[i]),
+                *values,
+                float(rollout.advantages[i]),
+            ]
+        )
     return columns, rows
 
 
@@ -182,7 +206,14 @@ def empty_rollout(group_size: int, micro_batches: int, device: torch.device, tem
     """The rollout of a rank whose examples were all skipped: it still takes part in every step-wide collective."""
     nothing = torch.zeros((0, 1), dtype=torch.long, device=device)
     return Rollout(
-        examples=[], group_size=group_size, encoding=PromptEncoding(nothing, nothing), completion_ids=nothing,
-        completion_mask=nothing, completions=[], think_lengths=[], answer_lengths=[], temperature=temperature,
+        examples=[],
+        group_size=group_size,
+        encoding=PromptEncoding(nothing, nothing),
+        completion_ids=nothing,
+        completion_mask=nothing,
+        completions=[],
+        think_lengths=[],
+        answer_lengths=[],
+        temperature=temperature,
         num_micro_batches=micro_batches,
-    )  # fmt: skip
+    )

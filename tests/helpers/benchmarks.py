@@ -33,8 +33,10 @@ def full_mmau_test_mini() -> Path:
     for path in candidates:
         if path.is_file():
             return path
-    pytest.skip(f"MMAU test-mini not found at {[str(p) for p in candidates]}: set AUDIO_THINKER_BENCHMARKS to the "
-                "folder holding mmau/mmau-test-mini.json")  # fmt: skip
+    pytest.skip(
+        f"MMAU test-mini not found at {[str(p) for p in candidates]}: set AUDIO_THINKER_BENCHMARKS to the "
+        "folder holding mmau/mmau-test-mini.json"
+    )
 
 
 def read_items(path: Path) -> list[dict]:

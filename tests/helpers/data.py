@@ -34,8 +34,14 @@ def write_jsonl(path: Path, records: list[dict | str]) -> Path:
 
 def record(example_id: str, audio: str, **extra) -> dict:
     """A valid record of our JSONL format (two-option question, answer "high")."""
-    return {"id": example_id, "audio": audio, "question": "Is the tone high or low?", "choices": ["high", "low"],
-            "answer": "high", **extra}  # fmt: skip
+    return {
+        "id": example_id,
+        "audio": audio,
+        "question": "Is the tone high or low?",
+        "choices": ["high", "low"],
+        "answer": "high",
+        **extra,
+    }
 
 
 def peak_hz(wave: np.ndarray, rate: int) -> float:

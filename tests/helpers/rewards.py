@@ -23,8 +23,11 @@ class TextLengthReward(RewardTerm):
         return [len(c.text) / 100 for c in inputs.completions]
 
 
-LENGTH_REWARD = ["~reward.terms.format", "~reward.terms.accuracy",
-                 "+reward.terms.length._target_=tests.helpers.rewards.TextLengthReward"]  # fmt: skip
+LENGTH_REWARD = [
+    "~reward.terms.format",
+    "~reward.terms.accuracy",
+    "+reward.terms.length._target_=tests.helpers.rewards.TextLengthReward",
+]
 
 
 class StepStatsSpy(RewardTerm):
@@ -35,6 +38,7 @@ class StepStatsSpy(RewardTerm):
     def score(self, inputs: RewardInputs) -> list[float]:
         thinking = [len(c.text) for c in inputs.completions if c.mode != "malformed"]
         total, count = inputs.sum_over_step([sum(thinking), len(thinking)])  # a judge-style batch mean
-        StepStatsSpy.seen.append({"lambda": inputs.batch_think_share, "mean": total / max(count, 1),
-                                  "completions": len(inputs)})  # fmt: skip
+        StepStatsSpy.seen.append(
+            {"lambda": inputs.batch_think_share, "mean": total / max(count, 1), "completions": len(inputs)}
+        )
         return [len(c.text) / 100 for c in inputs.completions]

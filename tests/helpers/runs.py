@@ -25,9 +25,17 @@ TAGS = ("reward/total", "loss/total", "loss/kl")
 
 # 6 training examples in batches of 2: epochs of 3 steps, so step 4 is mid-epoch and step 6 ends an epoch.
 # A length reward and a large learning rate: every step has a non-zero advantage, loss and KL that move.
-RUN = [*FAST, *FAST_SYNTHETIC, "data.train.size=6", "trainer.max_steps=8", "optimizer.lr=1e-3",
-       "callbacks.model_checkpoint.every_n_train_steps=2", "~reward.terms.format", "~reward.terms.accuracy",
-       "+reward.terms.length._target_=tests.helpers.rewards.TextLengthReward"]  # fmt: skip
+RUN = [
+    *FAST,
+    *FAST_SYNTHETIC,
+    "data.train.size=6",
+    "trainer.max_steps=8",
+    "optimizer.lr=1e-3",
+    "callbacks.model_checkpoint.every_n_train_steps=2",
+    "~reward.terms.format",
+    "~reward.terms.accuracy",
+    "+reward.terms.length._target_=tests.helpers.rewards.TextLengthReward",
+]
 
 
 def logged(run_dir: Path, files: set[Path] | None = None) -> dict[str, dict[int, float]]:

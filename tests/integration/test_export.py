@@ -91,11 +91,14 @@ def _run_folder(tmp_path, model: dict):
 TINY = {"_target_": "audio_thinker.models.loading.load_policy", "path": "tiny-qwen2-audio"}
 
 
-@pytest.mark.parametrize(("model", "key"), [
-    ({"_target_": "builtins.open", "file": "VICTIM", "mode": "w"}, "model._target_='builtins.open'"),
-    ({**TINY, "lora": {"_target_": "os.system", "command": "touch VICTIM"}}, "model.lora._target_='os.system'"),
-    ({**TINY, "attn_implementation": "kernels-community/flash-attn"}, "model.attn_implementation"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [
+        ({"_target_": "builtins.open", "file": "VICTIM", "mode": "w"}, "model._target_='builtins.open'"),
+        ({**TINY, "lora": {"_target_": "os.system", "command": "touch VICTIM"}}, "model.lora._target_='os.system'"),
+        ({**TINY, "attn_implementation": "kernels-community/flash-attn"}, "model.attn_implementation"),
+    ],
+)
 def test_export_rebuilds_the_model_only_from_our_loaders(tmp_path, capsys, model, key):
     victim = tmp_path / "victim.txt"
     model = OmegaConf.to_container(OmegaConf.create(model))

@@ -19,8 +19,11 @@ from tests.helpers.configs import FAST, FAST_SYNTHETIC
 from tests.helpers.rewards import LENGTH_REWARD, StepStatsSpy
 from tests.helpers.runs import run_cli
 
-SPY = ["~reward.terms.format", "~reward.terms.accuracy",
-       "+reward.terms.spy._target_=tests.helpers.rewards.StepStatsSpy"]  # fmt: skip
+SPY = [
+    "~reward.terms.format",
+    "~reward.terms.accuracy",
+    "+reward.terms.spy._target_=tests.helpers.rewards.StepStatsSpy",
+]
 
 
 class GradientRecorder(L.Callback):
@@ -35,8 +38,9 @@ class GradientRecorder(L.Callback):
 
 
 def _one_step(train_cfg, overrides: list[str]) -> tuple[GradientRecorder, list[dict]]:
-    cfg = train_cfg(["trainer.max_steps=1", "rollout.max_new_tokens=16", "callbacks.model_checkpoint=null",
-                     *SPY, *overrides])  # fmt: skip
+    cfg = train_cfg(
+        ["trainer.max_steps=1", "rollout.max_new_tokens=16", "callbacks.model_checkpoint=null", *SPY, *overrides]
+    )
     StepStatsSpy.seen = []
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
@@ -49,8 +53,9 @@ def _one_step(train_cfg, overrides: list[str]) -> tuple[GradientRecorder, list[d
 
 @pytest.mark.parametrize("loss", ["dapo", "grpo"])
 def test_two_accumulated_micro_batches_equal_one_batch_of_twice_the_size(train_cfg, loss):
-    split, split_stats = _one_step(train_cfg, [f"loss={loss}", "data.batch_size=2",
-                                               "trainer.accumulate_grad_batches=2"])  # fmt: skip
+    split, split_stats = _one_step(
+        train_cfg, [f"loss={loss}", "data.batch_size=2", "trainer.accumulate_grad_batches=2"]
+    )
     whole, whole_stats = _one_step(train_cfg, [f"loss={loss}", "data.batch_size=4"])
     # Scored once for the whole step (4 prompts x G=2), with the same step-wide λ and batch mean.
     assert len(split_stats) == len(whole_stats) == 1
@@ -63,16 +68,31 @@ def test_two_accumulated_micro_batches_equal_one_batch_of_twice_the_size(train_c
 
 
 def test_reuse_makes_two_passes_over_every_example_it_draws(train_cfg):
-    cfg = train_cfg(["rollout.num_iterations=2", "trainer.max_steps=8", "data.train.size=8", *LENGTH_REWARD,
-                     "callbacks.model_checkpoint=null"])  # fmt: skip
+    cfg = train_cfg(
+        [
+            "rollout.num_iterations=2",
+            "trainer.max_steps=8",
+            "data.train.size=8",
+            *LENGTH_REWARD,
+            "callbacks.model_checkpoint=null",
+        ]
+    )
     ids = _ids_reaching_the_loss(cfg)
     assert ids[0::2] == ids[1::2]  # each micro-batch twice in a row (one micro-batch per generation)
     assert sorted(i for batch in ids[0::2] for i in batch) == sorted(SyntheticAudioQA(size=8)[i].id for i in range(8))
 
 
 def test_a_generation_of_two_steps_reused_twice_serves_its_micro_batches_in_order(train_cfg):
-    cfg = train_cfg(["rollout.num_iterations=2", "rollout.steps_per_generation=2", "trainer.max_steps=4",
-                     "data.train.size=8", *LENGTH_REWARD, "callbacks.model_checkpoint=null"])  # fmt: skip
+    cfg = train_cfg(
+        [
+            "rollout.num_iterations=2",
+            "rollout.steps_per_generation=2",
+            "trainer.max_steps=4",
+            "data.train.size=8",
+            *LENGTH_REWARD,
+            "callbacks.model_checkpoint=null",
+        ]
+    )
     ids = _ids_reaching_the_loss(cfg)
     assert len(ids) == 4 and ids[0] != ids[1]
     assert ids[2:] == ids[:2]  # pass 2 repeats micro-batches 0 and 1 of the same generation
@@ -93,9 +113,17 @@ def _ids_reaching_the_loss(cfg) -> list[list[str]]:
     return seen
 
 
-DDP = [*FAST, *FAST_SYNTHETIC, "strategy=ddp", "trainer.devices=2", "optimizer.lr=1e-2", *LENGTH_REWARD,
-       "callbacks.model_checkpoint=null", "data.batch_size=1",
-       "+callbacks.fingerprint._target_=tests.helpers.fingerprint.WeightFingerprint"]  # fmt: skip
+DDP = [
+    *FAST,
+    *FAST_SYNTHETIC,
+    "strategy=ddp",
+    "trainer.devices=2",
+    "optimizer.lr=1e-2",
+    *LENGTH_REWARD,
+    "callbacks.model_checkpoint=null",
+    "data.batch_size=1",
+    "+callbacks.fingerprint._target_=tests.helpers.fingerprint.WeightFingerprint",
+]
 
 
 def _logs(run_dir) -> str:
@@ -111,9 +139,14 @@ def test_ddp_with_one_ranks_whole_batch_skipped_trains_on_without_hanging(tmp_pa
     # DistributedSampler's order for seed 0, epoch 0: rank 1 draws order[1] first; that item is broken.
     order = torch.randperm(8, generator=torch.Generator().manual_seed(0)).tolist()
     result = run_cli(
-        "train", *DDP, "trainer.max_steps=2", "data.on_error=skip", f"hydra.run.dir={tmp_path}",
-        "data.train._target_=tests.helpers.data.PartlyBrokenSynthetic", f"+data.train.bad=[{order[1]}]",
-    )  # fmt: skip
+        "train",
+        *DDP,
+        "trainer.max_steps=2",
+        "data.on_error=skip",
+        f"hydra.run.dir={tmp_path}",
+        "data.train._target_=tests.helpers.data.PartlyBrokenSynthetic",
+        f"+data.train.bad=[{order[1]}]",
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     assert f"item {order[1]} is broken on purpose" in _logs(tmp_path)  # the skip was logged by rank 1
     rank0, rank1 = _fingerprints(tmp_path)

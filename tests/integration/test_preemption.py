@@ -21,8 +21,13 @@ def test_sigterm_from_outside_then_the_same_command_continues_like_an_uninterrup
     uninterrupted = cli(reference)
     same_command = ["ckpt_path=last"]  # the first launch finds no checkpoint and starts fresh
     paused = tmp_path / "paused"
-    first = cli(run, *same_command, "+callbacks.pause._target_=tests.helpers.callbacks.PauseUntilSignalled",
-                "+callbacks.pause.step=5", f"+callbacks.pause.marker={paused}")  # fmt: skip
+    first = cli(
+        run,
+        *same_command,
+        "+callbacks.pause._target_=tests.helpers.callbacks.PauseUntilSignalled",
+        "+callbacks.pause.step=5",
+        f"+callbacks.pause.marker={paused}",
+    )
     wait_for(paused, first)
     first.send_signal(signal.SIGTERM)  # as `kill`, `scancel` or a Slurm preemption sends it
     assert first.wait(timeout=300) == 128 + signal.SIGTERM, output_of(first)
@@ -37,12 +42,25 @@ def test_sigterm_from_outside_then_the_same_command_continues_like_an_uninterrup
 
 @pytest.mark.slow
 def test_a_signal_to_one_ddp_rank_stops_both_at_the_same_step_and_they_resume_together(tmp_path):
-    common = [*FAST, *FAST_SYNTHETIC, "strategy=ddp", "trainer.devices=2", "trainer.max_steps=4", "optimizer.lr=1e-2",
-              *LENGTH_REWARD, f"hydra.run.dir={tmp_path}", "ckpt_path=last", "callbacks.export=null",
-              "+callbacks.fingerprint._target_=tests.helpers.fingerprint.WeightFingerprint"]  # fmt: skip
-    signal_rank1 = ["+callbacks.signal._target_=tests.helpers.callbacks.SignalOnRank",
-                    "+callbacks.signal.batch=1", "+callbacks.signal.name=SIGUSR1",
-                    "+callbacks.signal.rank=1"]  # fmt: skip
+    common = [
+        *FAST,
+        *FAST_SYNTHETIC,
+        "strategy=ddp",
+        "trainer.devices=2",
+        "trainer.max_steps=4",
+        "optimizer.lr=1e-2",
+        *LENGTH_REWARD,
+        f"hydra.run.dir={tmp_path}",
+        "ckpt_path=last",
+        "callbacks.export=null",
+        "+callbacks.fingerprint._target_=tests.helpers.fingerprint.WeightFingerprint",
+    ]
+    signal_rank1 = [
+        "+callbacks.signal._target_=tests.helpers.callbacks.SignalOnRank",
+        "+callbacks.signal.batch=1",
+        "+callbacks.signal.name=SIGUSR1",
+        "+callbacks.signal.rank=1",
+    ]
     stopped = run_cli("train", *common, *signal_rank1)
     assert stopped.returncode == 128 + signal.SIGUSR1, stopped.stderr[-4000:]
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2

@@ -52,8 +52,12 @@ def test_a_killed_run_resumes_with_the_losses_and_rewards_of_an_uninterrupted_on
     (reference, uninterrupted), killed_dir = reference, tmp_path / "killed"
     # Past the step-4 checkpoint the run takes step 4 (logging it), then pauses at step 5 until it is killed.
     paused = tmp_path / "paused"
-    killed = cli(killed_dir, "+callbacks.pause._target_=tests.helpers.callbacks.PauseAtStep",
-                 "+callbacks.pause.step=5", f"+callbacks.pause.marker={paused}")  # fmt: skip
+    killed = cli(
+        killed_dir,
+        "+callbacks.pause._target_=tests.helpers.callbacks.PauseAtStep",
+        "+callbacks.pause.step=5",
+        f"+callbacks.pause.marker={paused}",
+    )
     try:
         wait_for(paused, killed)
         killed.send_signal(signal.SIGKILL)  # no handler, no cleanup: as a crash or an OOM kill
@@ -129,8 +133,9 @@ def test_resuming_in_process_mid_epoch_and_at_an_epoch_end_matches_the_uninterru
     assert positions[4]["combined_loader"] == [{"epoch": 1, "consumed": 1, **generation_done}]  # 4 = 3 + 1 batches
     assert positions[6]["combined_loader"] == [{"epoch": 1, "consumed": 3, **generation_done}]  # epoch 1 done
 
-    mid_epoch = _train(tmp_path / "mid", f"ckpt_path={checkpoints / 'step000004.ckpt'}",
-                       "callbacks.model_checkpoint.save_top_k=2")  # fmt: skip
+    mid_epoch = _train(
+        tmp_path / "mid", f"ckpt_path={checkpoints / 'step000004.ckpt'}", "callbacks.model_checkpoint.save_top_k=2"
+    )
     assert mid_epoch == after(expected, 3)  # from the checkpoint's own step, written back from the checkpoint
     assert sorted(os.listdir(tmp_path / "mid" / "checkpoints")) == ["last.ckpt", "step000006.ckpt", "step000008.ckpt"]
     assert _train(tmp_path / "end", f"ckpt_path={checkpoints / 'step000006.ckpt'}") == after(expected, 5)

@@ -60,10 +60,18 @@ def test_every_strategy_file_composes(strategy, train_cfg):
 
 def test_ddp_on_two_cpu_processes_keeps_ranks_identical(tmp_path):
     result = run_cli(
-        "train", *FAST, *FAST_SYNTHETIC, "strategy=ddp", "trainer.devices=2", "trainer.max_steps=2",
-        "optimizer.lr=1e-2", *LENGTH_REWARD, f"hydra.run.dir={tmp_path}", "callbacks.model_checkpoint=null",
+        "train",
+        *FAST,
+        *FAST_SYNTHETIC,
+        "strategy=ddp",
+        "trainer.devices=2",
+        "trainer.max_steps=2",
+        "optimizer.lr=1e-2",
+        *LENGTH_REWARD,
+        f"hydra.run.dir={tmp_path}",
+        "callbacks.model_checkpoint=null",
         "+callbacks.fingerprint._target_=tests.helpers.fingerprint.WeightFingerprint",
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     prints = sorted(tmp_path.glob("weights_rank*.pt"))
     assert [p.name for p in prints] == ["weights_rank0.pt", "weights_rank1.pt"]

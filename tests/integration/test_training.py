@@ -61,10 +61,20 @@ def test_lora_reference_is_the_base_with_adapters_disabled(train_cfg):
 
 def test_it_learns_a_dense_reward(train_cfg, tmp_path):
     """The proof the RL loop is right: mean reward climbs clearly within a bounded number of steps."""
-    cfg = train_cfg(["trainer.max_steps=50", "optimizer.lr=5e-3", "loss.beta=0", "rollout.max_new_tokens=16",
-                     "rollout.group_size=4", "~reward.terms.format", "~reward.terms.accuracy",
-                     "+reward.terms.words._target_=tests.helpers.rewards.WordCountReward",
-                     "data.train.size=64", "callbacks.model_checkpoint=null"])  # fmt: skip
+    cfg = train_cfg(
+        [
+            "trainer.max_steps=50",
+            "optimizer.lr=5e-3",
+            "loss.beta=0",
+            "rollout.max_new_tokens=16",
+            "rollout.group_size=4",
+            "~reward.terms.format",
+            "~reward.terms.accuracy",
+            "+reward.terms.words._target_=tests.helpers.rewards.WordCountReward",
+            "data.train.size=64",
+            "callbacks.model_checkpoint=null",
+        ]
+    )
     train(cfg)
     rewards = [value for _, value in read_scalars(tmp_path / "tensorboard", "reward/total")]
     assert len(rewards) == 50
@@ -93,8 +103,16 @@ def test_nonfinite_loss_is_skipped_counted_and_leaves_weights_alone(train_cfg, m
 
 def test_rollout_reuse_uses_stored_old_logprobs(train_cfg, tmp_path):
     """num_iterations=2: each rollout serves two optimizer steps; on the second the ratio moves off 1."""
-    cfg = train_cfg(["rollout.num_iterations=2", "trainer.max_steps=4", "optimizer.lr=1e-2", "loss.beta=0",
-                     "callbacks.model_checkpoint=null", *LENGTH_REWARD])  # fmt: skip
+    cfg = train_cfg(
+        [
+            "rollout.num_iterations=2",
+            "trainer.max_steps=4",
+            "optimizer.lr=1e-2",
+            "loss.beta=0",
+            "callbacks.model_checkpoint=null",
+            *LENGTH_REWARD,
+        ]
+    )
     train(cfg)
     ratios = [value for _, value in read_scalars(tmp_path / "tensorboard", "loss/ratio")]
     assert len(ratios) == 4

@@ -24,7 +24,13 @@ def test_round_trip_through_the_manifest_dataset(tmp_path):
     for index in range(12):
         got, want = loaded[index], reference[index]
         assert (got.id, got.question, got.choices, got.answer, got.task, got.difficulty) == (
-            want.id, want.question, want.choices, want.answer, want.task, want.difficulty)  # fmt: skip
+            want.id,
+            want.question,
+            want.choices,
+            want.answer,
+            want.task,
+            want.difficulty,
+        )
         assert got.sampling_rate == want.sampling_rate and got.audio.shape == want.audio.shape
         np.testing.assert_allclose(got.audio, want.audio, atol=1 / 32768)  # 16-bit PCM quantisation only
         assert got.meta["duration"] == round(want.audio.shape[0] / 16_000, 4)

@@ -87,9 +87,13 @@ def melody(wave):
 
 
 LISTENERS: dict[str, Callable[[np.ndarray], tuple[str, float]]] = {
-    "pitch_compare": pitch, "loudness_compare": loudness, "duration_compare": duration,
-    "count_beeps": beeps, "rhythm_regularity": rhythm, "melody_contour": melody,
-}  # fmt: skip
+    "pitch_compare": pitch,
+    "loudness_compare": loudness,
+    "duration_compare": duration,
+    "count_beeps": beeps,
+    "rhythm_regularity": rhythm,
+    "melody_contour": melody,
+}
 # What each listener's distance measures, at easy / medium / hard (the generator's nominal values).
 NOMINAL = {
     "pitch_compare": (12, 4, 1),  # semitones

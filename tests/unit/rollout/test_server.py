@@ -60,8 +60,11 @@ def test_our_server_starts_answers_and_stops_with_its_process_group(fake_venv, t
 def test_a_server_that_exits_while_starting_is_reported_with_its_log(fake_venv, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_VLLM_EXIT", "3")
     server = start(fake_venv, tmp_path)
-    with pytest.raises(RuntimeError, match=r"exited with code 3 while starting; its log .*server.log ends with:\n"
-                                           r"(.|\n)*failing at start on purpose"):  # fmt: skip
+    with pytest.raises(
+        RuntimeError,
+        match=r"exited with code 3 while starting; its log .*server.log ends with:\n"
+        r"(.|\n)*failing at start on purpose",
+    ):
         server.wait_healthy(60)
 
 
@@ -141,8 +144,19 @@ def test_health_command_reports_the_served_model(tmp_path, capsys):
 def test_start_serves_in_the_foreground_until_stop(fake_venv, tmp_path):
     env = {**os.environ, "AUDIO_THINKER_VLLM_VENV": str(fake_venv)}  # also where the pid file goes (its parent)
     port = str(free_port())
-    cmd = [sys.executable, "-m", "audio_thinker.cli", "rollout-server", "start", "--model", str(tmp_path), "--port",
-           port, "--log", str(tmp_path / "server.log")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "audio_thinker.cli",
+        "rollout-server",
+        "start",
+        "--model",
+        str(tmp_path),
+        "--port",
+        port,
+        "--log",
+        str(tmp_path / "server.log"),
+    ]
     serving = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = [serving.stdout.readline() for _ in range(2)]
