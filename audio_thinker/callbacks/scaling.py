@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
@@ -17,6 +18,9 @@ from audio_thinker.eval.predict import predict
 from audio_thinker.eval.scaling import ScalingCurve, curve_from_predictions
 from audio_thinker.eval.scaling_plot import plot_curve
 from audio_thinker.loggers import log_figure
+
+if TYPE_CHECKING:  # the module imports the layers below it, never the reverse at run time
+    from audio_thinker.module import GRPOModule
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +61,11 @@ class ScalingCurveCallback(L.Callback):
         self._last_step: int | None = None  # with gradient accumulation several batches end on the same step
         self._examples: list[AudioQAExample] | None = None
 
-    def on_train_start(self, trainer: L.Trainer, pl_module) -> None:
+    def on_train_start(self, trainer: L.Trainer, pl_module: GRPOModule) -> None:
         if self.at_start:
             self._measure(trainer, pl_module)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GRPOModule, outputs, batch, batch_idx: int) -> None:
         if trainer.global_step % self.every_n_steps == 0:
             self._measure(trainer, pl_module)
 
@@ -80,7 +84,7 @@ class ScalingCurveCallback(L.Callback):
                 self._examples = [item for item in items if not isinstance(item, SkippedExample)]
         return self._examples
 
-    def curve(self, pl_module, examples: list[AudioQAExample]) -> ScalingCurve:
+    def curve(self, pl_module: GRPOModule, examples: list[AudioQAExample]) -> ScalingCurve:
         """The scaling curve of the current policy on `examples` (greedy, budget forced)."""
         predictions = predict(
             pl_module.policy,
@@ -94,7 +98,7 @@ class ScalingCurveCallback(L.Callback):
         )
         return curve_from_predictions([asdict(p) for p in predictions], self.budgets)
 
-    def _measure(self, trainer: L.Trainer, pl_module) -> None:
+    def _measure(self, trainer: L.Trainer, pl_module: GRPOModule) -> None:
         step = trainer.global_step
         if step == self._last_step:
             return
@@ -135,7 +139,7 @@ class ScalingCurveCallback(L.Callback):
             log.warning("step %d: scaling curve: %s", step, warning)
 
 
-def model_name(pl_module) -> str:
+def model_name(pl_module: GRPOModule) -> str:
     """The trained model's name for titles: its folder or Hub id (`config._name_or_path`)."""
     path = str(getattr(pl_module.policy.hf_model.config, "_name_or_path", "") or "policy")
     return Path(path).name if Path(path).is_absolute() else path
