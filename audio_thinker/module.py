@@ -77,7 +77,7 @@ class GRPOModule(L.LightningModule):
 
     def _audio_trains(self) -> bool:
         """When the audio encoder/projector trains, cached features would block its gradient: re-encode."""
-        return bool(getattr(self.policy, "audio_trainable", lambda: False)())
+        return self.policy.audio_trainable()
 
     # -- one micro-step -------------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

@@ -112,6 +112,14 @@ class Policy(nn.Module):
         """Tokens the policy must never sample (audio placeholders would break the next forward pass)."""
         return []
 
+    def audio_modules(self) -> list[nn.Module]:
+        """The modules that turn features into audio embeddings (none for a text-only policy)."""
+        return []
+
+    def audio_trainable(self) -> bool:
+        """Whether any audio parameter trains (then cached audio embeddings cannot carry its gradient)."""
+        return any(p.requires_grad for m in self.audio_modules() for p in m.parameters())
+
     def stop_token_ids(self) -> list[int]:
         """Token ids that end a completion."""
         ids = self.hf_model.generation_config.eos_token_id
@@ -263,10 +271,6 @@ class Qwen2AudioPolicy(Policy):
         """The modules that turn features into audio embeddings."""
         inner = self.hf_model.model
         return [inner.audio_tower, inner.multi_modal_projector]
-
-    def audio_trainable(self) -> bool:
-        """Whether any audio parameter trains (then cached audio embeddings cannot carry its gradient)."""
-        return any(p.requires_grad for m in self.audio_modules() for p in m.parameters())
 
     def encode_prompts(self, prompts: list[str], audios: list[np.ndarray] | None = None) -> PromptEncoding:
         if audios is None:
