@@ -34,8 +34,10 @@ def config_dir() -> str:
     override = os.environ.get("AUDIO_THINKER_CONFIGS")
     path = Path(override) if override else Path(__file__).resolve().parent.parent / "configs"
     if not (path / "train.yaml").exists():
-        raise SystemExit(f"audio-thinker: no configs at {path}; install from a source checkout (pip install -e .) "
-                         "or set AUDIO_THINKER_CONFIGS to a configs/ directory")  # fmt: skip
+        raise SystemExit(
+            f"audio-thinker: no configs at {path}; install from a source checkout (pip install -e .) "
+            "or set AUDIO_THINKER_CONFIGS to a configs/ directory"
+        )
     return str(path)
 
 

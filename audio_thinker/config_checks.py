@@ -110,8 +110,9 @@ def check_data_values(cfg: DictConfig, splits: tuple[str, ...] = ("train", "val"
         for key in missing_values(node, f"data.{split}"):
             training = len(splits) > 1  # evaluation needs the split it evaluates; training can do without val
             hint = f" (or data.{split}=null to train without validation)" if training and split == "val" else ""
-            raise ConfigError(f"{key}: no value (??? in the data config); set it on the command line, e.g. "
-                              f"{key}=<file>{hint}")  # fmt: skip
+            raise ConfigError(
+                f"{key}: no value (??? in the data config); set it on the command line, e.g. {key}=<file>{hint}"
+            )
 
 
 def check_model_path(cfg: DictConfig) -> None:

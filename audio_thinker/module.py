@@ -55,9 +55,12 @@ class GRPOModule(L.LightningModule):
     def policy_logps(self, rollout: Rollout) -> torch.Tensor:
         """log π_θ of the completion tokens: [B*G, C] (with grad unless called under no_grad)."""
         return self.policy.completion_logps(
-            rollout.encoding, rollout.completion_ids, rollout.completion_mask, rollout.temperature,
+            rollout.encoding,
+            rollout.completion_ids,
+            rollout.completion_mask,
+            rollout.temperature,
             reencode_audio=self._audio_trains(),
-        )  # fmt: skip
+        )
 
     @torch.no_grad()
     def reference_logps(self, rollout: Rollout) -> torch.Tensor:
@@ -65,9 +68,12 @@ class GRPOModule(L.LightningModule):
         reference = self.reference or self.policy
         with reference.reference_context():
             return reference.completion_logps(
-                rollout.encoding, rollout.completion_ids, rollout.completion_mask, rollout.temperature,
+                rollout.encoding,
+                rollout.completion_ids,
+                rollout.completion_mask,
+                rollout.temperature,
                 reencode_audio=self._audio_trains(),
-            )  # fmt: skip
+            )
 
     def _audio_trains(self) -> bool:
         """When the audio encoder/projector trains, cached features would block its gradient: re-encode."""
@@ -85,16 +91,23 @@ class GRPOModule(L.LightningModule):
                 self.log("rollout/logprob_mismatch", mismatch, on_step=True, batch_size=len(micro.examples))
             ref_logps = self.reference_logps(micro) if self.loss_fn.beta > 0 else None
             out = self.loss_fn(
-                logps, micro.advantages, micro.completion_mask, micro.old_logps, ref_logps,
+                logps,
+                micro.advantages,
+                micro.completion_mask,
+                micro.old_logps,
+                ref_logps,
                 num_tokens=self._dapo_normaliser(micro_step),
-            )  # fmt: skip
+            )
         nonfinite = out is not None and not torch.isfinite(out.loss).item()
         if nonfinite:
             self.nonfinite_losses += 1
             log.warning(
                 "step %d: non-finite loss (%s); the step is skipped, weights unchanged (%d so far). Examples: %s",
-                self.global_step, out.loss.item(), self.nonfinite_losses, [ex.id for ex in micro.examples],
-            )  # fmt: skip
+                self.global_step,
+                out.loss.item(),
+                self.nonfinite_losses,
+                [ex.id for ex in micro.examples],
+            )
         # Every rank takes the same decision: a skip on one rank alone would leave the others' all-reduce waiting.
         # (An optimizer step without a completion on any rank is known to all ranks from the step's token count.)
         if self.trainer.strategy.reduce_boolean_decision(nonfinite, all=False) or not self._tokens_of(micro_step):
@@ -105,10 +118,15 @@ class GRPOModule(L.LightningModule):
         size = len(micro.examples)
         self.log("loss/total", out.loss.detach(), on_step=True, prog_bar=True, batch_size=size)
         self.log_dict(
-            {"loss/policy": out.policy_loss, "loss/kl": out.kl, "loss/clip_fraction": out.clip_fraction,
-             "loss/ratio": out.ratio_mean},
-            on_step=True, batch_size=size,
-        )  # fmt: skip
+            {
+                "loss/policy": out.policy_loss,
+                "loss/kl": out.kl,
+                "loss/clip_fraction": out.clip_fraction,
+                "loss/ratio": out.ratio_mean,
+            },
+            on_step=True,
+            batch_size=size,
+        )
         return out.loss
 
     def micro_batch(self, batch: dict, micro_step: int) -> Rollout:

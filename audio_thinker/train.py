@@ -94,8 +94,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
-    fit_datamodule(datamodule, module.policy, instantiate(cfg.rollout.prompt), cfg.rollout.max_new_tokens,
-                   cfg.data.get("max_audio_seconds"))  # fmt: skip
+    fit_datamodule(
+        datamodule,
+        module.policy,
+        instantiate(cfg.rollout.prompt),
+        cfg.rollout.max_new_tokens,
+        cfg.data.get("max_audio_seconds"),
+    )
     trainer = build_trainer(cfg)
     # A job restarted by Slurm or torchrun resumes from `last` by itself; stale or unreadable checkpoints are handled.
     trainer.fit(module, datamodule=datamodule, ckpt_path=prepare_resume(trainer, resume_path(cfg.get("ckpt_path"))))

@@ -51,8 +51,9 @@ class PhaseTimer(L.Callback):
         end = time.perf_counter()
         sync = float(trainer.callback_metrics.get("rollout/sync_seconds", 0.0))
         rollout = self.rolled_out - self.started
-        self.rows.append({"sync": sync, "generation": rollout - sync, "rest": end - self.rolled_out,
-                          "step": end - self.started})  # fmt: skip
+        self.rows.append(
+            {"sync": sync, "generation": rollout - sync, "rest": end - self.rolled_out, "step": end - self.started}
+        )
 
 
 class RolloutDone(L.Callback):
@@ -68,13 +69,23 @@ class RolloutDone(L.Callback):
 def run(engine: str, args, url: str | None) -> list[dict[str, float]]:
     """Measured steps of one run with `engine` (warm-up steps dropped)."""
     overrides = [
-        f"data.batch_size={args.batch_size}", f"data.train.size={args.batch_size * (args.warmup + args.steps)}",
-        f"rollout.group_size={args.group_size}", f"rollout.max_new_tokens={args.new_tokens}",
-        f"rollout.min_new_tokens={args.new_tokens}", "rollout.log_samples_every_n_steps=0", f"loss.beta={args.beta}",
-        f"trainer.max_steps={args.warmup + args.steps}", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false", "+trainer.enable_checkpointing=false", "~logger", "~callbacks",
-        f"rollout.engine={engine}", *([f"rollout.server.url={url}"] if url else []),
-    ]  # fmt: skip
+        f"data.batch_size={args.batch_size}",
+        f"data.train.size={args.batch_size * (args.warmup + args.steps)}",
+        f"rollout.group_size={args.group_size}",
+        f"rollout.max_new_tokens={args.new_tokens}",
+        f"rollout.min_new_tokens={args.new_tokens}",
+        "rollout.log_samples_every_n_steps=0",
+        f"loss.beta={args.beta}",
+        f"trainer.max_steps={args.warmup + args.steps}",
+        "trainer.accelerator=cpu",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "+trainer.enable_checkpointing=false",
+        "~logger",
+        "~callbacks",
+        f"rollout.engine={engine}",
+        *([f"rollout.server.url={url}"] if url else []),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
@@ -115,15 +126,19 @@ def main(argv: list[str] | None = None) -> None:
                 rows[engine] += run(engine, args, server.url if engine == "vllm" else None)
     finally:
         server.stop()
-    print(f"\n{args.batch_size} prompts x {args.group_size} samples x {args.new_tokens} tokens, beta {args.beta}; "
-          f"median seconds over {args.steps * args.rounds} steps; vLLM server start {startup:.0f} s")  # fmt: skip
+    print(
+        f"\n{args.batch_size} prompts x {args.group_size} samples x {args.new_tokens} tokens, beta {args.beta}; "
+        f"median seconds over {args.steps * args.rounds} steps; vLLM server start {startup:.0f} s"
+    )
     print(f"{'engine':8}" + "".join(f"{phase:>12}" for phase in PHASES))
     medians = {e: {p: statistics.median(r[p] for r in rows[e]) for p in PHASES} for e in rows}
     for engine, values in medians.items():
         print(f"{engine:8}" + "".join(f"{values[p]:12.2f}" for p in PHASES))
     hf, vllm = medians["hf"], medians["vllm"]
-    print(f"step_speedup={hf['step'] / vllm['step']:.2f} "
-          f"generation_speedup={hf['generation'] / vllm['generation']:.2f} sync_s={vllm['sync']:.3f}")  # fmt: skip
+    print(
+        f"step_speedup={hf['step'] / vllm['step']:.2f} "
+        f"generation_speedup={hf['generation'] / vllm['generation']:.2f} sync_s={vllm['sync']:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,11 @@ def write_placeholders(items: list[dict], root: Path, seconds: float, rate: int 
 
 def grading_seconds(log: Path) -> float:
     """Seconds between the first and the last timestamped line of an `eval.log` (the grading loop)."""
-    stamps = [datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f") for line in log.read_text().splitlines()
-              if line.startswith("[20")]  # fmt: skip
+    stamps = [
+        datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
+        for line in log.read_text().splitlines()
+        if line.startswith("[20")
+    ]
     return (stamps[-1] - stamps[0]).total_seconds()
 
 
@@ -82,9 +85,18 @@ def main(argv: list[str] | None = None) -> int:
         audio_dir = args.audio_dir or Path(tmp) / "audio"
         out = args.out or Path(tmp) / "eval"
         print(f"placeholder clips written: {write_placeholders(items, audio_dir, args.seconds)} (in {audio_dir})")
-        cmd = [sys.executable, "-m", "audio_thinker.cli", "eval", "data=manifest", f"data.val.path={mmau}",
-               f"data.val.audio_root={audio_dir}", f"eval.budgets=[{args.budgets}]",
-               f"eval.batch_size={args.batch_size}", f"hydra.run.dir={out}"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "audio_thinker.cli",
+            "eval",
+            "data=manifest",
+            f"data.val.path={mmau}",
+            f"data.val.audio_root={audio_dir}",
+            f"eval.budgets=[{args.budgets}]",
+            f"eval.batch_size={args.batch_size}",
+            f"hydra.run.dir={out}",
+        ]
         if args.max_examples:
             cmd.append(f"eval.max_examples={args.max_examples}")
         start = time.perf_counter()
@@ -96,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         metrics = json.loads((out / "metrics.json").read_text())
         grading = grading_seconds(out / "eval.log")
     n, passes = metrics["n_examples"], 1 + len(args.budgets.split(","))
-    print(f"{n} examples x {passes} passes (free + budgets {args.budgets}), batch {args.batch_size}, "
-          f"{os.cpu_count()} CPUs, torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}")  # fmt: skip
+    print(
+        f"{n} examples x {passes} passes (free + budgets {args.budgets}), batch {args.batch_size}, "
+        f"{os.cpu_count()} CPUs, torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}"
+    )
     print(f"accuracy ({metrics['scorer']}) {metrics['accuracy']:.3f}; left out {len(metrics['skipped'])}")
     print(f"examples={n} passes={passes} total_s={total:.1f} grading_s={grading:.1f} examples_per_s={n / grading:.2f}")
     return 0

@@ -66,12 +66,20 @@ def compose_config(output_dir: Path, overrides: list[str]) -> DictConfig:
 def measure(judge: str, args: argparse.Namespace) -> dict[str, float]:
     """Median step time, judge time and judge requests per step for one `judge=` config."""
     overrides = [
-        "reward=audio_thinker", f"judge={judge}", "prompt=think", "trainer.accelerator=cpu",
-        f"trainer.max_steps={args.warmup + args.steps}", f"data.batch_size={args.batch_size}",
-        f"data.train.size={args.batch_size * (args.warmup + args.steps)}", f"rollout.group_size={args.group_size}",
-        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-        "+trainer.enable_checkpointing=false", "~logger", "~callbacks",
-    ]  # fmt: skip
+        "reward=audio_thinker",
+        f"judge={judge}",
+        "prompt=think",
+        "trainer.accelerator=cpu",
+        f"trainer.max_steps={args.warmup + args.steps}",
+        f"data.batch_size={args.batch_size}",
+        f"data.train.size={args.batch_size * (args.warmup + args.steps)}",
+        f"rollout.group_size={args.group_size}",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "+trainer.enable_checkpointing=false",
+        "~logger",
+        "~callbacks",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose_config(Path(tmp), overrides)
         module = build_module(cfg)
@@ -81,8 +89,12 @@ def measure(judge: str, args: argparse.Namespace) -> dict[str, float]:
         trainer.fit(module, datamodule=instantiate(cfg.data))
     step = statistics.median(timer.steps[args.warmup :])
     judge_s = statistics.median(timer.judge[args.warmup :])
-    return {"share": judge_s / step, "judge_s": judge_s, "step_s": step,
-            "prompts": statistics.median(timer.prompts[args.warmup :])}  # fmt: skip
+    return {
+        "share": judge_s / step,
+        "judge_s": judge_s,
+        "step_s": step,
+        "prompts": statistics.median(timer.prompts[args.warmup :]),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -52,12 +52,31 @@ def write_manifests(folder: Path, rows: int, clips: list[str]) -> tuple[Path, Pa
     jsonl = folder / "train.jsonl"
     with jsonl.open("w") as out:
         for i in range(rows):
-            out.write(json.dumps({"id": f"ex{i}", "audio": clips[i % len(clips)], "question": "What is sounding?",
-                                  "choices": choices, "answer": choices[i % 4], "task": "source"}) + "\n")  # fmt: skip
+            out.write(
+                json.dumps(
+                    {
+                        "id": f"ex{i}",
+                        "audio": clips[i % len(clips)],
+                        "question": "What is sounding?",
+                        "choices": choices,
+                        "answer": choices[i % 4],
+                        "task": "source",
+                    }
+                )
+                + "\n"
+            )
     avqa = folder / "avqa_train.json"
-    items = [{"id": i, "video_name": clips[i % len(clips)].removesuffix(".wav"), "multi_choice": choices,
-              "question_text": "What is sounding in the video?", "answer": i % 4, "question_type": "Which"}
-             for i in range(rows)]  # fmt: skip
+    items = [
+        {
+            "id": i,
+            "video_name": clips[i % len(clips)].removesuffix(".wav"),
+            "multi_choice": choices,
+            "question_text": "What is sounding in the video?",
+            "answer": i % 4,
+            "question_type": "Which",
+        }
+        for i in range(rows)
+    ]
     avqa.write_text(json.dumps(items, indent=2))
     return jsonl, avqa
 

@@ -19,8 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", help="a Hydra multirun directory (run folders 0_<overrides>, 1_<overrides>, ...)")
     parser.add_argument("--out", default=None, help="where to write summary.* (default: the sweep directory)")
-    parser.add_argument("--last-n", type=int, default=LAST_N,
-                        help=f"average training scalars over each run's last N steps (default {LAST_N})")  # fmt: skip
+    parser.add_argument(
+        "--last-n",
+        type=int,
+        default=LAST_N,
+        help=f"average training scalars over each run's last N steps (default {LAST_N})",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out or args.sweep_dir)
     runs = summarize_sweep(args.sweep_dir, out, args.last_n)

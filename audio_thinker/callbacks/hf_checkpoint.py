@@ -15,10 +15,14 @@ import re
 import secrets
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
 
 from audio_thinker.models.export import export_policy, load_run_config
+
+if TYPE_CHECKING:  # the module imports the layers below it, never the reverse at run time
+    from audio_thinker.module import GRPOModule
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +46,12 @@ class HFCheckpointCallback(L.Callback):
         self._last_step: int | None = None
         self._warned = False
 
-    def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
+    def setup(self, trainer: L.Trainer, pl_module: GRPOModule, stage: str) -> None:
         if trainer.is_global_zero and self.dirpath.is_dir():  # what a killed write left behind
             for stale in self.dirpath.glob(_TEMPORARY):
                 shutil.rmtree(stale, ignore_errors=True)
 
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module, checkpoint: dict) -> None:
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: GRPOModule, checkpoint: dict) -> None:
         step = trainer.global_step
         if step == self._last_step:  # `last.ckpt` and `step….ckpt` of the same step: one folder
             return
@@ -57,9 +61,12 @@ class HFCheckpointCallback(L.Callback):
         if _sharded(trainer):
             if not self._warned:
                 self._warned = True
-                log.warning("callbacks.hf_checkpoint: the weights are sharded across ranks by %s, so no "
-                            "checkpoint-<step> folders are written; export a Lightning checkpoint with "
-                            "`audio-thinker export`", type(trainer.strategy).__name__)  # fmt: skip
+                log.warning(
+                    "callbacks.hf_checkpoint: the weights are sharded across ranks by %s, so no "
+                    "checkpoint-<step> folders are written; export a Lightning checkpoint with "
+                    "`audio-thinker export`",
+                    type(trainer.strategy).__name__,
+                )
             return
         self.write(pl_module.policy, step)
         self.prune()

@@ -123,20 +123,28 @@ def prepare_resume(trainer: L.Trainer, ckpt_path: str | None) -> str | None:
     if ckpt_path != "last":
         return ckpt_path
     if not folders:
-        raise FileNotFoundError("ckpt_path=last: this run writes no checkpoints (callbacks.model_checkpoint=null), "
-                                "so there is none to resume from; pass a checkpoint file as ckpt_path")  # fmt: skip
+        raise FileNotFoundError(
+            "ckpt_path=last: this run writes no checkpoints (callbacks.model_checkpoint=null), "
+            "so there is none to resume from; pass a checkpoint file as ckpt_path"
+        )
     candidates = [c for folder in folders for c in checkpoints_newest_first(folder)]
     for candidate in candidates:
         problem = unreadable(candidate)
         if problem is None:
             if candidate != candidates[0]:
-                log.warning("ckpt_path=last: %s cannot be read (%s); resuming from %s, the newest readable checkpoint",
-                            candidates[0], unreadable(candidates[0]), candidate)  # fmt: skip
+                log.warning(
+                    "ckpt_path=last: %s cannot be read (%s); resuming from %s, the newest readable checkpoint",
+                    candidates[0],
+                    unreadable(candidates[0]),
+                    candidate,
+                )
             return str(candidate)
     if candidates:
-        raise CheckpointReadError(f"ckpt_path=last: no checkpoint in {', '.join(map(str, folders))} can be read "
-                                  f"({', '.join(c.name for c in candidates)} are truncated or corrupt); start a fresh "
-                                  "run (ckpt_path=null) or restore a copy")  # fmt: skip
+        raise CheckpointReadError(
+            f"ckpt_path=last: no checkpoint in {', '.join(map(str, folders))} can be read "
+            f"({', '.join(c.name for c in candidates)} are truncated or corrupt); start a fresh "
+            "run (ckpt_path=null) or restore a copy"
+        )
     # Lightning would warn and start from scratch: a resume that silently trains a new model instead.
     raise FileNotFoundError(
         f"ckpt_path=last: no checkpoint in {', '.join(map(str, folders))}; resume in the run's own directory "

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
@@ -17,6 +18,9 @@ from audio_thinker.eval.scaling import ScalingCurve, curve_from_predictions
 from audio_thinker.eval.scaling_plot import plot_curve
 from audio_thinker.loggers import log_figure
 from audio_thinker.models.decoding import Decoding
+
+if TYPE_CHECKING:  # the module imports the layers below it, never the reverse at run time
+    from audio_thinker.module import GRPOModule
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +61,11 @@ class ScalingCurveCallback(L.Callback):
         self._last_step: int | None = None  # with gradient accumulation several batches end on the same step
         self._examples: list[AudioQAExample] | None = None
 
-    def on_train_start(self, trainer: L.Trainer, pl_module) -> None:
+    def on_train_start(self, trainer: L.Trainer, pl_module: GRPOModule) -> None:
         if self.at_start:
             self._measure(trainer, pl_module)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: GRPOModule, outputs, batch, batch_idx: int) -> None:
         if trainer.global_step % self.every_n_steps == 0:
             self._measure(trainer, pl_module)
 
@@ -80,13 +84,21 @@ class ScalingCurveCallback(L.Callback):
                 self._examples = [item for item in items if not isinstance(item, SkippedExample)]
         return self._examples
 
-    def curve(self, pl_module, examples: list[AudioQAExample]) -> ScalingCurve:
+    def curve(self, pl_module: GRPOModule, examples: list[AudioQAExample]) -> ScalingCurve:
         """The scaling curve of the current policy on `examples` (greedy, budget forced)."""
-        predictions = predict(pl_module.policy, examples, self.prompt, self.budgets, Decoding(), self.answer_tokens,
-                              max_new_tokens=None, batch_size=self.batch_size)  # fmt: skip
+        predictions = predict(
+            pl_module.policy,
+            examples,
+            self.prompt,
+            self.budgets,
+            Decoding(),
+            self.answer_tokens,
+            max_new_tokens=None,
+            batch_size=self.batch_size,
+        )
         return curve_from_predictions([asdict(p) for p in predictions], self.budgets)
 
-    def _measure(self, trainer: L.Trainer, pl_module) -> None:
+    def _measure(self, trainer: L.Trainer, pl_module: GRPOModule) -> None:
         step = trainer.global_step
         if step == self._last_step:
             return
@@ -98,8 +110,13 @@ class ScalingCurveCallback(L.Callback):
             curve = self.curve(pl_module, self.examples(trainer))
         metrics = {f"scaling/accuracy@{b}": a for b, a in zip(curve.budgets, curve.accuracy, strict=True)}
         metrics |= {f"scaling/think_tokens@{b}": t for b, t in zip(curve.budgets, curve.mean_think_tokens, strict=True)}
-        metrics.update({"scaling/slope": curve.slope, "scaling/sweet_spot": float(curve.sweet_spot),
-                        "scaling/sweet_spot_accuracy": curve.sweet_spot_accuracy})  # fmt: skip
+        metrics.update(
+            {
+                "scaling/slope": curve.slope,
+                "scaling/sweet_spot": float(curve.sweet_spot),
+                "scaling/sweet_spot_accuracy": curve.sweet_spot_accuracy,
+            }
+        )
         if curve.slope_stderr is not None:
             metrics["scaling/slope_stderr"] = curve.slope_stderr
         if not trainer.is_global_zero:
@@ -109,14 +126,20 @@ class ScalingCurveCallback(L.Callback):
         if self.log_plot:
             title = f"{model_name(pl_module)}, step {step}: test-time scaling"
             log_figure(trainer.loggers, "scaling/curve", plot_curve(curve, title=title), step)
-        log.info("step %d: scaling slope %+.2g ± %s/token (%s), sweet spot L=%d (%.3f)", step, curve.slope,
-                 "?" if curve.slope_stderr is None else f"{curve.slope_stderr:.1g}", curve.trend, curve.sweet_spot,
-                 curve.sweet_spot_accuracy)  # fmt: skip
+        log.info(
+            "step %d: scaling slope %+.2g ± %s/token (%s), sweet spot L=%d (%.3f)",
+            step,
+            curve.slope,
+            "?" if curve.slope_stderr is None else f"{curve.slope_stderr:.1g}",
+            curve.trend,
+            curve.sweet_spot,
+            curve.sweet_spot_accuracy,
+        )
         for warning in curve.warnings:
             log.warning("step %d: scaling curve: %s", step, warning)
 
 
-def model_name(pl_module) -> str:
+def model_name(pl_module: GRPOModule) -> str:
     """The trained model's name for titles: its folder or Hub id (`config._name_or_path`)."""
     path = str(getattr(pl_module.policy.hf_model.config, "_name_or_path", "") or "policy")
     return Path(path).name if Path(path).is_absolute() else path

@@ -69,8 +69,9 @@ def remove_stale_temporaries(directory: Path) -> list[Path]:
                 path.unlink()
                 removed.append(path)
     if removed:
-        log.warning("removed %d temporary file(s) left by an interrupted checkpoint write in %s", len(removed),
-                    directory)  # fmt: skip
+        log.warning(
+            "removed %d temporary file(s) left by an interrupted checkpoint write in %s", len(removed), directory
+        )
     return removed
 
 

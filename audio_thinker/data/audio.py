@@ -89,19 +89,27 @@ def check_file(path: Path) -> int:
         if path.is_symlink():
             raise AudioLoadError(
                 f"audio file is a broken symbolic link: {path} -> {os.readlink(path)} (the target does not exist). "
-                "Check the path in the manifest or fix the link.", kind="missing_file", path=path,
-            ) from None  # fmt: skip
+                "Check the path in the manifest or fix the link.",
+                kind="missing_file",
+                path=path,
+            ) from None
         raise AudioLoadError(
             f"audio file not found: {path}. Check the path in the manifest (relative paths resolve against the "
-            "manifest's folder, or --audio-root / audio_root when given).", kind="missing_file", path=path,
-        ) from None  # fmt: skip
+            "manifest's folder, or --audio-root / audio_root when given).",
+            kind="missing_file",
+            path=path,
+        ) from None
     except OSError as err:
         what = "is a symbolic link loop" if err.errno == errno.ELOOP else f"cannot be read ({err.strerror})"
-        raise AudioLoadError(f"audio path {what}: {path}. Check the path in the manifest or fix the link.",
-                             kind="bad_path", path=path) from None  # fmt: skip
+        raise AudioLoadError(
+            f"audio path {what}: {path}. Check the path in the manifest or fix the link.", kind="bad_path", path=path
+        ) from None
     if not stat.S_ISREG(info.st_mode):
-        raise AudioLoadError(f"audio path is {_file_type(info.st_mode)}, not an audio file: {path}. Check the path "
-                             "in the manifest.", kind="bad_path", path=path)  # fmt: skip
+        raise AudioLoadError(
+            f"audio path is {_file_type(info.st_mode)}, not an audio file: {path}. Check the path in the manifest.",
+            kind="bad_path",
+            path=path,
+        )
     if info.st_size == 0:
         raise AudioLoadError(f"audio file is empty (0 bytes): {path}; {_FIX}.", kind="empty_audio", path=path)
     return info.st_size
@@ -109,8 +117,13 @@ def check_file(path: Path) -> int:
 
 def _file_type(mode: int) -> str:
     """What a file that is not a regular file is, in words."""
-    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-             (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    )
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
@@ -118,20 +131,25 @@ def _undecodable(path: Path, err: Exception) -> AudioLoadError:
     return AudioLoadError(
         f"cannot decode audio file {path}: its header is corrupt or truncated, or the format is not one "
         f"libsndfile reads ({err}); {_FIX}.",
-        kind="corrupt_audio", path=path,
-    )  # fmt: skip
+        kind="corrupt_audio",
+        path=path,
+    )
 
 
 def _no_samples(path: Path, fmt: str) -> AudioLoadError:
-    return AudioLoadError(f"audio file has zero samples (zero-length audio, {fmt} header only): {path}; {_FIX}.",
-                          kind="empty_audio", path=path)  # fmt: skip
+    return AudioLoadError(
+        f"audio file has zero samples (zero-length audio, {fmt} header only): {path}; {_FIX}.",
+        kind="empty_audio",
+        path=path,
+    )
 
 
 def _nonfinite(path: Path, count: int, first_frame: int, rate: int) -> AudioLoadError:
     return AudioLoadError(
         f"audio file has {count} NaN/inf samples (first at {first_frame / rate:.3f} s): {path}; {_FIX}.",
-        kind="nonfinite_samples", path=path,
-    )  # fmt: skip
+        kind="nonfinite_samples",
+        path=path,
+    )
 
 
 def read_audio(path: str | Path, start: int = 0, frames: int = -1) -> RawAudio:
@@ -241,8 +259,9 @@ def load_audio(
     return _to_model_rate(raw.samples, raw.sampling_rate, target_rate, max_seconds, truncation)
 
 
-def _to_model_rate(samples: np.ndarray, rate: int, target_rate: int, max_seconds: float | None,
-                   truncation: Truncation) -> np.ndarray:  # fmt: skip
+def _to_model_rate(
+    samples: np.ndarray, rate: int, target_rate: int, max_seconds: float | None, truncation: Truncation
+) -> np.ndarray:
     """Decoded [frames, channels] samples as the mono float32 wave the model hears (resampled, cut exactly)."""
     wave = resample(to_mono(samples), rate, target_rate)
     if max_seconds is not None:

@@ -35,8 +35,9 @@ def iter_raw_records(path: str | Path) -> Iterator[RawRecord]:
     except UnicodeDecodeError as err:
         raise DataFormatError(
             f"{path}: not UTF-8 text ({err}); a manifest must be a UTF-8 JSON or JSONL file.",
-            kind="malformed_json", path=path,
-        ) from err  # fmt: skip
+            kind="malformed_json",
+            path=path,
+        ) from err
     if text.lstrip().startswith("["):
         yield from _iter_json_list(path, text)
     else:
@@ -52,9 +53,14 @@ def _iter_jsonl(path: Path, text: str) -> Iterator[RawRecord]:
         try:
             data = json.loads(line)
         except json.JSONDecodeError as err:
-            yield RawRecord(where, error=DataFormatError(
-                f"{where}: malformed JSON line ({_json_problem(err)}); fix the line or delete it.",
-                kind="malformed_json", path=path))  # fmt: skip
+            yield RawRecord(
+                where,
+                error=DataFormatError(
+                    f"{where}: malformed JSON line ({_json_problem(err)}); fix the line or delete it.",
+                    kind="malformed_json",
+                    path=path,
+                ),
+            )
             continue
         yield _as_object(where, data)
 
@@ -69,9 +75,15 @@ def _iter_json_list(path: Path, text: str) -> Iterator[RawRecord]:
             data, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as err:
             # Past a syntax error a JSON list has no reliable resynchronisation point: stop here, loudly.
-            yield RawRecord(where, error=DataFormatError(
-                f"{path}:{err.lineno}: malformed JSON in item {index} ({_json_problem(err)}); fix the "
-                "file: items after this point cannot be read.", kind="malformed_json", path=path))  # fmt: skip
+            yield RawRecord(
+                where,
+                error=DataFormatError(
+                    f"{path}:{err.lineno}: malformed JSON in item {index} ({_json_problem(err)}); fix the "
+                    "file: items after this point cannot be read.",
+                    kind="malformed_json",
+                    path=path,
+                ),
+            )
             return
         yield _as_object(where, data)
         pos, index = _skip_space(text, pos), index + 1
@@ -79,9 +91,15 @@ def _iter_json_list(path: Path, text: str) -> Iterator[RawRecord]:
             pos = _skip_space(text, pos + 1)
         elif pos < len(text) and text[pos] != "]":
             line = line_at(pos)
-            yield RawRecord(Location(path, line=line, index=index), error=DataFormatError(
-                f"{path}:{line}: malformed JSON after item {index - 1} (expected ',' or ']'); fix the file: items "
-                "after this point cannot be read.", kind="malformed_json", path=path))  # fmt: skip
+            yield RawRecord(
+                Location(path, line=line, index=index),
+                error=DataFormatError(
+                    f"{path}:{line}: malformed JSON after item {index - 1} (expected ',' or ']'); fix the file: items "
+                    "after this point cannot be read.",
+                    kind="malformed_json",
+                    path=path,
+                ),
+            )
             return
 
 
@@ -114,6 +132,11 @@ def _as_object(where: Location, data: Any) -> RawRecord:
     """Wrap a decoded value, rejecting anything that is not a JSON object."""
     if isinstance(data, dict):
         return RawRecord(where, data=data)
-    return RawRecord(where, error=DataFormatError(
-        f"{where}: expected a JSON object with the example's fields, got {type(data).__name__}; fix the record.",
-        kind="malformed_json", path=where.file))  # fmt: skip
+    return RawRecord(
+        where,
+        error=DataFormatError(
+            f"{where}: expected a JSON object with the example's fields, got {type(data).__name__}; fix the record.",
+            kind="malformed_json",
+            path=where.file,
+        ),
+    )

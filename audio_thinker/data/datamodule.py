@@ -151,10 +151,16 @@ class AudioQADataModule(L.LightningDataModule):
     def train_dataloader(self) -> GenerationLoader:
         trainer = self.trainer  # None outside a Trainer (tests, tools): one process
         generation_size = self.batch_size * self.generation_plan.micro_batches
-        previous, self._train_sampler = self._train_sampler, ResumableSampler(
-            self.train_set, generation_size, self.seed,
-            num_replicas=trainer.world_size if trainer else 1, rank=trainer.global_rank if trainer else 0,
-        )  # fmt: skip
+        previous, self._train_sampler = (
+            self._train_sampler,
+            ResumableSampler(
+                self.train_set,
+                generation_size,
+                self.seed,
+                num_replicas=trainer.world_size if trainer else 1,
+                rank=trainer.global_rank if trainer else 0,
+            ),
+        )
         if previous is not None:  # a reloaded loader keeps the position
             self._train_sampler.load_state_dict(previous.state_dict())
         loader = DataLoader(

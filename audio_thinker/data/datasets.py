@@ -53,14 +53,19 @@ class ManifestDataset(Dataset):
             kinds = Counter(s.kind for s in self.skipped_records)
             logger.warning(
                 "%s: skipped %d of %d records (%s); run `audio-thinker data check %s` for the full list",
-                self.path, len(self.skipped_records), len(self.skipped_records) + len(self.examples),
-                ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())), self.path,
-            )  # fmt: skip
+                self.path,
+                len(self.skipped_records),
+                len(self.skipped_records) + len(self.examples),
+                ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())),
+                self.path,
+            )
         if not self.examples:
             raise DataFormatError(
                 f"{self.path}: no usable examples ({len(self.skipped_records)} records skipped); run "
-                f"`audio-thinker data check {self.path}` to see why.", kind="empty_manifest", path=self.path,
-            )  # fmt: skip
+                f"`audio-thinker data check {self.path}` to see why.",
+                kind="empty_manifest",
+                path=self.path,
+            )
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -77,8 +82,13 @@ class ManifestDataset(Dataset):
         seconds = wave.shape[0] / self.target_rate
         if seconds < MIN_AUDIO_SECONDS and example.id not in self._warned_short:
             self._warned_short.add(example.id)  # once per example, not once per epoch
-            logger.warning("%s (id %r): the audio lasts only %.4f s (under %g s): there is next to nothing to hear; "
-                           "check %s", example.meta["source"], example.id, seconds, MIN_AUDIO_SECONDS,
-                           example.meta["audio_path"])  # fmt: skip
+            logger.warning(
+                "%s (id %r): the audio lasts only %.4f s (under %g s): there is next to nothing to hear; check %s",
+                example.meta["source"],
+                example.id,
+                seconds,
+                MIN_AUDIO_SECONDS,
+                example.meta["audio_path"],
+            )
         meta = {**example.meta, "audio_seconds": seconds}
         return replace(example, audio=wave, sampling_rate=self.target_rate, meta=meta)

@@ -71,14 +71,19 @@ def _missing(where: Location, data: dict, name: str, fmt: str) -> DataFormatErro
     """The error for a required field that is absent or null."""
     return DataFormatError(
         f"{where}: missing required field '{name}' ({fmt} format; record has {sorted(data)}); add it or "
-        "remove the record.", kind="missing_field", path=where.file)  # fmt: skip
+        "remove the record.",
+        kind="missing_field",
+        path=where.file,
+    )
 
 
 def _bad_field(where: Location, name: str, expected: str, value: Any) -> DataFormatError:
     """The error for a field of the wrong type or value."""
     return DataFormatError(
         f"{where}: field '{name}' must be {expected}, got {value!r:.80}; fix the record.",
-        kind="bad_field", path=where.file)  # fmt: skip
+        kind="bad_field",
+        path=where.file,
+    )
 
 
 def _text(data: dict, name: str, where: Location, fmt: str, required: bool = True) -> str | None:
@@ -124,7 +129,10 @@ def _gold(answer: str, choices: list[str] | None, where: Location, example_id: s
         return choices[folded.index(answer.casefold())]
     raise DataFormatError(
         f"{where} (id {example_id!r}): answer {answer!r} is not among the choices {choices}; the answer must be "
-        "the text of one option.", kind="answer_not_in_choices", path=where.file)  # fmt: skip
+        "the text of one option.",
+        kind="answer_not_in_choices",
+        path=where.file,
+    )
 
 
 def _audio_path(value: str, audio_base: Path) -> Path:
@@ -161,10 +169,14 @@ def jsonl_record(data: dict, where: Location, audio_base: Path) -> AudioQAExampl
     meta = {**extra, **{k: v for k, v in data.items() if k not in _OURS}}
     meta.update(audio_path=str(_audio_path(audio, audio_base)), source=str(where), duration=_duration(data, where))
     return AudioQAExample(
-        id=example_id, question=question, answer=_gold(answer, choices, where, example_id), choices=choices,
+        id=example_id,
+        question=question,
+        answer=_gold(answer, choices, where, example_id),
+        choices=choices,
         task=_text(data, "task", where, "jsonl", required=False) or "unknown",
-        difficulty=_text(data, "difficulty", where, "jsonl", required=False) or "unknown", meta=meta,
-    )  # fmt: skip
+        difficulty=_text(data, "difficulty", where, "jsonl", required=False) or "unknown",
+        meta=meta,
+    )
 
 
 _MMAU_META = ("sub-category", "category", "dataset", "split")
@@ -184,15 +196,22 @@ def mmau_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample
     if data.get("answer") is None:
         raise DataFormatError(
             f"{where}: missing required field 'answer' (mmau format); MMAU's `test` split has no public answers, "
-            "use `test-mini` or add the answers.", kind="missing_field", path=where.file)  # fmt: skip
+            "use `test-mini` or add the answers.",
+            kind="missing_field",
+            path=where.file,
+        )
     answer = _text(data, "answer", where, "mmau")
     meta = {key: _label(data[key]) for key in _MMAU_META if key in data}
     meta.update(audio_path=str(_audio_path(audio, audio_base)), source=str(where), record=data)
     return AudioQAExample(
-        id=example_id, question=question, answer=_gold(answer, choices, where, example_id), choices=choices,
+        id=example_id,
+        question=question,
+        answer=_gold(answer, choices, where, example_id),
+        choices=choices,
         task=_text(data, "task", where, "mmau", required=False) or "unknown",
-        difficulty=_text(data, "difficulty", where, "mmau", required=False) or "unknown", meta=meta,
-    )  # fmt: skip
+        difficulty=_text(data, "difficulty", where, "mmau", required=False) or "unknown",
+        meta=meta,
+    )
 
 
 _VIDEO = re.compile(r"\b([Vv])ideo(s?)\b")
@@ -234,7 +253,9 @@ def avqa_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample
             raise DataFormatError(
                 f"{where} (id {example_id!r}): answer index {answer} is not among the choices (0..{len(choices) - 1} "
                 f"for {choices}); AVQA answers are 0-based indices into multi_choice.",
-                kind="answer_not_in_choices", path=where.file)  # fmt: skip
+                kind="answer_not_in_choices",
+                path=where.file,
+            )
         gold = choices[answer]
     else:
         gold = _gold(_text(data, "answer", where, "avqa"), choices, where, example_id)
@@ -244,15 +265,22 @@ def avqa_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample
         if video is None:
             raise DataFormatError(
                 f"{where}: missing required field 'audio_path' or 'video_name' (avqa format; record has "
-                f"{sorted(data)}); add one of them.", kind="missing_field", path=where.file)  # fmt: skip
+                f"{sorted(data)}); add one of them.",
+                kind="missing_field",
+                path=where.file,
+            )
         audio = _avqa_audio_name(video, audio_base)
     question_type = _text(data, "question_type", where, "avqa", required=False)
     meta = {key: data[key] for key in ("video_name", "video_id", "question_type", "question_relation") if key in data}
     meta.update(audio_path=str(_audio_path(audio, audio_base)), source=str(where), question_text=data["question_text"])
     return AudioQAExample(
-        id=example_id, question=question, answer=gold, choices=choices,
-        task=f"avqa/{question_type.lower()}" if question_type else "avqa", meta=meta,
-    )  # fmt: skip
+        id=example_id,
+        question=question,
+        answer=gold,
+        choices=choices,
+        task=f"avqa/{question_type.lower()}" if question_type else "avqa",
+        meta=meta,
+    )
 
 
 register_format("jsonl", jsonl_record, {"audio", "question"})
@@ -270,8 +298,11 @@ def detect_format(data: dict, where: Location) -> str:
         raise DataFormatError(
             f"{where}: cannot tell the manifest format from the record's keys {sorted(data)}; pass format= one of "
             f"{sorted(FORMATS)} (known signatures: "
-            + ", ".join(f"{f.name}={sorted(f.signature)}" for f in FORMATS.values()) + ").",
-            kind="unknown_format", path=where.file)  # fmt: skip
+            + ", ".join(f"{f.name}={sorted(f.signature)}" for f in FORMATS.values())
+            + ").",
+            kind="unknown_format",
+            path=where.file,
+        )
     return max(matches, key=lambda f: len(f.signature)).name
 
 
@@ -301,10 +332,17 @@ def read_records(
             continue
         if example.id in first_seen:
             # Ids key predictions and logs; a second record with the same id would overwrite the first's results.
-            yield ParsedRecord(raw.where, error=DataFormatError(
-                f"{raw.where}: duplicate id {example.id!r} (first used at {first_seen[example.id]}); ids must be "
-                "unique, rename one of them.", kind="duplicate_id", path=path), format=chosen.name,
-                record_id=example.id)  # fmt: skip
+            yield ParsedRecord(
+                raw.where,
+                error=DataFormatError(
+                    f"{raw.where}: duplicate id {example.id!r} (first used at {first_seen[example.id]}); ids must be "
+                    "unique, rename one of them.",
+                    kind="duplicate_id",
+                    path=path,
+                ),
+                format=chosen.name,
+                record_id=example.id,
+            )
             continue
         first_seen[example.id] = raw.where
         example.meta.setdefault("source_format", chosen.name)  # lets `eval.scorer=auto` pick the benchmark's own rule

@@ -45,8 +45,10 @@ def import_datasets():
     try:
         import datasets
     except ImportError as err:
-        raise ImportError("data=hf_dataset reads Hugging Face datasets with the `datasets` package, which is not "
-                          "installed: pip install 'audio-thinker[hf]'") from err  # fmt: skip
+        raise ImportError(
+            "data=hf_dataset reads Hugging Face datasets with the `datasets` package, which is not "
+            "installed: pip install 'audio-thinker[hf]'"
+        ) from err
     return datasets
 
 
@@ -56,8 +58,11 @@ def open_dataset(path: str, split: str, name: str | None = None) -> tuple[Any, P
     datasets = import_datasets()
     local = Path(path).expanduser()
     if not local.exists() and not _hub_id(path):
-        raise DataFormatError(f"{path}: no such dataset file or folder (and not a Hub dataset id, owner/name); check "
-                              "the path", kind="missing_manifest", path=path)  # fmt: skip
+        raise DataFormatError(
+            f"{path}: no such dataset file or folder (and not a Hub dataset id, owner/name); check the path",
+            kind="missing_manifest",
+            path=path,
+        )
     if local.is_dir() and any((local / marker).is_file() for marker in ("dataset_dict.json", "state.json")):
         return _split_of(datasets.load_from_disk(str(local)), split, path), local, None
     if local.is_dir() and (metadata := _audiofolder_metadata(local, split)) is not None:
@@ -66,8 +71,11 @@ def open_dataset(path: str, split: str, name: str | None = None) -> tuple[Any, P
     if local.is_file():
         builder = FILE_BUILDERS.get(local.suffix)
         if builder is None:
-            raise DataFormatError(f"{path}: not a dataset file (use {', '.join(FILE_BUILDERS)}, a save_to_disk folder "
-                                  "or an audiofolder)", kind="missing_manifest", path=path)  # fmt: skip
+            raise DataFormatError(
+                f"{path}: not a dataset file (use {', '.join(FILE_BUILDERS)}, a save_to_disk folder or an audiofolder)",
+                kind="missing_manifest",
+                path=path,
+            )
         return datasets.load_dataset(builder, data_files={split: str(local)}, split=split), local.parent, None
     if local.is_dir():
         return _load(datasets, str(local), name, split, path), local, None
@@ -104,8 +112,10 @@ def _split_of(loaded, split: str, path: str):
 
 
 def _no_split(path: str, split: str, splits: list[str]) -> str:
-    return (f"{path}: no split {split!r}; it has {splits}. Set data.train.split / data.val.split to one of them "
-            "(data.val=null trains without validation)")  # fmt: skip
+    return (
+        f"{path}: no split {split!r}; it has {splits}. Set data.train.split / data.val.split to one of them "
+        "(data.val=null trains without validation)"
+    )
 
 
 def _load(datasets, source: str, name: str | None, split: str, path: str):
@@ -116,15 +126,18 @@ def _load(datasets, source: str, name: str | None, split: str, path: str):
         return datasets.load_dataset(source, name, split=split)
     except ValueError as err:
         if "Unknown split" in str(err) or "split" in str(err).lower() and "should be one of" in str(err).lower():
-            raise DataFormatError(f"{path}: {err}; set data.train.split / data.val.split", kind="missing_manifest",
-                                  path=path) from err  # fmt: skip
+            raise DataFormatError(
+                f"{path}: {err}; set data.train.split / data.val.split", kind="missing_manifest", path=path
+            ) from err
         raise
     except (FileNotFoundError, ConnectionError, OSError) as err:
         offline = " (HF_HUB_OFFLINE=1: only datasets already in the cache load)" if hub_offline() else ""
         raise DataFormatError(
             f"{path}: not a local dataset folder or file, and the Hub dataset could not be loaded{offline}: {err}. "
-            "Check the path, or the id and the network", kind="missing_manifest", path=path,
-        ) from err  # fmt: skip
+            "Check the path, or the id and the network",
+            kind="missing_manifest",
+            path=path,
+        ) from err
 
 
 class HFAudioQADataset(Dataset):
@@ -157,8 +170,14 @@ class HFAudioQADataset(Dataset):
         self.max_audio_seconds, self.target_rate, self.truncation = max_audio_seconds, target_rate, truncation
         table, self.audio_base, fixed_audio = open_dataset(self.path, split, name)
         self.audio_column = fixed_audio if fixed_audio and audio_column not in table.column_names else audio_column
-        self.columns = {"question": question_column, "choices": choices_column, "answer": answer_column,
-                        "id": id_column, "task": task_column, "difficulty": difficulty_column}  # fmt: skip
+        self.columns = {
+            "question": question_column,
+            "choices": choices_column,
+            "answer": answer_column,
+            "id": id_column,
+            "task": task_column,
+            "difficulty": difficulty_column,
+        }
         self._check_columns(table.column_names)
         self.table = _undecoded(table, self.audio_column)
         self.examples: list[AudioQAExample] = []
@@ -174,11 +193,20 @@ class HFAudioQADataset(Dataset):
                 self.skipped_records.append(skip(err, str(where), row.get(id_column) if id_column else None))
         if self.skipped_records:
             kinds = Counter(s.kind for s in self.skipped_records)
-            logger.warning("%s [%s]: skipped %d of %d rows (%s)", self.path, split, len(self.skipped_records),
-                           len(table), ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())))  # fmt: skip
+            logger.warning(
+                "%s [%s]: skipped %d of %d rows (%s)",
+                self.path,
+                split,
+                len(self.skipped_records),
+                len(table),
+                ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())),
+            )
         if not self.examples:
-            raise DataFormatError(f"{self.path} [{split}]: no usable examples ({len(self.skipped_records)} rows "
-                                  "skipped)", kind="empty_manifest", path=self.path)  # fmt: skip
+            raise DataFormatError(
+                f"{self.path} [{split}]: no usable examples ({len(self.skipped_records)} rows skipped)",
+                kind="empty_manifest",
+                path=self.path,
+            )
 
     def _check_columns(self, available: list[str]) -> None:
         """Every configured column exists; the message names the setting and the columns there are."""
@@ -188,8 +216,9 @@ class HFAudioQADataset(Dataset):
                 raise DataFormatError(
                     f"{self.path} [{self.split}]: no column {column!r} for the {role} ({role}_column); its columns "
                     f"are {available}. Map it with data.train.{role}_column=<column> (and data.val.{role}_column)",
-                    kind="missing_field", path=self.path,
-                )  # fmt: skip
+                    kind="missing_field",
+                    path=self.path,
+                )
 
     def _text_columns(self) -> list[str]:
         return [column for column in self.columns.values() if column is not None]
@@ -201,15 +230,19 @@ class HFAudioQADataset(Dataset):
         question = _text(row, columns["question"], where, FORMAT)
         choices = _row_choices(row, columns["choices"], where) if columns["choices"] else label_names
         answer = _row_answer(row, columns["answer"], choices, where, example_id)
-        meta = {"source": str(where), "row": index, "dataset": self.path, "split": self.split,
-                "source_format": FORMAT}  # fmt: skip
+        meta = {"source": str(where), "row": index, "dataset": self.path, "split": self.split, "source_format": FORMAT}
         return AudioQAExample(
-            id=example_id, question=question, answer=answer, choices=choices,
+            id=example_id,
+            question=question,
+            answer=answer,
+            choices=choices,
             task=(_text(row, columns["task"], where, FORMAT, required=False) if columns["task"] else None) or "unknown",
-            difficulty=(_text(row, columns["difficulty"], where, FORMAT, required=False) if columns["difficulty"]
-                        else None) or "unknown",
+            difficulty=(
+                _text(row, columns["difficulty"], where, FORMAT, required=False) if columns["difficulty"] else None
+            )
+            or "unknown",
             meta=meta,
-        )  # fmt: skip
+        )
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -233,8 +266,9 @@ class HFAudioQADataset(Dataset):
             return load_audio_bytes(value["bytes"], where, *settings)
         path = value.get("path") if isinstance(value, dict) else value
         if not path:
-            raise AudioLoadError(f"no audio in column {self.audio_column!r} (neither bytes nor a path)",
-                                 kind="missing_file", path=where)  # fmt: skip
+            raise AudioLoadError(
+                f"no audio in column {self.audio_column!r} (neither bytes nor a path)", kind="missing_file", path=where
+            )
         path = Path(path).expanduser()
         if not path.is_absolute() and self.audio_base is not None:
             path = self.audio_base / path

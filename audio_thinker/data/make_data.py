@@ -60,21 +60,33 @@ def write_synthetic_dataset(
         (out_dir / "audio" / split).mkdir(parents=True, exist_ok=True)
         manifest = out_dir / f"{split}.jsonl"
         with manifest.open("w", encoding="utf-8") as handle:
-            bar = tqdm(dataset, desc=f"make-data {split}", unit="example", file=sys.stderr,
-                       disable=None if progress else True)  # fmt: skip
+            bar = tqdm(
+                dataset, desc=f"make-data {split}", unit="example", file=sys.stderr, disable=None if progress else True
+            )
             for example in bar:
                 relative = Path("audio") / split / f"{example.id}.wav"
                 sf.write(out_dir / relative, example.audio, sampling_rate, subtype=subtype)
                 record = {
-                    "id": example.id, "audio": relative.as_posix(), "question": example.question,
-                    "choices": example.choices, "answer": example.answer, "task": example.task,
-                    "difficulty": example.difficulty, "duration": round(example.audio.shape[0] / sampling_rate, 4),
+                    "id": example.id,
+                    "audio": relative.as_posix(),
+                    "question": example.question,
+                    "choices": example.choices,
+                    "answer": example.answer,
+                    "task": example.task,
+                    "difficulty": example.difficulty,
+                    "duration": round(example.audio.shape[0] / sampling_rate, 4),
                     "meta": _jsonable(example.meta),
-                }  # fmt: skip
+                }
                 handle.write(json.dumps(record) + "\n")
         manifests[split] = manifest
-    info = {"seed": seed, "splits": sizes, "tasks": list(tasks), "difficulties": list(difficulties),
-            "sampling_rate": sampling_rate, "subtype": subtype}  # fmt: skip
+    info = {
+        "seed": seed,
+        "splits": sizes,
+        "tasks": list(tasks),
+        "difficulties": list(difficulties),
+        "sampling_rate": sampling_rate,
+        "subtype": subtype,
+    }
     (out_dir / "dataset_info.json").write_text(json.dumps(info, indent=2) + "\n")
     return manifests
 
@@ -94,9 +106,15 @@ def make_data_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = {"train": args.train_size, "val": args.val_size, "test": args.test_size}
     manifests = write_synthetic_dataset(
-        args.out_dir, {k: v for k, v in sizes.items() if v > 0}, args.seed, args.tasks, args.difficulties,
-        args.sampling_rate, args.subtype, progress=True,
-    )  # fmt: skip
+        args.out_dir,
+        {k: v for k, v in sizes.items() if v > 0},
+        args.seed,
+        args.tasks,
+        args.difficulties,
+        args.sampling_rate,
+        args.subtype,
+        progress=True,
+    )
     for split, path in manifests.items():
         print(f"{split}: {sizes[split]} examples -> {path}")
     return 0

@@ -111,8 +111,10 @@ class PromptBudget:
             f"{where} (id {example.id!r}): the prompt is {prompt} tokens{audio} (question {len(example.question)} "
             f"characters); with rollout.max_new_tokens={self.max_new_tokens} it needs {prompt + self.max_new_tokens} "
             f"positions but the model's context is {self.context}. Shorten the question or options, or remove the "
-            "row.", kind="prompt_too_long", path=where.rsplit(":", 1)[0] or None,
-        )  # fmt: skip
+            "row.",
+            kind="prompt_too_long",
+            path=where.rsplit(":", 1)[0] or None,
+        )
 
 
 def fit_datamodule(datamodule, policy, template, max_new_tokens: int, max_audio_seconds: float | None) -> None:
@@ -145,7 +147,9 @@ def fit_to_context(budget: PromptBudget | None, dataset, max_audio_seconds: floa
             dataset.skipped_records.append(skip(error, example.meta.get("source", example.id), example.id))
     dropped = len(examples) - len(kept)
     if not kept:
-        raise DataFormatError(f"no example's prompt fits the model's context ({budget.context} tokens): see the "
-                              "warnings above", kind="prompt_too_long")  # fmt: skip
+        raise DataFormatError(
+            f"no example's prompt fits the model's context ({budget.context} tokens): see the warnings above",
+            kind="prompt_too_long",
+        )
     dataset.examples = kept
     return dropped

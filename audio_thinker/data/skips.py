@@ -94,11 +94,15 @@ class SkipLedger:
     def problem(self) -> str | None:
         """Why training must stop now, or None."""
         if self.empty_steps >= self.max_empty_steps:
-            return (f"{self.empty_steps} consecutive step(s) had no usable example (data.max_empty_steps="
-                    f"{self.max_empty_steps}): every example drawn was skipped")  # fmt: skip
+            return (
+                f"{self.empty_steps} consecutive step(s) had no usable example (data.max_empty_steps="
+                f"{self.max_empty_steps}): every example drawn was skipped"
+            )
         if self.skipped_share > self.max_skip_fraction:
-            return (f"about {self.skipped_share:.0%} of the training data cannot be used, more than "
-                    f"data.max_skip_fraction={self.max_skip_fraction:g}")  # fmt: skip
+            return (
+                f"about {self.skipped_share:.0%} of the training data cannot be used, more than "
+                f"data.max_skip_fraction={self.max_skip_fraction:g}"
+            )
         return None
 
     def check(self, any_rank: Callable[[bool], bool] = bool) -> None:
@@ -113,7 +117,7 @@ class SkipLedger:
             f"stopping: {problem}; {self.summary()}.{example} Fix or remove the bad rows (`audio-thinker data check "
             "<manifest>` lists them all), or raise the limit if this is expected.",
             kind="no_data",
-        )  # fmt: skip
+        )
 
     # -- reporting ---------------------------------------------------------------------------------------
     def by_kind(self) -> dict[str, int]:
@@ -122,8 +126,10 @@ class SkipLedger:
 
     def metrics(self) -> dict[str, float]:
         """`data/skipped` (distinct examples) and `data/skipped/<kind>`."""
-        return {"data/skipped": float(len(self.distinct)),
-                **{f"data/skipped/{kind}": float(n) for kind, n in self.by_kind().items()}}  # fmt: skip
+        return {
+            "data/skipped": float(len(self.distinct)),
+            **{f"data/skipped/{kind}": float(n) for kind, n in self.by_kind().items()},
+        }
 
     def summary(self) -> str:
         """One line: distinct skipped examples by kind, and the skipped share of draws."""
@@ -131,14 +137,21 @@ class SkipLedger:
             return f"no example skipped ({self.draws} drawn)"
         kinds = ", ".join(f"{kind}: {n}" for kind, n in self.by_kind().items())
         loaded = f", {self.record_skips} of them dropped when the manifest was read" if self.record_skips else ""
-        return (f"{len(self.distinct)} distinct example(s) skipped ({kinds}){loaded}; {self.skipped_draws} of "
-                f"{self.draws} draws skipped")  # fmt: skip
+        return (
+            f"{len(self.distinct)} distinct example(s) skipped ({kinds}){loaded}; {self.skipped_draws} of "
+            f"{self.draws} draws skipped"
+        )
 
     # -- resume ------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Plain values only (checkpoints load with weights_only=True)."""
-        return {"distinct": dict(self.distinct), "record_skips": self.record_skips, "draws": self.draws,
-                "skipped_draws": self.skipped_draws, "empty_steps": self.empty_steps}  # fmt: skip
+        return {
+            "distinct": dict(self.distinct),
+            "record_skips": self.record_skips,
+            "draws": self.draws,
+            "skipped_draws": self.skipped_draws,
+            "empty_steps": self.empty_steps,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Continue the counts of `state` (the limits stay this run's)."""

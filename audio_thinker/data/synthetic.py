@@ -56,8 +56,12 @@ def pitch_compare(rng: np.random.Generator, difficulty: str, rate: int) -> tuple
         freqs.reverse()
     audio = torch.cat([tone(freqs[0], 0.8, rate), silence(0.3, rate), tone(freqs[1], 0.8, rate)])
     choices, answer = _pair_question(rng, "tone", int(np.argmax(freqs)))
-    return audio, {"question": "Which of the two tones is higher in pitch?", "choices": choices,
-                   "answer": answer, "freqs_hz": freqs}  # fmt: skip
+    return audio, {
+        "question": "Which of the two tones is higher in pitch?",
+        "choices": choices,
+        "answer": answer,
+        "freqs_hz": freqs,
+    }
 
 
 def loudness_compare(rng: np.random.Generator, difficulty: str, rate: int) -> tuple[torch.Tensor, dict]:
@@ -69,8 +73,12 @@ def loudness_compare(rng: np.random.Generator, difficulty: str, rate: int) -> tu
     freq = float(rng.uniform(300, 600))
     audio = torch.cat([tone(freq, 0.8, rate, amps[0]), silence(0.3, rate), tone(freq, 0.8, rate, amps[1])])
     choices, answer = _pair_question(rng, "tone", int(np.argmax(amps)))
-    return audio, {"question": "Which of the two tones is louder?", "choices": choices,
-                   "answer": answer, "amplitudes": amps}  # fmt: skip
+    return audio, {
+        "question": "Which of the two tones is louder?",
+        "choices": choices,
+        "answer": answer,
+        "amplitudes": amps,
+    }
 
 
 def duration_compare(rng: np.random.Generator, difficulty: str, rate: int) -> tuple[torch.Tensor, dict]:
@@ -83,8 +91,12 @@ def duration_compare(rng: np.random.Generator, difficulty: str, rate: int) -> tu
     freq = float(rng.uniform(300, 600))
     audio = torch.cat([tone(freq, durations[0], rate), silence(0.3, rate), tone(freq, durations[1], rate)])
     choices, answer = _pair_question(rng, "tone", int(np.argmax(durations)))
-    return audio, {"question": "Which of the two tones is longer?", "choices": choices,
-                   "answer": answer, "durations_s": durations}  # fmt: skip
+    return audio, {
+        "question": "Which of the two tones is longer?",
+        "choices": choices,
+        "answer": answer,
+        "durations_s": durations,
+    }
 
 
 def count_beeps(rng: np.random.Generator, difficulty: str, rate: int) -> tuple[torch.Tensor, dict]:
@@ -97,8 +109,12 @@ def count_beeps(rng: np.random.Generator, difficulty: str, rate: int) -> tuple[t
         parts += [tone(freq, 0.12, rate), silence(gap, rate)]
     options = sorted({count, *(int(c) for c in rng.choice(np.arange(1, 10), size=6, replace=False))} - {count})
     choices = [str(c) for c in sorted([count, *options[:3]])]
-    return torch.cat(parts), {"question": "How many beeps do you hear?", "choices": choices,
-                              "answer": str(count), "count": count}  # fmt: skip
+    return torch.cat(parts), {
+        "question": "How many beeps do you hear?",
+        "choices": choices,
+        "answer": str(count),
+        "count": count,
+    }
 
 
 def rhythm_regularity(rng: np.random.Generator, difficulty: str, rate: int) -> tuple[torch.Tensor, dict]:
@@ -121,8 +137,12 @@ def rhythm_regularity(rng: np.random.Generator, difficulty: str, rate: int) -> t
         start = int((0.1 + jitter * period + i * period + offsets[i]) * rate)
         audio[start : start + click.numel()] += click
     choices = ["regular", "irregular"]
-    return audio, {"question": "Is the rhythm of the clicks regular or irregular?", "choices": choices,
-                   "answer": "regular" if regular else "irregular", "onset_offsets_s": offsets.tolist()}  # fmt: skip
+    return audio, {
+        "question": "Is the rhythm of the clicks regular or irregular?",
+        "choices": choices,
+        "answer": "regular" if regular else "irregular",
+        "onset_offsets_s": offsets.tolist(),
+    }
 
 
 CONTOURS = {"rising": (1, 1), "falling": (-1, -1), "up then down": (1, -1), "down then up": (-1, 1)}
@@ -139,8 +159,12 @@ def melody_contour(rng: np.random.Generator, difficulty: str, rate: int) -> tupl
     audio = torch.cat([tone(freqs[0], 0.6, rate), gap, tone(freqs[1], 0.6, rate), gap, tone(freqs[2], 0.6, rate)])
     choices = list(CONTOURS)
     rng.shuffle(choices)
-    return audio, {"question": "How does the pitch move across the three tones?", "choices": choices,
-                   "answer": contour, "freqs_hz": freqs}  # fmt: skip
+    return audio, {
+        "question": "How does the pitch move across the three tones?",
+        "choices": choices,
+        "answer": contour,
+        "freqs_hz": freqs,
+    }
 
 
 TASKS: dict[str, Callable[[np.random.Generator, str, int], tuple[torch.Tensor, dict]]] = {
@@ -163,9 +187,16 @@ def make_example(seed: int, index: int, task: str, difficulty: str, rate: int = 
     audio, spec = TASKS[task](rng, difficulty, rate)
     question, choices, answer = spec.pop("question"), spec.pop("choices"), spec.pop("answer")
     return AudioQAExample(
-        id=f"synthetic-{seed}-{index:06d}", question=question, answer=answer, choices=choices,
-        audio=audio.to(torch.float32).numpy(), sampling_rate=rate, task=task, difficulty=difficulty, meta=spec,
-    )  # fmt: skip
+        id=f"synthetic-{seed}-{index:06d}",
+        question=question,
+        answer=answer,
+        choices=choices,
+        audio=audio.to(torch.float32).numpy(),
+        sampling_rate=rate,
+        task=task,
+        difficulty=difficulty,
+        meta=spec,
+    )
 
 
 class SyntheticAudioQA(Dataset):

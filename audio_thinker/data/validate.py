@@ -97,8 +97,9 @@ def check_dataset(
         report.records += 1
         report.format = record.format or report.format
         if record.error is not None:
-            report.issues.append(Issue("error", str(record.where), record.error.kind, str(record.error),
-                                       record.record_id))  # fmt: skip
+            report.issues.append(
+                Issue("error", str(record.where), record.error.kind, str(record.error), record.record_id)
+            )
             continue
         example, where = record.example, str(record.where)
         if example.choices and len(set(example.choices)) < len(example.choices):
@@ -121,12 +122,18 @@ def check_dataset(
             if value is not None:
                 report.counts[key][str(value)] += 1
         report.durations.append(seconds)
-        report.issues += _audio_notes(info, example.meta, where, example.id, target_rate, max_audio_seconds,
-                                      silence_db)  # fmt: skip
+        report.issues += _audio_notes(info, example.meta, where, example.id, target_rate, max_audio_seconds, silence_db)
     if report.usable == 0:
         read = f"{report.records} records" if report.records else "the file is empty or blank"
-        report.issues.append(Issue("error", str(path), "no_usable_examples", f"{path}: no usable examples ({read}); "
-                                   "training needs at least one. Add examples or fix the errors above."))  # fmt: skip
+        report.issues.append(
+            Issue(
+                "error",
+                str(path),
+                "no_usable_examples",
+                f"{path}: no usable examples ({read}); "
+                "training needs at least one. Add examples or fix the errors above.",
+            )
+        )
     report.unique_audio_seconds = sum(info.seconds for info in audio_cache.values() if isinstance(info, AudioInfo))
     return report
 
@@ -135,9 +142,14 @@ def _repeated_options(example, where: str) -> Issue:
     """The warning for an item that lists an option text twice (usable: it is graded by option text)."""
     repeated = sorted({c for c in example.choices if example.choices.count(c) > 1})
     gold = " (the gold answer)" if example.answer in repeated else ""
-    return Issue("warning", where, "repeated_option",
+    return Issue(
+        "warning",
+        where,
+        "repeated_option",
         f"options repeat the text {repeated}{gold}; the item is used and graded by option text, so a letter for "
-        "either copy counts the same.", example.id)  # fmt: skip
+        "either copy counts the same.",
+        example.id,
+    )
 
 
 def _inspect(audio_path: str) -> AudioInfo | AudioLoadError:
@@ -149,38 +161,91 @@ def _inspect(audio_path: str) -> AudioInfo | AudioLoadError:
 
 
 def _audio_notes(
-    info: AudioInfo, meta: dict, where: str, example_id: str, target_rate: int, max_seconds: float | None,
+    info: AudioInfo,
+    meta: dict,
+    where: str,
+    example_id: str,
+    target_rate: int,
+    max_seconds: float | None,
     silence_db: float,
-) -> list[Issue]:  # fmt: skip
+) -> list[Issue]:
     """Warnings and infos about a file that decodes."""
     path, notes = meta["audio_path"], []
     if info.declared_bytes is not None:
-        notes.append(Issue("warning", where, "truncated_file",
-            f"{path}: the WAV header declares {info.declared_bytes} bytes but the file is shorter (an interrupted "
-            f"copy?); only the {info.seconds:.2f} s present will be used. Re-copy the file.", example_id))  # fmt: skip
+        notes.append(
+            Issue(
+                "warning",
+                where,
+                "truncated_file",
+                f"{path}: the WAV header declares {info.declared_bytes} bytes but the file is shorter (an interrupted "
+                f"copy?); only the {info.seconds:.2f} s present will be used. Re-copy the file.",
+                example_id,
+            )
+        )
     if info.seconds < MIN_AUDIO_SECONDS:
-        notes.append(Issue("warning", where, "too_short",
-            f"{path}: lasts only {info.seconds:.4f} s (under {MIN_AUDIO_SECONDS:g} s): there is next to nothing to "
-            "hear. Check the file.", example_id))  # fmt: skip
+        notes.append(
+            Issue(
+                "warning",
+                where,
+                "too_short",
+                f"{path}: lasts only {info.seconds:.4f} s (under {MIN_AUDIO_SECONDS:g} s): there is next to nothing to "
+                "hear. Check the file.",
+                example_id,
+            )
+        )
     if info.peak_db < silence_db:
-        notes.append(Issue("warning", where, "silence",
-            f"{path}: silence only (peak {info.peak_db:.1f} dBFS < {silence_db:.0f} dBFS); the question "
-            "cannot be answered by listening. Check the file.", example_id))  # fmt: skip
+        notes.append(
+            Issue(
+                "warning",
+                where,
+                "silence",
+                f"{path}: silence only (peak {info.peak_db:.1f} dBFS < {silence_db:.0f} dBFS); the question "
+                "cannot be answered by listening. Check the file.",
+                example_id,
+            )
+        )
     declared = meta.get("duration")
     if declared is not None and abs(declared - info.seconds) > max(0.1, 0.02 * info.seconds):
-        notes.append(Issue("warning", where, "duration_mismatch",
-            f"{path}: 'duration' says {declared:.2f} s but the file lasts {info.seconds:.2f} s; is it the right "
-            "file?", example_id))  # fmt: skip
+        notes.append(
+            Issue(
+                "warning",
+                where,
+                "duration_mismatch",
+                f"{path}: 'duration' says {declared:.2f} s but the file lasts {info.seconds:.2f} s; is it the right "
+                "file?",
+                example_id,
+            )
+        )
     if info.sampling_rate != target_rate:
-        notes.append(Issue("info", where, "resample",
-            f"{path}: {info.sampling_rate} Hz, will be resampled to {target_rate} Hz.", example_id))  # fmt: skip
+        notes.append(
+            Issue(
+                "info",
+                where,
+                "resample",
+                f"{path}: {info.sampling_rate} Hz, will be resampled to {target_rate} Hz.",
+                example_id,
+            )
+        )
     if info.channels > 1:
-        notes.append(Issue("info", where, "multichannel",
-            f"{path}: {info.channels} channels, will be averaged to mono.", example_id))  # fmt: skip
+        notes.append(
+            Issue(
+                "info",
+                where,
+                "multichannel",
+                f"{path}: {info.channels} channels, will be averaged to mono.",
+                example_id,
+            )
+        )
     if max_seconds is not None and info.seconds > max_seconds:
-        notes.append(Issue("info", where, "truncate",
-            f"{path}: {info.seconds:.1f} s, will be cut to the first {max_seconds:g} s (max_audio_seconds).",
-            example_id))  # fmt: skip
+        notes.append(
+            Issue(
+                "info",
+                where,
+                "truncate",
+                f"{path}: {info.seconds:.1f} s, will be cut to the first {max_seconds:g} s (max_audio_seconds).",
+                example_id,
+            )
+        )
     return notes
 
 
@@ -268,8 +333,12 @@ def data_check_main(argv: Sequence[str] | None = None) -> int:
         help="check each prompt fits this model's context (hub id, local "
         "path or embedded name, e.g. tiny-qwen2-audio; reads its config and processor, no weights)",
     )
-    parser.add_argument("--max-new-tokens", type=int, default=256, help="completion budget the prompt leaves room "
-                        "for (rollout.max_new_tokens)")  # fmt: skip
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=256,
+        help="completion budget the prompt leaves room for (rollout.max_new_tokens)",
+    )
     parser.add_argument("--prompt", default="think", choices=["think", "adaptive", "direct"], help="prompt template")
     args = parser.parse_args(argv)
     budget = None
@@ -278,8 +347,16 @@ def data_check_main(argv: Sequence[str] | None = None) -> int:
         from audio_thinker.rollout.prompts import TEMPLATES
 
         budget = PromptBudget.for_model(args.model, TEMPLATES[args.prompt], args.max_new_tokens)
-    report = check_dataset(args.manifest, args.format, args.audio_root, args.target_rate, args.max_audio_seconds,
-                           args.silence_db, budget, progress=True)  # fmt: skip
+    report = check_dataset(
+        args.manifest,
+        args.format,
+        args.audio_root,
+        args.target_rate,
+        args.max_audio_seconds,
+        args.silence_db,
+        budget,
+        progress=True,
+    )
     if args.model is None:
         print("(prompt lengths not checked: pass --model to check them against a model's context)", file=sys.stderr)
     print(format_report(report, verbose=args.verbose))

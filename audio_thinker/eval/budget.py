@@ -154,9 +154,12 @@ def forced_completion(think: Segment, answer: Segment) -> ForcedCompletion:
 
 @torch.no_grad()
 def budget_grid_generate(
-    policy: Policy, encoding: PromptEncoding, budgets: list[int], answer_tokens: int = 16,
+    policy: Policy,
+    encoding: PromptEncoding,
+    budgets: list[int],
+    answer_tokens: int = 16,
     decoding: Decoding | None = None,
-) -> dict[int, list[ForcedCompletion]]:  # fmt: skip
+) -> dict[int, list[ForcedCompletion]]:
     """`budget_forced_generate` at every budget of `budgets`, sharing the work greedy decoding allows.
 
     Greedy decoding is prefix-consistent: the first L tokens of reasoning generated with a budget B >= L are the
@@ -174,8 +177,10 @@ def budget_grid_generate(
     rows = prompt_rows(policy, encoding, 1)
     think_open, bridge = tag_ids(policy, THINK_OPEN), tag_ids(policy, THINK_CLOSE + ANSWER_OPEN)
     longest = continue_rows(policy, rows, [think_open] * len(rows), budgets[-1], THINK_CLOSE, decoding)
-    thinks = {b: [split_segment(policy, ids[:b], THINK_CLOSE) if b else Segment([], "", 0, "tag") for ids in longest]
-              for b in budgets}  # fmt: skip
+    thinks = {
+        b: [split_segment(policy, ids[:b], THINK_CLOSE) if b else Segment([], "", 0, "tag") for ids in longest]
+        for b in budgets
+    }
     keys = {b: [(i, tuple(think.ids)) for i, think in enumerate(thinks[b])] for b in budgets}
     todo = list(dict.fromkeys(key for b in budgets for key in keys[b]))  # (row, reasoning) pairs, each once
     answers: dict[tuple[int, tuple[int, ...]], Segment] = {}

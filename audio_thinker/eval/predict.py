@@ -80,21 +80,35 @@ def forced_generate(
 
 
 def grade(
-    example: AudioQAExample, generated: Generated, budget: int | None, sample: int, scorer: str = "choice",
+    example: AudioQAExample,
+    generated: Generated,
+    budget: int | None,
+    sample: int,
+    scorer: str = "choice",
     letters: bool = True,
-) -> Prediction:  # fmt: skip
+) -> Prediction:
     """Parse one completion and grade it by every scorer; `correct` is `scorer`'s verdict."""
     parsed = parse_completion(generated.text)
     scores = {name: fn(parsed.answer, example.answer, example.choices, letters) for name, fn in SCORERS.items()}
     meta = example.meta
     return Prediction(
-        id=example.id, task=example.task, difficulty=example.difficulty,
-        category=str(meta.get("category", "unknown")), sub_category=str(meta.get("sub-category", "unknown")),
-        budget=budget, sample=sample, completion=generated.text, answer=parsed.answer, gold=example.answer,
-        correct=scores[scorer], scores=scores,
-        mode=parsed.mode, think_tokens=generated.think_tokens, answer_tokens=generated.answer_tokens,
+        id=example.id,
+        task=example.task,
+        difficulty=example.difficulty,
+        category=str(meta.get("category", "unknown")),
+        sub_category=str(meta.get("sub-category", "unknown")),
+        budget=budget,
+        sample=sample,
+        completion=generated.text,
+        answer=parsed.answer,
+        gold=example.answer,
+        correct=scores[scorer],
+        scores=scores,
+        mode=parsed.mode,
+        think_tokens=generated.think_tokens,
+        answer_tokens=generated.answer_tokens,
         options=len(example.choices or ()),
-    )  # fmt: skip
+    )
 
 
 def batches(examples: Iterable[AudioQAExample], size: int) -> Iterator[list[AudioQAExample]]:
@@ -143,8 +157,9 @@ def predict(
         if budgets:  # every budget at once: the grid shares its reasoning pass (eval.budget.budget_grid_generate)
             generated |= forced_generate(policy, encoding, budgets, answer_tokens, decoding)
         for budget in passes:
-            results[budget] += [grade(batch[i // n], gen, budget, i % n, scorer, letters)
-                                for i, gen in enumerate(generated[budget])]  # fmt: skip
+            results[budget] += [
+                grade(batch[i // n], gen, budget, i % n, scorer, letters) for i, gen in enumerate(generated[budget])
+            ]
         done += len(batch)
         bar.update(len(batch))
         if progress and bar.disable:  # no terminal (a log file, a batch job): a line per batch instead

@@ -149,15 +149,27 @@ def evaluate(cfg: DictConfig) -> dict:
     examples = load_examples(cfg.data, settings.split, settings.max_examples, cfg.seed)
     scorer = default_scorer(examples.dataset) if settings.scorer == "auto" else settings.scorer
     template = instantiate(cfg.rollout.prompt)
-    log.info("evaluating %d %s examples, budgets %s, scorer %s", len(examples), settings.split, settings.budgets,
-             scorer)  # fmt: skip
+    log.info(
+        "evaluating %d %s examples, budgets %s, scorer %s", len(examples), settings.split, settings.budgets, scorer
+    )
     predictions = predict(
-        policy, examples, template, settings.budgets, settings.decoding(), settings.answer_tokens,
-        settings.max_new_tokens, settings.batch_size, progress=True, scorer=scorer, total=len(examples),
-    )  # fmt: skip
+        policy,
+        examples,
+        template,
+        settings.budgets,
+        settings.decoding(),
+        settings.answer_tokens,
+        settings.max_new_tokens,
+        settings.batch_size,
+        progress=True,
+        scorer=scorer,
+        total=len(examples),
+    )
     if not predictions:
-        raise ValueError(f"none of the {len(examples)} {settings.split} examples could be loaded: see the warnings "
-                         f"above, or run `audio-thinker data check` on the manifest")  # fmt: skip
+        raise ValueError(
+            f"none of the {len(examples)} {settings.split} examples could be loaded: see the warnings "
+            f"above, or run `audio-thinker data check` on the manifest"
+        )
     records = [asdict(p) for p in predictions]
     write_predictions(records, out_dir / "predictions.jsonl")
     metrics = compute_metrics(records)
@@ -165,19 +177,32 @@ def evaluate(cfg: DictConfig) -> dict:
     metrics["skipped"] = skipped_report(examples)
     metrics["settings"] = {"model": model_cfg.path, "prompt": template.mode, **asdict(settings)}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    log.info("accuracy %.3f (%s) over %d examples (free pass), %d left out", metrics["accuracy"], scorer,
-             metrics["n_examples"], len(metrics["skipped"]))  # fmt: skip
+    log.info(
+        "accuracy %.3f (%s) over %d examples (free pass), %d left out",
+        metrics["accuracy"],
+        scorer,
+        metrics["n_examples"],
+        len(metrics["skipped"]),
+    )
     if any(record for record, _ in examples.items.values()):  # a benchmark file with its original items (MMAU)
         groups = by_budget(records)
         top = groups.get(None, records)  # the predictions metrics.json's top level summarises
-        write_official(out_dir / "predictions_official.json",
-                       official_items(top, examples.items, getattr(template, "letter_options", True)))  # fmt: skip
+        write_official(
+            out_dir / "predictions_official.json",
+            official_items(top, examples.items, getattr(template, "letter_options", True)),
+        )
     if settings.budgets:
         curve = curve_from_predictions(records, settings.budgets)
         (out_dir / "scaling.json").write_text(json.dumps(curve.to_dict(), indent=2) + "\n")
         plot_curve(curve, out_dir / "scaling.png", title=f"{model_title(model_cfg.path, settings)}: test-time scaling")
-        log.info("scaling: slope %s ± %s per token (%s), sweet spot L=%d (%.3f)", _fmt(curve.slope),
-                 _fmt(curve.slope_stderr), curve.trend, curve.sweet_spot, curve.sweet_spot_accuracy)  # fmt: skip
+        log.info(
+            "scaling: slope %s ± %s per token (%s), sweet spot L=%d (%.3f)",
+            _fmt(curve.slope),
+            _fmt(curve.slope_stderr),
+            curve.trend,
+            curve.sweet_spot,
+            curve.sweet_spot_accuracy,
+        )
         for warning in curve.warnings:
             log.warning("scaling curve: %s", warning)
     log.info("wrote %s", out_dir)

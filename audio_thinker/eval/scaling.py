@@ -144,8 +144,18 @@ def _with_fit(xs: list[int], ys: list[float], fit: SlopeFit | None, **extra) -> 
     spot, spot_accuracy = sweet_spot(xs, ys)
     if fit is None:
         return ScalingCurve(xs, ys, None, None, spot, spot_accuracy, **extra)
-    return ScalingCurve(xs, ys, fit.slope, fit.intercept, spot, spot_accuracy, _nan_none(fit.stderr),
-                        None if math.isnan(fit.low) else (fit.low, fit.high), fit.trend, **extra)  # fmt: skip
+    return ScalingCurve(
+        xs,
+        ys,
+        fit.slope,
+        fit.intercept,
+        spot,
+        spot_accuracy,
+        _nan_none(fit.stderr),
+        None if math.isnan(fit.low) else (fit.low, fit.high),
+        fit.trend,
+        **extra,
+    )
 
 
 def _nan_none(value: float) -> float | None:
@@ -165,12 +175,16 @@ def budget_points(predictions: Sequence[Mapping], budgets: Sequence[int]) -> lis
     for budget in sorted({int(b) for b in budgets}):
         group = [p for p in predictions if p["budget"] == budget]
         n = len(group)
-        points.append(BudgetPoint(
-            budget, n, sum(bool(p["correct"]) for p in group),
-            sum(p["think_tokens"] for p in group) / n if n else float("nan"),
-            max((p["think_tokens"] for p in group), default=0),
-            sum(p["think_tokens"] > 0 for p in group) / n if n else float("nan"),
-        ))  # fmt: skip
+        points.append(
+            BudgetPoint(
+                budget,
+                n,
+                sum(bool(p["correct"]) for p in group),
+                sum(p["think_tokens"] for p in group) / n if n else float("nan"),
+                max((p["think_tokens"] for p in group), default=0),
+                sum(p["think_tokens"] > 0 for p in group) / n if n else float("nan"),
+            )
+        )
     return points
 
 
@@ -187,11 +201,13 @@ def curve_warnings(points: Sequence[BudgetPoint], fit: SlopeFit | None) -> list[
     silent = [p.budget for p in points if p.budget > 0 and p.reasoning_rate == 0]
     if silent:
         warnings.append(f"no example reasoned at budget(s) {silent}: the curve there measures direct answers")
-    unused = [b.budget for a, b in zip(points, points[1:], strict=False)
-              if b.budget not in silent and b.max_think_tokens <= a.budget]  # fmt: skip
+    unused = [
+        b.budget
+        for a, b in zip(points, points[1:], strict=False)
+        if b.budget not in silent and b.max_think_tokens <= a.budget
+    ]
     if unused:
-        warnings.append(f"budget(s) {unused} went unused: no example reasoned past the budget below, so they "
-                        "repeat it")  # fmt: skip
+        warnings.append(f"budget(s) {unused} went unused: no example reasoned past the budget below, so they repeat it")
     if fit is not None and fit.trend == NO_TREND:
         warnings.append(f"slope {fit.slope:+.2g} per token is not distinguishable from 0 at this sample size")
     return warnings
@@ -207,8 +223,14 @@ def curve_from_predictions(predictions: Sequence[Mapping], budgets: Sequence[int
     fit = fit_slope(xs, ys) if len(set(xs)) >= 2 else None
     intervals = [point.interval for point in points]
     return _with_fit(
-        [p.budget for p in points], [p.accuracy for p in points], fit, n=[p.n for p in points],
-        interval_low=[low for low, _ in intervals], interval_high=[high for _, high in intervals],
-        mean_think_tokens=[p.mean_think_tokens for p in points], reasoning_rate=[p.reasoning_rate for p in points],
-        chance=chance_level(graded), warnings=curve_warnings(points, fit),
-    )  # fmt: skip
+        [p.budget for p in points],
+        [p.accuracy for p in points],
+        fit,
+        n=[p.n for p in points],
+        interval_low=[low for low, _ in intervals],
+        interval_high=[high for _, high in intervals],
+        mean_think_tokens=[p.mean_think_tokens for p in points],
+        reasoning_rate=[p.reasoning_rate for p in points],
+        chance=chance_level(graded),
+        warnings=curve_warnings(points, fit),
+    )

@@ -30,39 +30,63 @@ def plot_curve(curve: ScalingCurve, path: str | Path | None = None, title: str =
     if curve.interval_low is not None:
         below = [a - low for a, low in zip(curve.accuracy, curve.interval_low, strict=True)]
         above = [high - a for a, high in zip(curve.accuracy, curve.interval_high, strict=True)]
-        axes.errorbar(curve.budgets, curve.accuracy, yerr=[below, above], fmt="o-", capsize=3, zorder=3,
-                      label="accuracy P(L), 95% interval")  # fmt: skip
+        axes.errorbar(
+            curve.budgets,
+            curve.accuracy,
+            yerr=[below, above],
+            fmt="o-",
+            capsize=3,
+            zorder=3,
+            label="accuracy P(L), 95% interval",
+        )
     else:
         axes.plot(curve.budgets, curve.accuracy, "o-", zorder=3, label="accuracy P(L)")
     if curve.n is not None:
         label = f"n={curve.n[0]} per budget" if len(set(curve.n)) == 1 else None
         for budget, accuracy, n in zip(curve.budgets, curve.accuracy, curve.n, strict=True):
             if label is None:
-                axes.annotate(f"n={n}", (budget, accuracy), textcoords="offset points", xytext=(0, 8), fontsize=7,
-                              ha="center")  # fmt: skip
+                axes.annotate(
+                    f"n={n}", (budget, accuracy), textcoords="offset points", xytext=(0, 8), fontsize=7, ha="center"
+                )
         if label:
             axes.plot([], [], " ", label=label)
     if curve.reasoning_rate is not None:
-        silent = [(b, a) for b, a, r in zip(curve.budgets, curve.accuracy, curve.reasoning_rate, strict=True)
-                  if b > 0 and r == 0]  # fmt: skip
+        silent = [
+            (b, a)
+            for b, a, r in zip(curve.budgets, curve.accuracy, curve.reasoning_rate, strict=True)
+            if b > 0 and r == 0
+        ]
         if silent:
-            axes.plot(*zip(*silent, strict=True), "x", color="tab:red", markersize=10, zorder=4,
-                      label="no example reasoned")  # fmt: skip
+            axes.plot(
+                *zip(*silent, strict=True), "x", color="tab:red", markersize=10, zorder=4, label="no example reasoned"
+            )
     if curve.chance is not None:
         axes.axhline(curve.chance, color="gray", linestyle=":", label=f"chance {curve.chance:.2f}")
     if curve.slope is not None:
         ends = [min(curve.budgets), max(curve.budgets)]
         axes.plot(ends, [curve.intercept + curve.slope * b for b in ends], "--", label=fit_label(curve))
-    axes.plot([curve.sweet_spot], [curve.sweet_spot_accuracy], "*", markersize=14, zorder=5,
-              label=f"sweet spot L={curve.sweet_spot}")  # fmt: skip
+    axes.plot(
+        [curve.sweet_spot],
+        [curve.sweet_spot_accuracy],
+        "*",
+        markersize=14,
+        zorder=5,
+        label=f"sweet spot L={curve.sweet_spot}",
+    )
     axes.set_xlabel("reasoning budget L (tokens)")
     axes.set_ylabel("accuracy")
     axes.set_ylim(-0.02, 1.02)
     axes.grid(alpha=0.3)
     if curve.mean_think_tokens is not None:
         used = axes.twinx()
-        used.bar(curve.budgets, curve.mean_think_tokens, width=_bar_width(curve.budgets), color="tab:purple",
-                 alpha=0.2, zorder=1)  # fmt: skip
+        used.bar(
+            curve.budgets,
+            curve.mean_think_tokens,
+            width=_bar_width(curve.budgets),
+            color="tab:purple",
+            alpha=0.2,
+            zorder=1,
+        )
         used.set_ylabel("mean reasoning tokens used (bars)", color="tab:purple")
         used.set_ylim(0, max(max(curve.budgets), 1) * 1.05)
         axes.set_zorder(used.get_zorder() + 1)  # the curve above the bars
@@ -70,8 +94,7 @@ def plot_curve(curve: ScalingCurve, path: str | Path | None = None, title: str =
     axes.set_title(title, fontsize=10)
     axes.legend(fontsize=7, loc="best")
     if warnings:
-        figure.text(0.01, 0.01, "\n".join(f"warning: {w}" for w in warnings), fontsize=7, color="tab:red",
-                    va="bottom")  # fmt: skip
+        figure.text(0.01, 0.01, "\n".join(f"warning: {w}" for w in warnings), fontsize=7, color="tab:red", va="bottom")
     figure.tight_layout(rect=(0, 0.05 * len(warnings) if warnings else 0, 1, 1))
     if path is not None:
         figure.savefig(path)

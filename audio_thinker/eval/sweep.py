@@ -130,8 +130,10 @@ def table(runs: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: run, swept overrides, then every number any run has (missing cells empty)."""
     keys = swept_keys(runs)
     columns = sorted({name for run in runs for name in run.values}, key=_column_order)
-    rows = [[run.name, *(run.overrides.get(k, "") for k in keys), *(_fmt(run.values.get(c)) for c in columns)]
-            for run in runs]  # fmt: skip
+    rows = [
+        [run.name, *(run.overrides.get(k, "") for k in keys), *(_fmt(run.values.get(c)) for c in columns)]
+        for run in runs
+    ]
     return ["run", *keys, *columns], rows
 
 
@@ -182,11 +184,20 @@ def write_plot(runs: list[RunSummary], path: Path, last_n: int = LAST_N):
     panels = 1 + bool(accuracies) + curves
     figure = Figure(figsize=(5.5 * panels, 1.6 + 0.45 * len(runs) * max(1, len(accuracies))), dpi=100)
     axes = list(figure.subplots(1, panels, squeeze=False)[0])
-    _bars(axes.pop(0), labels, {"reward/total": [run.values.get("reward/total") for run in runs]},
-          f"reward/total (mean of the last {last_n} steps)")  # fmt: skip
+    _bars(
+        axes.pop(0),
+        labels,
+        {"reward/total": [run.values.get("reward/total") for run in runs]},
+        f"reward/total (mean of the last {last_n} steps)",
+    )
     if accuracies:
-        _bars(axes.pop(0), labels, {c: [run.values.get(c) for run in runs] for c in accuracies}, "accuracy",
-              limit=(0, 1.1))  # fmt: skip
+        _bars(
+            axes.pop(0),
+            labels,
+            {c: [run.values.get(c) for run in runs] for c in accuracies},
+            "accuracy",
+            limit=(0, 1.1),
+        )
     if curves:
         panel = axes.pop(0)
         for run, label in zip(runs, labels, strict=True):

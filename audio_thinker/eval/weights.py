@@ -48,8 +48,10 @@ def load_eval_policy(
     """Instantiate the model (`eval_model_config`) in the dtype for `device`, then load a peft adapter directory or
     a Lightning training checkpoint into it."""
     if adapter and ckpt_path:
-        raise ValueError("set eval.adapter or eval.ckpt_path, not both: a training checkpoint already holds the "
-                         "adapter weights of a LoRA run")  # fmt: skip
+        raise ValueError(
+            "set eval.adapter or eval.ckpt_path, not both: a training checkpoint already holds the "
+            "adapter weights of a LoRA run"
+        )
     model_cfg = eval_model_config(model_cfg, ckpt_path, run_config)
     if ckpt_path:  # loading a run's weights: the model is rebuilt only by our own loaders, as `export` does
         check_model_config(model_cfg, "the eval config (model)", trust_remote_code=True)  # the user's own flag
@@ -67,8 +69,10 @@ def attach_adapter(policy: Policy, path: str | Path) -> Policy:
     from peft import PeftModel
 
     if policy.has_adapters:
-        raise ValueError("eval.adapter loads saved adapters onto a plain base model, but this config already adds "
-                         "LoRA (model.lora): evaluate with quant=none")  # fmt: skip
+        raise ValueError(
+            "eval.adapter loads saved adapters onto a plain base model, but this config already adds "
+            "LoRA (model.lora): evaluate with quant=none"
+        )
     if not (Path(path) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"eval.adapter={path} has no adapter_config.json: pass a peft save_pretrained dir")
     with quiet_peft():

@@ -70,9 +70,10 @@ def named_options(answer_words: tuple[str, ...], choices: Sequence[str]) -> set[
         option = content_words(choice)
         runs += [(start, start + len(option), choice) for start in contains(answer_words, option)]
     return {
-        text for start, end, text in runs
+        text
+        for start, end, text in runs
         if not any(s <= start and end <= e and e - s > end - start for s, e, _ in runs)
-    }  # fmt: skip
+    }
 
 
 def _by_text(answer: str, choices: Sequence[str]) -> str | None:

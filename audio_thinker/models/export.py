@@ -48,8 +48,9 @@ def check_model_config(node: DictConfig, source: str, trust_remote_code: bool = 
                 "Pass --config with a config that uses them."
             )
     if node.get("attn_implementation", None) not in SAFE_ATTENTION:
-        raise UnsafeConfigError(f"{source}: model.attn_implementation={node.attn_implementation!r} is not one of "
-                                f"{list(SAFE_ATTENTION)}")  # fmt: skip
+        raise UnsafeConfigError(
+            f"{source}: model.attn_implementation={node.attn_implementation!r} is not one of {list(SAFE_ATTENTION)}"
+        )
     if node.get("trust_remote_code", False) and not trust_remote_code:
         raise UnsafeConfigError(
             f"{source}: model.trust_remote_code=true would run code shipped with {node.get('path')!r}; refused "
@@ -70,9 +71,13 @@ def _targets(node, key: str):
 
 
 def export_policy(
-    policy: Policy, out_dir: str | Path, run_cfg: DictConfig | None = None, step: int | None = None,
-    run_dir: Path | None = None, merged: bool = False,
-) -> Path:  # fmt: skip
+    policy: Policy,
+    out_dir: str | Path,
+    run_cfg: DictConfig | None = None,
+    step: int | None = None,
+    run_dir: Path | None = None,
+    merged: bool = False,
+) -> Path:
     """Save the adapter (peft `save_pretrained`) or, without adapters, the whole model; plus the processor and a
     model card (`models.model_card`) filled from the run's config `run_cfg` (`merged`: a LoRA run, folded in)."""
     out = Path(out_dir)
@@ -158,8 +163,13 @@ class NothingToMerge(ValueError):
     """A fully fine-tuned model has no adapter to fold in: the exported model already is the merged one."""
 
 
-def merge_policy(policy: Policy, out_dir: str | Path, run_cfg: DictConfig | None = None, step: int | None = None,
-                 run_dir: Path | None = None) -> Path:  # fmt: skip
+def merge_policy(
+    policy: Policy,
+    out_dir: str | Path,
+    run_cfg: DictConfig | None = None,
+    step: int | None = None,
+    run_dir: Path | None = None,
+) -> Path:
     """Fold the LoRA adapter into the base and save a plain transformers model, its processor and its card.
 
     The merged model keeps the base's dtype (the training dtype, see `rebuild_policy`) and follows its family's
@@ -169,8 +179,10 @@ def merge_policy(policy: Policy, out_dir: str | Path, run_cfg: DictConfig | None
     of it), which audio-thinker and transformers load as `model.path`.
     """
     if not policy.has_adapters:
-        raise NothingToMerge("nothing to merge: this run fine-tuned the whole model (no LoRA adapter), so the "
-                             "exported folder already holds the complete model")  # fmt: skip
+        raise NothingToMerge(
+            "nothing to merge: this run fine-tuned the whole model (no LoRA adapter), so the "
+            "exported folder already holds the complete model"
+        )
     merged = type(policy)(policy.model.merge_and_unload(), policy.processor)
     return export_policy(merged, out_dir, run_cfg, step, run_dir, merged=True)
 

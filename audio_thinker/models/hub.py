@@ -44,8 +44,9 @@ def push_to_hub(folder: str | Path, repo: str, private: bool = False, message: s
     api = HfApi()
     try:
         api.create_repo(repo, private=private, exist_ok=True)
-        info = api.upload_folder(repo_id=repo, folder_path=str(folder),
-                                 commit_message=message or "Upload model trained with audio-thinker")  # fmt: skip
+        info = api.upload_folder(
+            repo_id=repo, folder_path=str(folder), commit_message=message or "Upload model trained with audio-thinker"
+        )
     except Exception as err:  # noqa: BLE001  (the Hub client raises many types: network, HTTP, auth, offline)
         raise PushError(
             f"--push-to-hub {repo}: the upload failed ({type(err).__name__}: {err}). Check the network, that you are "

@@ -34,8 +34,10 @@ def resolve_dtype(dtype: str, device: str = "auto") -> str:
         bf16 = on_gpu(device) and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         return "bfloat16" if bf16 else "float32"
     if dtype == "bfloat16" and not on_gpu(device):
-        log.warning("model.dtype=bfloat16 on the CPU: most CPUs compute bfloat16 several times slower than float32; "
-                    "use model.dtype=auto (float32 here, bfloat16 on a GPU that supports it) or float32")  # fmt: skip
+        log.warning(
+            "model.dtype=bfloat16 on the CPU: most CPUs compute bfloat16 several times slower than float32; "
+            "use model.dtype=auto (float32 here, bfloat16 on a GPU that supports it) or float32"
+        )
     return dtype
 
 
@@ -74,8 +76,10 @@ def load_policy(
             "the adapter instead, e.g. model.lora.modules_to_save=[multi_modal_projector] (or [audio_tower])"
         )
     if quantization is not None and lora is None:
-        raise ValueError("model.quantization is set but model.lora is null: 4-bit weights cannot be trained "
-                         "directly; use quant=qlora_nf4 (LoRA adapters on the quantized base)")  # fmt: skip
+        raise ValueError(
+            "model.quantization is set but model.lora is null: 4-bit weights cannot be trained "
+            "directly; use quant=qlora_nf4 (LoRA adapters on the quantized base)"
+        )
     config = read_model_config(path, trust_remote_code)  # a wrong path or an uncached id, explained
     source = resolve_path(path)
     kwargs = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code}

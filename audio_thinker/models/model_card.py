@@ -102,8 +102,10 @@ def data_line(cfg: DictConfig | None) -> str:
     """The training data: a manifest or dataset path, or the synthetic tasks."""
     target = _short(_get(cfg, "data.train._target_", "unknown"))
     if target == "SyntheticAudioQA":
-        return (f"audio-thinker's synthetic audio questions (pitch, loudness, duration, beeps, rhythm, melody), "
-                f"{_get(cfg, 'data.train.size')} examples, seed {_get(cfg, 'data.train.seed')}")  # fmt: skip
+        return (
+            f"audio-thinker's synthetic audio questions (pitch, loudness, duration, beeps, rhythm, melody), "
+            f"{_get(cfg, 'data.train.size')} examples, seed {_get(cfg, 'data.train.seed')}"
+        )
     path = _get(cfg, "data.train.path", "?")
     split = _get(cfg, "data.train.split")
     return f"`{path}`" + (f" (split `{split}`)" if split else "") + f", read by {target}"
@@ -120,12 +122,16 @@ def find_evaluation(run_dir: Path | None) -> Path | None:
 def evaluation_lines(eval_dir: Path | None, out_dir: Path) -> list[str]:
     """Accuracy and the scaling curve of an evaluation; its plot is copied beside the card."""
     if eval_dir is None:
-        return ["No evaluation was found in the run folder (`audio-thinker eval eval.ckpt_path=<checkpoint> "
-                "hydra.run.dir=<run>/eval` writes one there)."]  # fmt: skip
+        return [
+            "No evaluation was found in the run folder (`audio-thinker eval eval.ckpt_path=<checkpoint> "
+            "hydra.run.dir=<run>/eval` writes one there)."
+        ]
     metrics = json.loads((eval_dir / "metrics.json").read_text())
-    lines = [f"- Accuracy {metrics.get('accuracy', float('nan')):.3f} on {metrics.get('n_examples', '?')} examples "
-             f"(`{metrics.get('scorer', '?')}` scorer, free generation), think rate "
-             f"{metrics.get('think_rate', float('nan')):.2f}"]  # fmt: skip
+    lines = [
+        f"- Accuracy {metrics.get('accuracy', float('nan')):.3f} on {metrics.get('n_examples', '?')} examples "
+        f"(`{metrics.get('scorer', '?')}` scorer, free generation), think rate "
+        f"{metrics.get('think_rate', float('nan')):.2f}"
+    ]
     scaling = eval_dir / "scaling.json"
     if scaling.is_file():
         curve = json.loads(scaling.read_text())
@@ -133,8 +139,10 @@ def evaluation_lines(eval_dir: Path | None, out_dir: Path) -> list[str]:
             stderr = curve.get("slope_stderr")
             spread = f" ± {stderr:.2g}" if stderr is not None else ""
             trend = curve.get("trend", "see scaling.json")
-            lines.append(f"- Test-time scaling: slope {curve['slope']:+.2g}{spread} accuracy per reasoning token "
-                         f"({trend}); sweet spot L={curve.get('sweet_spot')}")  # fmt: skip
+            lines.append(
+                f"- Test-time scaling: slope {curve['slope']:+.2g}{spread} accuracy per reasoning token "
+                f"({trend}); sweet spot L={curve.get('sweet_spot')}"
+            )
     if (eval_dir / "scaling.png").is_file():
         shutil.copyfile(eval_dir / "scaling.png", out_dir / "scaling.png")
         lines += ["", "![test-time scaling](scaling.png)"]
@@ -157,33 +165,51 @@ def model_card(
     path = str(_get(run_cfg, "model.path", "unknown"))
     tags = ["audio-thinker", "grpo", "reinforcement-learning", "audio", "audio-question-answering"]
     tags += ["lora"] if adapter or merged else []
-    data = ModelCardData(base_model=path if _is_hub_id(path) else None, library_name="peft" if adapter else
-                         "transformers", tags=tags)  # fmt: skip
+    data = ModelCardData(
+        base_model=path if _is_hub_id(path) else None, library_name="peft" if adapter else "transformers", tags=tags
+    )
     steps = f"{step}" if step is not None else "unknown"
     max_steps = _get(run_cfg, "trainer.max_steps")
     body = [
-        f"# {'LoRA adapter' if adapter else 'Merged model' if merged else 'Model'} trained with audio-thinker", "",
-        "Reinforcement learning (GRPO) that teaches an audio language model when and how to reason about sound.", "",
-        "## Training", "",
+        f"# {'LoRA adapter' if adapter else 'Merged model' if merged else 'Model'} trained with audio-thinker",
+        "",
+        "Reinforcement learning (GRPO) that teaches an audio language model when and how to reason about sound.",
+        "",
+        "## Training",
+        "",
         f"- Base model: {base_model_line(path)}",
         *method_lines(run_cfg, adapter, dtype, merged),
         f"- Steps: {steps}" + (f" of {max_steps}" if max_steps not in (None, -1) else ""),
-        f"- Data: {data_line(run_cfg)}", "",
-        "## Rewards", "", *reward_lines(run_cfg), "",
-        "## Evaluation", "", *evaluation_lines(find_evaluation(run_dir), out_dir), "",
-        "## Use", "", usage(path, adapter, model_class), "",
-    ]  # fmt: skip
+        f"- Data: {data_line(run_cfg)}",
+        "",
+        "## Rewards",
+        "",
+        *reward_lines(run_cfg),
+        "",
+        "## Evaluation",
+        "",
+        *evaluation_lines(find_evaluation(run_dir), out_dir),
+        "",
+        "## Use",
+        "",
+        usage(path, adapter, model_class),
+        "",
+    ]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body))
 
 
 def usage(path: str, adapter: bool, model_class: str = "AutoModelForCausalLM") -> str:
     """How to load it, in audio-thinker and in plain transformers/peft."""
     if adapter:
-        return ("```bash\naudio-thinker eval model.path=" + path + " eval.adapter=<this folder>\n```\n"
-                "In Python: `PeftModel.from_pretrained(<base model>, \"<this folder>\")`; "
-                "`audio-thinker export ... --merge` folds the adapter into the base.")  # fmt: skip
-    return ("```bash\naudio-thinker eval model.path=<this folder>\n```\n"
-            f"In Python: `{model_class}.from_pretrained(\"<this folder>\")`, with `AutoProcessor`.")  # fmt: skip
+        return (
+            "```bash\naudio-thinker eval model.path=" + path + " eval.adapter=<this folder>\n```\n"
+            'In Python: `PeftModel.from_pretrained(<base model>, "<this folder>")`; '
+            "`audio-thinker export ... --merge` folds the adapter into the base."
+        )
+    return (
+        "```bash\naudio-thinker eval model.path=<this folder>\n```\n"
+        f'In Python: `{model_class}.from_pretrained("<this folder>")`, with `AutoProcessor`.'
+    )
 
 
 def write_card(card: ModelCard, out_dir: Path) -> Path:

@@ -56,9 +56,13 @@ class PromptEncoding:
             return None if tensor is None else tensor[rows.start : rows.stop]
 
         return PromptEncoding(
-            self.input_ids[rows.start : rows.stop, first:], mask[:, first:], audio,
-            take(self.input_features), take(self.feature_attention_mask), take(self.audio_lengths),
-        )  # fmt: skip
+            self.input_ids[rows.start : rows.stop, first:],
+            mask[:, first:],
+            audio,
+            take(self.input_features),
+            take(self.feature_attention_mask),
+            take(self.audio_lengths),
+        )
 
 
 def activation_checkpointing(model: nn.Module) -> bool:
@@ -331,8 +335,15 @@ class Qwen2_5OmniThinkerPolicy(Qwen2AudioPolicy):
     so the shared position rule (cumulative sum of the attention mask) is exact.
     """
 
-    placeholder_tokens = ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|IMAGE|>", "<|VIDEO|>",
-                          "<|vision_bos|>", "<|vision_eos|>")  # fmt: skip
+    placeholder_tokens = (
+        "<|AUDIO|>",
+        "<|audio_bos|>",
+        "<|audio_eos|>",
+        "<|IMAGE|>",
+        "<|VIDEO|>",
+        "<|vision_bos|>",
+        "<|vision_eos|>",
+    )
 
     def audio_modules(self) -> list[nn.Module]:
         return [self.hf_model.model.audio_tower]

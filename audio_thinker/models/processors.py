@@ -53,7 +53,11 @@ class AudioTextProcessor:
         counts = audio_token_count(features["attention_mask"].sum(-1)).tolist()
         expanded = [t.replace(self.audio_token, self.audio_token * n) for t, n in zip(text, counts, strict=True)]
         tokens = self.tokenizer(expanded, return_tensors="pt", padding=padding, add_special_tokens=False)
-        return BatchFeature({
-            "input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"],
-            "input_features": features["input_features"], "feature_attention_mask": features["attention_mask"],
-        })  # fmt: skip
+        return BatchFeature(
+            {
+                "input_ids": tokens["input_ids"],
+                "attention_mask": tokens["attention_mask"],
+                "input_features": features["input_features"],
+                "feature_attention_mask": features["attention_mask"],
+            }
+        )

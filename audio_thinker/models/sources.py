@@ -48,10 +48,14 @@ def check_model_source(path: str, key: str = "model.path") -> None:
     if local.is_dir():
         if not (local / "config.json").is_file():
             adapter = (local / "adapter_config.json").is_file()
-            hint = ("it holds a LoRA adapter: set model.path to its base model and load the adapter with "
-                    "eval.adapter" if adapter else "point it at a save_pretrained directory")  # fmt: skip
-            raise ModelSourceError(f"{key}={path!r}: the directory has no config.json, so it is not a transformers "
-                                   f"model; {hint}")  # fmt: skip
+            hint = (
+                "it holds a LoRA adapter: set model.path to its base model and load the adapter with eval.adapter"
+                if adapter
+                else "point it at a save_pretrained directory"
+            )
+            raise ModelSourceError(
+                f"{key}={path!r}: the directory has no config.json, so it is not a transformers model; {hint}"
+            )
         return
     try:
         validate_repo_id(path)

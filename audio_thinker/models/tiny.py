@@ -173,23 +173,44 @@ def build_omni_thinker(tokenizer: PreTrainedTokenizerFast, seed: int = 0):
     from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
 
     tokenizer.add_tokens(OMNI_EXTRA_TOKENS, special_tokens=True)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>",
-                                                          "<|im_start|>", *OMNI_EXTRA_TOKENS]}  # fmt: skip
+    ids = {
+        t: tokenizer.convert_tokens_to_ids(t)
+        for t in ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|im_start|>", *OMNI_EXTRA_TOKENS]
+    }
     mel_frames = OMNI_AUDIO_SECONDS * SAMPLING_RATE // 160
     config = Qwen2_5OmniThinkerConfig(
-        audio_config={"d_model": 64, "encoder_layers": 2, "encoder_attention_heads": 64 // HEAD_DIM,
-                      "encoder_ffn_dim": 128, "num_mel_bins": 128, "max_source_positions": mel_frames // 2,
-                      "n_window": 50, "output_dim": 64},
+        audio_config={
+            "d_model": 64,
+            "encoder_layers": 2,
+            "encoder_attention_heads": 64 // HEAD_DIM,
+            "encoder_ffn_dim": 128,
+            "num_mel_bins": 128,
+            "max_source_positions": mel_frames // 2,
+            "n_window": 50,
+            "output_dim": 64,
+        },
         # The vision tower is never used for audio questions, but the thinker always builds one.
-        vision_config={"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
-                       "out_hidden_size": 64, "fullatt_block_indexes": [0]},
-        text_config={**_text_config(tokenizer),
-                     "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]}},
-        audio_token_index=ids["<|AUDIO|>"], image_token_index=ids["<|IMAGE|>"], video_token_index=ids["<|VIDEO|>"],
-        audio_start_token_id=ids["<|audio_bos|>"], audio_end_token_id=ids["<|audio_eos|>"],
-        vision_start_token_id=ids["<|vision_bos|>"], vision_end_token_id=ids["<|vision_eos|>"],
+        vision_config={
+            "depth": 1,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": 64,
+            "fullatt_block_indexes": [0],
+        },
+        text_config={
+            **_text_config(tokenizer),
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]},
+        },
+        audio_token_index=ids["<|AUDIO|>"],
+        image_token_index=ids["<|IMAGE|>"],
+        video_token_index=ids["<|VIDEO|>"],
+        audio_start_token_id=ids["<|audio_bos|>"],
+        audio_end_token_id=ids["<|audio_eos|>"],
+        vision_start_token_id=ids["<|vision_bos|>"],
+        vision_end_token_id=ids["<|vision_eos|>"],
         user_token_id=ids["<|im_start|>"],
-    )  # fmt: skip
+    )
     torch.manual_seed(seed)
     model = Qwen2_5OmniThinkerForConditionalGeneration(config)
     _set_generation_tokens(model, tokenizer)
@@ -198,8 +219,7 @@ def build_omni_thinker(tokenizer: PreTrainedTokenizerFast, seed: int = 0):
 
 def ensure_tiny_qwen2_5_omni(cache_dir: str | Path | None = None, seed: int = 0) -> Path:
     """Build the tiny Qwen2.5-Omni thinker once and return its directory (tokenizer + features + model)."""
-    return _ensure(cache_dir, f"tiny-qwen2_5-omni-thinker-{TINY_VERSION}-seed{seed}", audio=True, seed=seed,
-                   omni=True)  # fmt: skip
+    return _ensure(cache_dir, f"tiny-qwen2_5-omni-thinker-{TINY_VERSION}-seed{seed}", audio=True, seed=seed, omni=True)
 
 
 def ensure_tiny_qwen2(cache_dir: str | Path | None = None, seed: int = 0) -> Path:

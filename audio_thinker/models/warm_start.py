@@ -18,8 +18,13 @@ from audio_thinker.models.policy import Policy
 from audio_thinker.rollout.prompts import ADAPTIVE, THINK
 from audio_thinker.rollout.sampler import render_prompts
 
-OPENERS = ("First, I listen to the audio.", "Let me compare the sounds.", "I count the events one by one.",
-           "Based on the audio, I compare the options.", "I listen carefully to the pitch and loudness.")  # fmt: skip
+OPENERS = (
+    "First, I listen to the audio.",
+    "Let me compare the sounds.",
+    "I count the events one by one.",
+    "Based on the audio, I compare the options.",
+    "I listen carefully to the pitch and loudness.",
+)
 
 
 def format_completion(example: AudioQAExample, rng: np.random.Generator, think: bool) -> str:

@@ -37,10 +37,14 @@ class RewardInputs:
         pick = slice(index, index + 1)
         # Local sums only: a per-completion re-run happens on one rank, so it must not enter a collective.
         return replace(
-            self, completions=self.completions[pick], examples=self.examples[pick],
-            think_lengths=self.think_lengths[pick], answer_lengths=self.answer_lengths[pick], group_size=1,
+            self,
+            completions=self.completions[pick],
+            examples=self.examples[pick],
+            think_lengths=self.think_lengths[pick],
+            answer_lengths=self.answer_lengths[pick],
+            group_size=1,
             sum_over_step=list,
-        )  # fmt: skip
+        )
 
 
 class RewardAbort(RuntimeError):

@@ -50,10 +50,34 @@ SUFFIXES: tuple[tuple[str, str], ...] = (
 )
 MIN_STEM = 3
 # Number words as digits, so "three beeps" meets the option "3".
-NUMBER_WORDS = {word: str(value) for value, word in enumerate((
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
-))}  # fmt: skip
+NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate(
+        (
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        )
+    )
+}
 _TOKEN = re.compile(r"[^\W_]+")
 _KEEP_S_AFTER = ("s", "u", "i")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
@@ -16,6 +17,9 @@ from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.engine import RolloutEngine, SamplingSettings, build_engine
 from audio_thinker.rollout.sampler import sample_rollout
+
+if TYPE_CHECKING:  # the module imports the layers below it, never the reverse at run time
+    from audio_thinker.module import GRPOModule
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +78,7 @@ class RolloutCallback(L.Callback):
         self._generation_step = 0  # global step at which the current generation was sampled
 
     # -- setup -----------------------------------------------------------------------------------------------
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+    def setup(self, trainer: L.Trainer, pl_module: GRPOModule, stage: str) -> None:
         if stage != "fit":
             return
         datamodule = trainer.datamodule
@@ -92,17 +96,17 @@ class RolloutCallback(L.Callback):
         """Micro-batches per generation and passes over them, from the trainer's accumulation and our settings."""
         return GenerationPlan(trainer.accumulate_grad_batches * self.steps_per_generation, self.num_iterations)
 
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+    def teardown(self, trainer: L.Trainer, pl_module: GRPOModule, stage: str) -> None:
         if self.engine is not None:
             self.engine.close()
             self.engine = None
 
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+    def on_exception(self, trainer: L.Trainer, pl_module: GRPOModule, exception: BaseException) -> None:
         """A crash or Ctrl-C releases the engine too (a server engine stops its server, removes its weights)."""
         self.teardown(trainer, pl_module, "fit")
 
     # -- one generation --------------------------------------------------------------------------------------
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: GRPOModule, batch: dict, batch_idx: int) -> None:
         if batch.get("micro_step", 0) != 0:
             return  # the module draws this micro-batch from the generation's rollout
         examples = batch["examples"]
@@ -121,7 +125,7 @@ class RolloutCallback(L.Callback):
         batch["rollout"] = rollout
         self._generation_step = trainer.global_step
 
-    def sample(self, pl_module, examples: list, micro_batches: int) -> Rollout:
+    def sample(self, pl_module: GRPOModule, examples: list, micro_batches: int) -> Rollout:
         """This rank's rollout of the generation (an empty one when every example was skipped)."""
         if not examples:
             return empty_rollout(self.group_size, micro_batches, pl_module.policy.device, self.sampling.temperature)
@@ -129,7 +133,7 @@ class RolloutCallback(L.Callback):
             pl_module.policy, examples, self.prompt, self.group_size, self.sampling, self.engine, micro_batches
         )
 
-    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
+    def on_train_end(self, trainer: L.Trainer, pl_module: GRPOModule) -> None:
         (log.warning if self.skips.distinct else log.info)("data: %s", self.skips.summary())
 
     def state_dict(self) -> dict:
@@ -140,7 +144,9 @@ class RolloutCallback(L.Callback):
         if "skips" in state_dict:  # checkpoints from before the ledger hold only a draw count
             self.skips.load_state_dict(state_dict["skips"])
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module, outputs, batch: dict, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: GRPOModule, outputs, batch: dict, batch_idx: int
+    ) -> None:
         rollout = batch.get("rollout")  # scored by now: the reward callback replaced it at batch start
         step = self._generation_step  # the optimizer step has already advanced global_step
         due = self.log_every and step % self.log_every == 0
@@ -152,16 +158,40 @@ class RolloutCallback(L.Callback):
 def completions_table(rollout: Rollout, max_rows: int) -> tuple[list[str], list[list]]:
     """The first `max_rows` completions with their example, parse, every reward term and the advantage."""
     terms = sorted(rollout.reward_terms)
-    columns = ["id", "task", "question", "choices", "gold", "completion", "mode", "answer", "reward", *terms,
-               "advantage"]  # fmt: skip
+    columns = [
+        "id",
+        "task",
+        "question",
+        "choices",
+        "gold",
+        "completion",
+        "mode",
+        "answer",
+        "reward",
+        *terms,
+        "advantage",
+    ]
     rows = []
     for i in range(min(max_rows, rollout.size)):
         ex, done = rollout.example_of(i), rollout.completions[i]
         choices = " | ".join(options_block_lines(ex.choices)) if ex.choices else ""
         gold = ex.answer_letter or ex.answer
         values = [float(rollout.reward_terms[name][i]) for name in terms]
-        rows.append([ex.id, ex.task, ex.question, choices, gold, done.text, done.mode, done.answer or "",
-                     float(rollout.rewards[i]), *values, float(rollout.advantages[i])])  # fmt: skip
+        rows.append(
+            [
+                ex.id,
+                ex.task,
+                ex.question,
+                choices,
+                gold,
+                done.text,
+                done.mode,
+                done.answer or "",
+                float(rollout.rewards[i]),
+                *values,
+                float(rollout.advantages[i]),
+            ]
+        )
     return columns, rows
 
 
@@ -171,7 +201,7 @@ def options_block_lines(choices: list[str]) -> list[str]:
 
 
 @torch.no_grad()
-def old_policy_logps(pl_module, rollout: Rollout) -> torch.Tensor:
+def old_policy_logps(pl_module: GRPOModule, rollout: Rollout) -> torch.Tensor:
     """log π_old of every completion token, computed micro-batch by micro-batch (memory of one): [B*G, C]."""
     out = torch.zeros(rollout.completion_ids.shape, dtype=torch.float32, device=rollout.completion_ids.device)
     for index in range(rollout.num_micro_batches):
@@ -188,7 +218,14 @@ def empty_rollout(group_size: int, micro_batches: int, device: torch.device, tem
     """The rollout of a rank whose examples were all skipped: it still takes part in every step-wide collective."""
     nothing = torch.zeros((0, 1), dtype=torch.long, device=device)
     return Rollout(
-        examples=[], group_size=group_size, encoding=PromptEncoding(nothing, nothing), completion_ids=nothing,
-        completion_mask=nothing, completions=[], think_lengths=[], answer_lengths=[], temperature=temperature,
+        examples=[],
+        group_size=group_size,
+        encoding=PromptEncoding(nothing, nothing),
+        completion_ids=nothing,
+        completion_mask=nothing,
+        completions=[],
+        think_lengths=[],
+        answer_lengths=[],
+        temperature=temperature,
         num_micro_batches=micro_batches,
-    )  # fmt: skip
+    )

@@ -36,21 +36,40 @@ DIRECT_INSTRUCTION = "Reply with only the final answer inside <answer> </answer>
 
 # Groups of whole-question wordings with the same meaning; any member may replace any other.
 SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
-    ("Which of the two tones is higher in pitch?", "Of the two tones, which one has the higher pitch?",
-     "Which tone sounds higher, the first or the second?"),
-    ("Which of the two tones is louder?", "Of the two tones, which one is louder?",
-     "Which tone is played at the higher volume, the first or the second?"),
-    ("Which of the two tones is longer?", "Of the two tones, which one lasts longer?",
-     "Which tone has the longer duration, the first or the second?"),
+    (
+        "Which of the two tones is higher in pitch?",
+        "Of the two tones, which one has the higher pitch?",
+        "Which tone sounds higher, the first or the second?",
+    ),
+    (
+        "Which of the two tones is louder?",
+        "Of the two tones, which one is louder?",
+        "Which tone is played at the higher volume, the first or the second?",
+    ),
+    (
+        "Which of the two tones is longer?",
+        "Of the two tones, which one lasts longer?",
+        "Which tone has the longer duration, the first or the second?",
+    ),
     ("How many beeps do you hear?", "How many beeps are there in the audio?", "Count the beeps: how many are there?"),
-    ("How does the pitch move across the three tones?", "Across the three tones, how does the pitch change?",
-     "What is the pitch contour of the three tones?"),
-    ("Is the rhythm of the clicks regular or irregular?", "Are the clicks evenly spaced in time (regular) or not "
-     "(irregular)?", "Is the timing of the clicks regular or irregular?"),
-)  # fmt: skip
+    (
+        "How does the pitch move across the three tones?",
+        "Across the three tones, how does the pitch change?",
+        "What is the pitch contour of the three tones?",
+    ),
+    (
+        "Is the rhythm of the clicks regular or irregular?",
+        "Are the clicks evenly spaced in time (regular) or not (irregular)?",
+        "Is the timing of the clicks regular or irregular?",
+    ),
+)
 # Lead-ins that leave the question itself unchanged; "{q}" is the question (first letter lowered when safe).
-LEAD_INS: tuple[str, ...] = ("{Q}", "Listen to the audio. {Q}", "Based on what you hear, {q}",
-                             "Answer this question about the audio: {Q}")  # fmt: skip
+LEAD_INS: tuple[str, ...] = (
+    "{Q}",
+    "Listen to the audio. {Q}",
+    "Based on what you hear, {q}",
+    "Answer this question about the audio: {Q}",
+)
 # Only these first words are lowered after a lead-in; a name or acronym keeps its capital.
 _LOWERABLE = {"which", "what", "how", "is", "are", "does", "do", "did", "who", "where", "when", "why", "can", "in"}
 

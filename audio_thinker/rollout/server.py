@@ -130,13 +130,24 @@ class ServerProcess:
         self.url = f"http://{settings.host}:{self.port}"
         self.log_path = log_path
         command = [
-            str(venv_python(venv)), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-            "--host", settings.host, "--port", str(self.port), "--logprobs-mode", "processed_logprobs",
-            "--dtype", dtype,  # the policy's: vLLM's CPU backend would otherwise run a float32 model in bfloat16
+            str(venv_python(venv)),
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(model_dir),
+            "--host",
+            settings.host,
+            "--port",
+            str(self.port),
+            "--logprobs-mode",
+            "processed_logprobs",
+            "--dtype",
+            dtype,  # the policy's: vLLM's CPU backend would otherwise run a float32 model in bfloat16
             *(["--enforce-eager"] if settings.enforce_eager else []),
             "--trust-request-chat-template",  # the trainer sends a verbatim template: its own rendered prompt
-            *(["--max-model-len", str(settings.max_model_len)] if settings.max_model_len else []), *settings.extra_args,
-        ]  # fmt: skip
+            *(["--max-model-len", str(settings.max_model_len)] if settings.max_model_len else []),
+            *settings.extra_args,
+        ]
         env = {
             **os.environ,
             "VLLM_SERVER_DEV_MODE": "1",  # /collective_rpc and the cache resets that weight sync needs
@@ -146,9 +157,13 @@ class ServerProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            command,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
             preexec_fn=_die_with_parent,
-        )  # fmt: skip
+        )
         atexit.register(self.stop)
 
     def alive(self) -> bool:
@@ -219,8 +234,9 @@ def _start(args) -> int:
         from audio_thinker.models.loading import resolve_path
 
         model = resolve_path(model)
-    settings = ServerSettings(host=args.host, port=args.port, venv=args.venv, kv_cache_gib=args.kv_cache_gib,
-                              max_model_len=args.max_model_len)  # fmt: skip
+    settings = ServerSettings(
+        host=args.host, port=args.port, venv=args.venv, kv_cache_gib=args.kv_cache_gib, max_model_len=args.max_model_len
+    )
     log_path = Path(args.log or f"rollout-server-{args.port}.log").resolve()
     server = ServerProcess(Path(model), settings, log_path, args.dtype)
     pid_file(args.port).write_text(str(os.getpid()))

@@ -62,9 +62,13 @@ def wav_base64(audio: np.ndarray, rate: int) -> str:
 
 
 def chat_request(
-    prompt: str, audio_b64: str | None, group_size: int, sampling: SamplingSettings, stop_ids: list[int],
+    prompt: str,
+    audio_b64: str | None,
+    group_size: int,
+    sampling: SamplingSettings,
+    stop_ids: list[int],
     banned_ids: list[int],
-) -> dict:  # fmt: skip
+) -> dict:
     """The `/v1/chat/completions` body for one prompt and its G samples (never sampling `banned_ids`)."""
     content: list[dict] = [{"type": "text", "text": prompt}]
     if audio_b64 is not None:
@@ -95,8 +99,9 @@ def parse_choices(
     """(token ids, log-probs) of each of the G samples, in order; `BadReply` when the reply is not that."""
     try:
         choices = sorted(reply["choices"], key=lambda choice: choice["index"])
-        samples = [([int(t) for t in c["token_ids"]], [float(p["logprob"]) for p in c["logprobs"]["content"]])
-                   for c in choices]  # fmt: skip
+        samples = [
+            ([int(t) for t in c["token_ids"]], [float(p["logprob"]) for p in c["logprobs"]["content"]]) for c in choices
+        ]
     except (KeyError, TypeError, ValueError) as error:
         raise BadReply(f"malformed completion reply ({type(error).__name__}: {error})") from error
     if len(samples) != group_size:
@@ -143,8 +148,10 @@ class VLLMClient:
                 log.warning("vLLM %s %s failed (attempt %d): %s", method, path, attempt + 1, caught)
                 continue
             if 400 <= response.status_code < 500:  # our request is wrong: asking again cannot help
-                raise ServerError(f"the vLLM server at {self.url} refused {method} {path} "
-                                  f"({response.status_code}): {response.text[:2000]}")  # fmt: skip
+                raise ServerError(
+                    f"the vLLM server at {self.url} refused {method} {path} "
+                    f"({response.status_code}): {response.text[:2000]}"
+                )
             try:
                 response.raise_for_status()
                 reply = response.json() if response.content else None
@@ -243,10 +250,19 @@ class VLLMEngine(RolloutEngine):
         audios = request.audios or [None] * len(request.prompts)
         stop, banned = policy.stop_token_ids(), policy.special_token_ids()
         bodies = [
-            {"model": self.model_name, **chat_request(prompt, None if audio is None else wav_base64(audio, rate),
-                                                      request.group_size, request.sampling, stop, banned)}
+            {
+                "model": self.model_name,
+                **chat_request(
+                    prompt,
+                    None if audio is None else wav_base64(audio, rate),
+                    request.group_size,
+                    request.sampling,
+                    stop,
+                    banned,
+                ),
+            }
             for prompt, audio in zip(request.prompts, audios, strict=True)
-        ]  # fmt: skip
+        ]
         vocab = len(policy.tokenizer)
         max_tokens = request.sampling.max_new_tokens
 

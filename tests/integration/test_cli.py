@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import FAST, FAST_SYNTHETIC
-from tests.tb import read_scalars, scalar_tags
+from tests.helpers.configs import FAST, FAST_SYNTHETIC
+from tests.helpers.runs import run_cli
+from tests.helpers.tb import read_scalars, scalar_tags
 
-CONTRACT_TAGS = {"reward/total", "reward/accuracy", "reward/format", "completion/length", "loss/kl",
-                 "loss/clip_fraction", "think/rate"}  # fmt: skip
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """`audio-thinker ...` in a fresh interpreter (the same one running the tests)."""
-    cmd = [sys.executable, "-m", "audio_thinker.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+CONTRACT_TAGS = {
+    "reward/total",
+    "reward/accuracy",
+    "reward/format",
+    "completion/length",
+    "loss/kl",
+    "loss/clip_fraction",
+    "think/rate",
+}
 
 
 def test_default_train_run_leaves_tensorboard_logs_and_a_checkpoint(tmp_path):
-    result = run_cli("train", *FAST, *FAST_SYNTHETIC, "trainer.max_steps=3", f"hydra.run.dir={tmp_path}",
-                     "logger=[tensorboard,csv]")  # fmt: skip
+    result = run_cli(
+        "train", *FAST, *FAST_SYNTHETIC, "trainer.max_steps=3", f"hydra.run.dir={tmp_path}", "logger=[tensorboard,csv]"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert scalar_tags(tmp_path / "tensorboard") >= CONTRACT_TAGS
     assert [step for step, _ in read_scalars(tmp_path / "tensorboard", "reward/total")] == [0, 1, 2]
@@ -41,8 +42,15 @@ def test_default_train_run_leaves_tensorboard_logs_and_a_checkpoint(tmp_path):
 
 
 def test_multirun_sweeps_beta_with_one_log_directory_per_run(tmp_path):
-    result = run_cli("train", "-m", *FAST, *FAST_SYNTHETIC, "loss.beta=0,0.04", f"hydra.sweep.dir={tmp_path}",
-                     "callbacks.model_checkpoint=null")  # fmt: skip
+    result = run_cli(
+        "train",
+        "-m",
+        *FAST,
+        *FAST_SYNTHETIC,
+        "loss.beta=0,0.04",
+        f"hydra.sweep.dir={tmp_path}",
+        "callbacks.model_checkpoint=null",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     assert runs == ["0_loss.beta=0", "1_loss.beta=0.04"]  # numbered, then named after what the sweep varies

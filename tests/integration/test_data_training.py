@@ -11,7 +11,7 @@ from audio_thinker.cli import main
 from audio_thinker.data.errors import DataError
 from audio_thinker.data.skips import NoUsableDataError
 from audio_thinker.train import train
-from tests.tb import read_scalars
+from tests.helpers.tb import read_scalars
 
 
 @pytest.fixture
@@ -25,8 +25,11 @@ def manifest_dir(tmp_path):
 
 
 def _manifest_overrides(manifest_dir) -> list[str]:
-    return ["data=manifest", f"data.train.path={manifest_dir / 'train.jsonl'}",
-            f"data.val.path={manifest_dir / 'val.jsonl'}"]  # fmt: skip
+    return [
+        "data=manifest",
+        f"data.train.path={manifest_dir / 'train.jsonl'}",
+        f"data.val.path={manifest_dir / 'val.jsonl'}",
+    ]
 
 
 def test_data_check_command_flags_a_corrupt_file(manifest_dir, capsys):
@@ -45,10 +48,14 @@ def test_data_check_command_flags_a_corrupt_file(manifest_dir, capsys):
 def test_training_skips_and_counts_a_corrupt_example(manifest_dir, train_cfg, tmp_path):
     wav = sorted((manifest_dir / "audio").rglob("*.wav"))[0]
     wav.write_bytes(b"not audio at all")
-    cfg = train_cfg([
-        *_manifest_overrides(manifest_dir),
-        "data.on_error=skip", "trainer.max_steps=2", "callbacks.model_checkpoint=null",
-    ])  # fmt: skip
+    cfg = train_cfg(
+        [
+            *_manifest_overrides(manifest_dir),
+            "data.on_error=skip",
+            "trainer.max_steps=2",
+            "callbacks.model_checkpoint=null",
+        ]
+    )
     train(cfg)
     skipped = read_scalars(tmp_path / "tensorboard", "data/skipped")
     assert skipped and skipped[-1][1] == 1.0  # 4 training examples over 2 steps: the bad one was seen once
@@ -57,10 +64,13 @@ def test_training_skips_and_counts_a_corrupt_example(manifest_dir, train_cfg, tm
 def test_training_with_on_error_raise_names_the_file(manifest_dir, train_cfg):
     wav = sorted((manifest_dir / "audio").rglob("*.wav"))[0]
     wav.write_bytes(b"not audio at all")
-    cfg = train_cfg([
-        *_manifest_overrides(manifest_dir),
-        "trainer.max_steps=2", "callbacks.model_checkpoint=null",
-    ])  # fmt: skip
+    cfg = train_cfg(
+        [
+            *_manifest_overrides(manifest_dir),
+            "trainer.max_steps=2",
+            "callbacks.model_checkpoint=null",
+        ]
+    )
     with pytest.raises(Exception, match=wav.name):
         train(cfg)
 
@@ -87,8 +97,14 @@ def test_skips_are_distinct_by_kind_across_epochs_and_summed_up_at_the_end(manif
     lines = (manifest_dir / "train.jsonl").read_text().splitlines()
     bad_row = {**json.loads(lines[1]), "answer": "not an option"}  # dropped when the manifest is read
     (manifest_dir / "train.jsonl").write_text("\n".join([lines[0], json.dumps(bad_row), *lines[2:]]) + "\n")
-    cfg = train_cfg([*_manifest_overrides(manifest_dir), "data.on_error=skip", "trainer.max_steps=6",
-                     "callbacks.model_checkpoint=null"])  # fmt: skip
+    cfg = train_cfg(
+        [
+            *_manifest_overrides(manifest_dir),
+            "data.on_error=skip",
+            "trainer.max_steps=6",
+            "callbacks.model_checkpoint=null",
+        ]
+    )
     with caplog.at_level(logging.INFO, logger="audio_thinker"):
         train(cfg)  # 3 usable rows in batches of 2: the broken file is drawn in each of the 3 epochs
     log_dir = tmp_path / "tensorboard"

@@ -8,7 +8,7 @@ import torch
 
 from audio_thinker.rollout.engine import ENGINES, HFEngine
 from audio_thinker.train import train
-from tests.integration.test_training import LENGTH_REWARD
+from tests.helpers.rewards import LENGTH_REWARD
 
 
 class SpyEngine(HFEngine):
@@ -38,8 +38,12 @@ ENGINES["spy"] = SpyEngine
 
 
 def test_weights_are_synced_before_each_generation_and_again_after_a_resume(train_cfg):
-    common = ["rollout.engine=spy", "optimizer.lr=1e-2", "callbacks.model_checkpoint.every_n_train_steps=1",
-              *LENGTH_REWARD]  # fmt: skip
+    common = [
+        "rollout.engine=spy",
+        "optimizer.lr=1e-2",
+        "callbacks.model_checkpoint.every_n_train_steps=1",
+        *LENGTH_REWARD,
+    ]
     SpyEngine.events = []
     train(train_cfg([*common, "trainer.max_steps=2"]))
     first = SpyEngine.events

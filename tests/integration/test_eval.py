@@ -23,17 +23,22 @@ from audio_thinker.eval.weights import eval_model_config, load_eval_policy
 from audio_thinker.rollout.prompts import THINK
 from audio_thinker.rollout.sampler import render_prompts
 from audio_thinker.train import build_module, build_trainer
-from tests.benchmarks import EXCERPT, read_items, write_placeholder_audio
-from tests.conftest import CONFIG_DIR, FAST, compose_train
-from tests.integration.test_cli import run_cli
-from tests.integration.test_training import LENGTH_REWARD
-from tests.tb import read_scalars, scalar_tags
-from tests.unit.format.test_mmau import official_rule
+from tests.helpers.benchmarks import EXCERPT, official_rule, read_items, write_placeholder_audio
+from tests.helpers.configs import CONFIG_DIR, FAST, compose_train
+from tests.helpers.rewards import LENGTH_REWARD
+from tests.helpers.runs import run_cli
+from tests.helpers.tb import read_scalars, scalar_tags
+from tests.helpers.training import fake_run
 
 REPO = Path(__file__).resolve().parents[2]
 LORA = ["quant=lora", "model.dtype=float32"]
-SCALING_TAGS = {"scaling/accuracy@0", "scaling/accuracy@4", "scaling/slope", "scaling/sweet_spot",
-                "scaling/sweet_spot_accuracy"}  # fmt: skip
+SCALING_TAGS = {
+    "scaling/accuracy@0",
+    "scaling/accuracy@4",
+    "scaling/slope",
+    "scaling/sweet_spot",
+    "scaling/sweet_spot_accuracy",
+}
 
 
 def greedy_texts(policy, budget: int = 16) -> list[str]:
@@ -44,8 +49,14 @@ def greedy_texts(policy, budget: int = 16) -> list[str]:
 
 
 def test_eval_cli_writes_predictions_metrics_and_the_scaling_curve(tmp_path):
-    result = run_cli("eval", "eval.max_examples=4", "eval.budgets=[0,4,8]", "eval.max_new_tokens=32",
-                     "eval.answer_tokens=4", f"hydra.run.dir={tmp_path}")  # fmt: skip
+    result = run_cli(
+        "eval",
+        "eval.max_examples=4",
+        "eval.budgets=[0,4,8]",
+        "eval.max_new_tokens=32",
+        "eval.answer_tokens=4",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert len(lines) == 4 * 4  # 4 examples x (free pass + 3 budgets)
@@ -84,8 +95,15 @@ def test_eval_on_real_mmau_items_grades_every_item_with_both_scorers(tmp_path):
     write_placeholder_audio(items, tmp_path)
     (tmp_path / items[3]["audio_id"]).unlink()  # an unreadable clip is left out, the other 40 are graded
     out = tmp_path / "eval"
-    result = run_cli("eval", "data=manifest", f"data.val.path={manifest}", "eval.budgets=[0,4]",
-                     "eval.max_new_tokens=24", "eval.answer_tokens=4", f"hydra.run.dir={out}")  # fmt: skip
+    result = run_cli(
+        "eval",
+        "data=manifest",
+        f"data.val.path={manifest}",
+        "eval.budgets=[0,4]",
+        "eval.max_new_tokens=24",
+        "eval.answer_tokens=4",
+        f"hydra.run.dir={out}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["scorer"] == "mmau" and metrics["n_examples"] == 40
@@ -149,11 +167,19 @@ def multirun(tmp_path_factory) -> Path:
     """`audio-thinker train -m loss.beta=0,0.04` with the scaling callback: 2 runs x 2 steps."""
     sweep = tmp_path_factory.mktemp("sweep")
     result = run_cli(
-        "train", "-m", *FAST, "loss.beta=0,0.04", "callbacks=with_scaling", "callbacks.scaling_curve.every_n_steps=2",
-        "callbacks.scaling_curve.budgets=[0,4]", "callbacks.scaling_curve.max_examples=2",
-        "callbacks.scaling_curve.answer_tokens=4", "callbacks.model_checkpoint=null", "callbacks.export=null",
+        "train",
+        "-m",
+        *FAST,
+        "loss.beta=0,0.04",
+        "callbacks=with_scaling",
+        "callbacks.scaling_curve.every_n_steps=2",
+        "callbacks.scaling_curve.budgets=[0,4]",
+        "callbacks.scaling_curve.max_examples=2",
+        "callbacks.scaling_curve.answer_tokens=4",
+        "callbacks.model_checkpoint=null",
+        "callbacks.export=null",
         f"hydra.sweep.dir={sweep}",
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return sweep
 
@@ -181,9 +207,18 @@ def test_sweep_summary_compares_the_runs(multirun, tmp_path):
     # An evaluation of run 1 (as `audio-thinker eval hydra.run.dir=<run>/eval` would leave it), hand-made.
     (_run(multirun, 1) / "eval").mkdir()
     (_run(multirun, 1) / "eval" / "metrics.json").write_text(json.dumps({"accuracy": 0.625, "think_rate": 0.5}))
-    (_run(multirun, 1) / "eval" / "scaling.json").write_text(json.dumps(
-        {"budgets": [0, 25], "accuracy": [0.5, 0.75], "slope": 0.01, "intercept": 0.5, "sweet_spot": 25,
-         "sweet_spot_accuracy": 0.75}))  # fmt: skip
+    (_run(multirun, 1) / "eval" / "scaling.json").write_text(
+        json.dumps(
+            {
+                "budgets": [0, 25],
+                "accuracy": [0.5, 0.75],
+                "slope": 0.01,
+                "intercept": 0.5,
+                "sweet_spot": 25,
+                "sweet_spot_accuracy": 0.75,
+            }
+        )
+    )
     main = runpy.run_path(str(REPO / "tools" / "summarize_sweep.py"))["main"]
     assert main([str(multirun), "--out", str(tmp_path)]) == 0
     rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
@@ -202,8 +237,6 @@ def test_sweep_summary_compares_the_runs(multirun, tmp_path):
 
 
 def test_eval_of_a_checkpoint_rebuilds_the_model_from_the_runs_own_config(tmp_path, caplog):
-    from tests.integration.test_hf_interop import fake_run
-
     lora_policy, ckpt = fake_run(tmp_path, LORA)  # a LoRA run; the eval config below has no LoRA
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

@@ -8,15 +8,24 @@ import pytest
 from hydra.utils import instantiate
 
 from audio_thinker.train import train
-from tests.integration.test_cli import run_cli
-from tests.tb import read_scalars, scalar_tags
+from tests.helpers.runs import run_cli
+from tests.helpers.tb import read_scalars, scalar_tags
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 # Shrink a real-size preset to the tiny model on synthetic data, on the CPU (what the preset sets is kept).
-TINY = ["data=synthetic", "data.batch_size=2", "data.train.size=4", "data.val.size=2",
-        "trainer.accelerator=cpu", "trainer.max_steps=1", "trainer.accumulate_grad_batches=1",
-        "rollout.group_size=2", "rollout.max_new_tokens=8", "callbacks.model_checkpoint=null"]  # fmt: skip
+TINY = [
+    "data=synthetic",
+    "data.batch_size=2",
+    "data.train.size=4",
+    "data.val.size=2",
+    "trainer.accelerator=cpu",
+    "trainer.max_steps=1",
+    "trainer.accumulate_grad_batches=1",
+    "rollout.group_size=2",
+    "rollout.max_new_tokens=8",
+    "callbacks.model_checkpoint=null",
+]
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -52,15 +61,24 @@ def test_reward_suite_logs_every_term_on_the_embedded_default(suite, prompt, ter
 
 
 def test_multirun_over_reward_suites_and_a_weight(tmp_path):
-    from tests.conftest import FAST, FAST_SYNTHETIC
+    from tests.helpers.configs import FAST, FAST_SYNTHETIC
 
-    result = run_cli("train", "-m", *FAST, *FAST_SYNTHETIC, "reward=rlvr,cesar", "reward.terms.format.weight=0,1",
-                     f"hydra.sweep.dir={tmp_path}", "callbacks.model_checkpoint=null")  # fmt: skip
+    result = run_cli(
+        "train",
+        "-m",
+        *FAST,
+        *FAST_SYNTHETIC,
+        "reward=rlvr,cesar",
+        "reward.terms.format.weight=0,1",
+        f"hydra.sweep.dir={tmp_path}",
+        "callbacks.model_checkpoint=null",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name[0].isdigit())
     weights_then_suites = [(0, "rlvr"), (1, "rlvr"), (0, "cesar"), (1, "cesar")]  # the last key varies fastest
-    assert [p.name for p in runs] == [f"{i}_reward.terms.format.weight={w},reward={r}"
-                                      for i, (w, r) in enumerate(weights_then_suites)]  # fmt: skip
+    assert [p.name for p in runs] == [
+        f"{i}_reward.terms.format.weight={w},reward={r}" for i, (w, r) in enumerate(weights_then_suites)
+    ]
     for run in runs:
         assert read_scalars(run / "tensorboard", "reward/format"), run
     assert "reward/keywords" in scalar_tags(runs[-1] / "tensorboard")  # the cesar runs come last

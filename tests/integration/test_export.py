@@ -16,7 +16,8 @@ from audio_thinker.models.export import UnsafeConfigError, check_model_config
 from audio_thinker.models.loading import resolve_path
 from audio_thinker.models.policy import Qwen2AudioPolicy
 from audio_thinker.train import build_module, build_trainer
-from tests.integration.test_training import LENGTH_REWARD, _tiny_rollout
+from tests.helpers.rewards import LENGTH_REWARD
+from tests.helpers.training import tiny_rollout
 
 
 def _logps(policy, rollout):
@@ -37,7 +38,7 @@ def trained(train_cfg, tmp_path):
 
 def test_exported_adapter_reloads_with_peft_and_reproduces_the_policy(trained):
     module, run = trained
-    rollout = _tiny_rollout(module)
+    rollout = tiny_rollout(module)
     expected = _logps(module.policy, rollout)
     base = Qwen2AudioForConditionalGeneration.from_pretrained(resolve_path("tiny-qwen2-audio"))
     adapter = PeftModel.from_pretrained(base, run / "export")
@@ -47,7 +48,7 @@ def test_exported_adapter_reloads_with_peft_and_reproduces_the_policy(trained):
 
 def test_export_command_from_a_checkpoint_and_merge(trained, tmp_path):
     module, run = trained
-    rollout = _tiny_rollout(module)
+    rollout = tiny_rollout(module)
     expected = _logps(module.policy, rollout)
     out = tmp_path / "from_ckpt"
     with pytest.raises(SystemExit) as done:
@@ -90,11 +91,14 @@ def _run_folder(tmp_path, model: dict):
 TINY = {"_target_": "audio_thinker.models.loading.load_policy", "path": "tiny-qwen2-audio"}
 
 
-@pytest.mark.parametrize(("model", "key"), [
-    ({"_target_": "builtins.open", "file": "VICTIM", "mode": "w"}, "model._target_='builtins.open'"),
-    ({**TINY, "lora": {"_target_": "os.system", "command": "touch VICTIM"}}, "model.lora._target_='os.system'"),
-    ({**TINY, "attn_implementation": "kernels-community/flash-attn"}, "model.attn_implementation"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [
+        ({"_target_": "builtins.open", "file": "VICTIM", "mode": "w"}, "model._target_='builtins.open'"),
+        ({**TINY, "lora": {"_target_": "os.system", "command": "touch VICTIM"}}, "model.lora._target_='os.system'"),
+        ({**TINY, "attn_implementation": "kernels-community/flash-attn"}, "model.attn_implementation"),
+    ],
+)
 def test_export_rebuilds_the_model_only_from_our_loaders(tmp_path, capsys, model, key):
     victim = tmp_path / "victim.txt"
     model = OmegaConf.to_container(OmegaConf.create(model))

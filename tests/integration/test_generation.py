@@ -13,30 +13,17 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from audio_thinker.data.errors import DataError
 from audio_thinker.data.synthetic import SyntheticAudioQA
-from audio_thinker.rewards.base import RewardInputs, RewardTerm
 from audio_thinker.train import build_module, build_trainer
-from tests.conftest import FAST, FAST_SYNTHETIC
-from tests.integration.test_cli import run_cli
-from tests.integration.test_training import LENGTH_REWARD
+from tests.helpers.configs import FAST, FAST_SYNTHETIC
+from tests.helpers.rewards import LENGTH_REWARD, StepStatsSpy
+from tests.helpers.runs import run_cli
 
-
-class StepStatsSpy(RewardTerm):
-    """Text length / 100 (dense), and records what the step-wide statistics were when it was called."""
-
-    seen: list[dict] = []
-
-    def score(self, inputs: RewardInputs) -> list[float]:
-        thinking = [len(c.text) for c in inputs.completions if c.mode != "malformed"]
-        total, count = inputs.sum_over_step([sum(thinking), len(thinking)])  # a judge-style batch mean
-        StepStatsSpy.seen.append({"lambda": inputs.batch_think_share, "mean": total / max(count, 1),
-                                  "completions": len(inputs)})  # fmt: skip
-        return [len(c.text) / 100 for c in inputs.completions]
-
-
-SPY = ["~reward.terms.format", "~reward.terms.accuracy",
-       "+reward.terms.spy._target_=tests.integration.test_generation.StepStatsSpy"]  # fmt: skip
+SPY = [
+    "~reward.terms.format",
+    "~reward.terms.accuracy",
+    "+reward.terms.spy._target_=tests.helpers.rewards.StepStatsSpy",
+]
 
 
 class GradientRecorder(L.Callback):
@@ -51,8 +38,9 @@ class GradientRecorder(L.Callback):
 
 
 def _one_step(train_cfg, overrides: list[str]) -> tuple[GradientRecorder, list[dict]]:
-    cfg = train_cfg(["trainer.max_steps=1", "rollout.max_new_tokens=16", "callbacks.model_checkpoint=null",
-                     *SPY, *overrides])  # fmt: skip
+    cfg = train_cfg(
+        ["trainer.max_steps=1", "rollout.max_new_tokens=16", "callbacks.model_checkpoint=null", *SPY, *overrides]
+    )
     StepStatsSpy.seen = []
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
@@ -65,8 +53,9 @@ def _one_step(train_cfg, overrides: list[str]) -> tuple[GradientRecorder, list[d
 
 @pytest.mark.parametrize("loss", ["dapo", "grpo"])
 def test_two_accumulated_micro_batches_equal_one_batch_of_twice_the_size(train_cfg, loss):
-    split, split_stats = _one_step(train_cfg, [f"loss={loss}", "data.batch_size=2",
-                                               "trainer.accumulate_grad_batches=2"])  # fmt: skip
+    split, split_stats = _one_step(
+        train_cfg, [f"loss={loss}", "data.batch_size=2", "trainer.accumulate_grad_batches=2"]
+    )
     whole, whole_stats = _one_step(train_cfg, [f"loss={loss}", "data.batch_size=4"])
     # Scored once for the whole step (4 prompts x G=2), with the same step-wide λ and batch mean.
     assert len(split_stats) == len(whole_stats) == 1
@@ -79,16 +68,31 @@ def test_two_accumulated_micro_batches_equal_one_batch_of_twice_the_size(train_c
 
 
 def test_reuse_makes_two_passes_over_every_example_it_draws(train_cfg):
-    cfg = train_cfg(["rollout.num_iterations=2", "trainer.max_steps=8", "data.train.size=8", *LENGTH_REWARD,
-                     "callbacks.model_checkpoint=null"])  # fmt: skip
+    cfg = train_cfg(
+        [
+            "rollout.num_iterations=2",
+            "trainer.max_steps=8",
+            "data.train.size=8",
+            *LENGTH_REWARD,
+            "callbacks.model_checkpoint=null",
+        ]
+    )
     ids = _ids_reaching_the_loss(cfg)
     assert ids[0::2] == ids[1::2]  # each micro-batch twice in a row (one micro-batch per generation)
     assert sorted(i for batch in ids[0::2] for i in batch) == sorted(SyntheticAudioQA(size=8)[i].id for i in range(8))
 
 
 def test_a_generation_of_two_steps_reused_twice_serves_its_micro_batches_in_order(train_cfg):
-    cfg = train_cfg(["rollout.num_iterations=2", "rollout.steps_per_generation=2", "trainer.max_steps=4",
-                     "data.train.size=8", *LENGTH_REWARD, "callbacks.model_checkpoint=null"])  # fmt: skip
+    cfg = train_cfg(
+        [
+            "rollout.num_iterations=2",
+            "rollout.steps_per_generation=2",
+            "trainer.max_steps=4",
+            "data.train.size=8",
+            *LENGTH_REWARD,
+            "callbacks.model_checkpoint=null",
+        ]
+    )
     ids = _ids_reaching_the_loss(cfg)
     assert len(ids) == 4 and ids[0] != ids[1]
     assert ids[2:] == ids[:2]  # pass 2 repeats micro-batches 0 and 1 of the same generation
@@ -109,40 +113,17 @@ def _ids_reaching_the_loss(cfg) -> list[list[str]]:
     return seen
 
 
-class PartlyBrokenSynthetic(SyntheticAudioQA):
-    """Synthetic examples where the items at `bad` fail to load (as a corrupt audio file would)."""
-
-    def __init__(self, bad: list[int], **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.bad = set(bad)
-
-    def __getitem__(self, index: int):
-        if index in self.bad:
-            raise DataError(f"item {index} is broken on purpose", kind="test")
-        return super().__getitem__(index)
-
-
-class NaNLossOnRank(L.Callback):
-    """Makes rank `rank`'s loss NaN on the first step."""
-
-    def __init__(self, rank: int) -> None:
-        self.rank = rank
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if trainer.global_rank != self.rank or trainer.global_step != 0 or hasattr(self, "done"):
-            return
-        self.done, original = True, pl_module.loss_fn.forward
-
-        def nan_loss(*args, **kwargs):
-            out = original(*args, **kwargs)
-            return out._replace(loss=out.loss * float("nan"))
-
-        pl_module.loss_fn.forward = nan_loss
-
-
-DDP = [*FAST, *FAST_SYNTHETIC, "strategy=ddp", "trainer.devices=2", "optimizer.lr=1e-2", *LENGTH_REWARD,
-       "callbacks.model_checkpoint=null", "data.batch_size=1",
-       "+callbacks.fingerprint._target_=tests.integration.fingerprint.WeightFingerprint"]  # fmt: skip
+DDP = [
+    *FAST,
+    *FAST_SYNTHETIC,
+    "strategy=ddp",
+    "trainer.devices=2",
+    "optimizer.lr=1e-2",
+    *LENGTH_REWARD,
+    "callbacks.model_checkpoint=null",
+    "data.batch_size=1",
+    "+callbacks.fingerprint._target_=tests.helpers.fingerprint.WeightFingerprint",
+]
 
 
 def _logs(run_dir) -> str:
@@ -158,9 +139,14 @@ def test_ddp_with_one_ranks_whole_batch_skipped_trains_on_without_hanging(tmp_pa
     # DistributedSampler's order for seed 0, epoch 0: rank 1 draws order[1] first; that item is broken.
     order = torch.randperm(8, generator=torch.Generator().manual_seed(0)).tolist()
     result = run_cli(
-        "train", *DDP, "trainer.max_steps=2", "data.on_error=skip", f"hydra.run.dir={tmp_path}",
-        "data.train._target_=tests.integration.test_generation.PartlyBrokenSynthetic", f"+data.train.bad=[{order[1]}]",
-    )  # fmt: skip
+        "train",
+        *DDP,
+        "trainer.max_steps=2",
+        "data.on_error=skip",
+        f"hydra.run.dir={tmp_path}",
+        "data.train._target_=tests.helpers.data.PartlyBrokenSynthetic",
+        f"+data.train.bad=[{order[1]}]",
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     assert f"item {order[1]} is broken on purpose" in _logs(tmp_path)  # the skip was logged by rank 1
     rank0, rank1 = _fingerprints(tmp_path)
@@ -170,7 +156,7 @@ def test_ddp_with_one_ranks_whole_batch_skipped_trains_on_without_hanging(tmp_pa
 
 
 def test_ddp_with_a_nan_loss_on_one_rank_skips_the_step_on_every_rank(tmp_path):
-    nan_on_rank_1 = ["+callbacks.nan._target_=tests.integration.test_generation.NaNLossOnRank", "+callbacks.nan.rank=1"]
+    nan_on_rank_1 = ["+callbacks.nan._target_=tests.helpers.callbacks.NaNLossOnRank", "+callbacks.nan.rank=1"]
     result = run_cli("train", *DDP, "trainer.max_steps=1", f"hydra.run.dir={tmp_path}", *nan_on_rank_1)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "non-finite loss (nan); the step is skipped" in _logs(tmp_path)

@@ -23,29 +23,10 @@ from audio_thinker.models.loading import load_policy, resolve_path
 from audio_thinker.rollout.engine import SamplingSettings
 from audio_thinker.rollout.prompts import THINK
 from audio_thinker.rollout.sampler import sample_rollout
-from audio_thinker.train import build_module, build_policy, build_trainer
-from tests.conftest import compose_train
-from tests.integration.test_training import LENGTH_REWARD, _tiny_rollout
-
-
-def fake_run(tmp_path, overrides, step=7, model_dtype=None):
-    """A run folder as training leaves it, without training: its config and a checkpoint of perturbed weights."""
-    run = tmp_path / "run"
-    cfg = compose_train(run, overrides)
-    policy = build_policy(cfg)
-    torch.manual_seed(0)
-    with torch.no_grad():  # LoRA B starts at zero: give every trainable weight an effect to reproduce
-        for param in policy.parameters():
-            if param.requires_grad:
-                param.add_(torch.randn_like(param) * 0.2)
-    state = {f"policy.{name}": p.detach().clone() for name, p in policy.named_parameters() if p.requires_grad}
-    ckpt = run / "checkpoints" / "last.ckpt"
-    ckpt.parent.mkdir(parents=True)
-    torch.save({"state_dict": state, "global_step": step, "model_dtype": model_dtype or "float32"}, ckpt)
-    (run / ".hydra").mkdir()
-    settings = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # as Hydra saves it
-    (run / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(settings))
-    return policy, ckpt
+from audio_thinker.train import build_module, build_trainer
+from tests.helpers.configs import compose_train
+from tests.helpers.rewards import LENGTH_REWARD
+from tests.helpers.training import fake_run, tiny_rollout
 
 
 def export(*args: str) -> None:
@@ -70,10 +51,18 @@ def test_a_merge_keeps_the_dtype_training_used_and_writes_a_real_card(tmp_path, 
     assert not any("lora" in name for name, _ in weights.named_parameters())
     card = (merged / "README.md").read_text()
     assert "[More Information Needed]" not in card and "library_name: transformers" in card
-    for expected in ("Merged model trained with audio-thinker", "`tiny-qwen2-audio`", "LoRA adapters (r=16, alpha=32)",
-                     "merged into the base weights", "weights in bfloat16", "Steps: 7 of 2", "`consistency`",
-                     "`keywords` (KeywordReward), weight 1.0", "`accuracy` (AccuracyReward), weight 5.0",
-                     "synthetic audio questions"):  # fmt: skip
+    for expected in (
+        "Merged model trained with audio-thinker",
+        "`tiny-qwen2-audio`",
+        "LoRA adapters (r=16, alpha=32)",
+        "merged into the base weights",
+        "weights in bfloat16",
+        "Steps: 7 of 2",
+        "`consistency`",
+        "`keywords` (KeywordReward), weight 1.0",
+        "`accuracy` (AccuracyReward), weight 5.0",
+        "synthetic audio questions",
+    ):
         assert expected in card, expected
     adapter_card = (out / "README.md").read_text()  # the adapter's card replaces peft's placeholder too
     assert "library_name: peft" in adapter_card and "LoRA adapter trained with audio-thinker" in adapter_card
@@ -109,8 +98,16 @@ def test_push_to_hub_offline_names_the_repository_before_any_work(tmp_path, monk
     out = tmp_path / "out"
     named = r"--push-to-hub me/tiny-thinker: HF_HUB_OFFLINE=1 .* pushed to me/tiny-thinker"
     with pytest.raises(PushError, match=named):
-        main(["export", str(tmp_path / "no" / "checkpoints" / "last.ckpt"), "--out", str(out), "--push-to-hub",
-              "me/tiny-thinker"])  # fmt: skip
+        main(
+            [
+                "export",
+                str(tmp_path / "no" / "checkpoints" / "last.ckpt"),
+                "--out",
+                str(out),
+                "--push-to-hub",
+                "me/tiny-thinker",
+            ]
+        )
     assert not out.exists()
     with pytest.raises(PushError, match="not a Hub repository id"):
         main(["export", "x.ckpt", "--out", str(out), "--push-to-hub", "not/a/repo"])
@@ -139,8 +136,10 @@ def test_push_to_hub_uploads_the_merged_model_and_explains_a_failure(tmp_path, m
     FakeHub.calls, FakeHub.fail = [], None
     _, ckpt = fake_run(tmp_path, ["quant=lora"])
     export(str(ckpt), "--out", str(tmp_path / "out"), "--merge", "--push-to-hub", "me/tiny", "--private")
-    assert FakeHub.calls == [("create_repo", "me/tiny", True, True),
-                             ("upload_folder", "me/tiny", str(tmp_path / "out" / "merged"))]  # fmt: skip
+    assert FakeHub.calls == [
+        ("create_repo", "me/tiny", True, True),
+        ("upload_folder", "me/tiny", str(tmp_path / "out" / "merged")),
+    ]
     assert "-> https://huggingface.co/me/tiny/commit/abc" in capsys.readouterr().out
     FakeHub.fail = ConnectionError("[Errno -2] Name or service not known")
     with pytest.raises(PushError, match=r"--push-to-hub me/tiny: the upload failed \(ConnectionError") as err:
@@ -149,18 +148,28 @@ def test_push_to_hub_uploads_the_merged_model_and_explains_a_failure(tmp_path, m
 
 
 def test_checkpoint_folders_are_written_with_each_lightning_checkpoint_and_open_with_peft(tmp_path):
-    cfg = compose_train(tmp_path, ["quant=lora", "trainer.max_steps=2", "optimizer.lr=1e-2", "loss.beta=0",
-                                   "callbacks.model_checkpoint.every_n_train_steps=1",
-                                   "callbacks.hf_checkpoint.save_total_limit=1", "callbacks.export=null",
-                                   *LENGTH_REWARD])  # fmt: skip
+    cfg = compose_train(
+        tmp_path,
+        [
+            "quant=lora",
+            "trainer.max_steps=2",
+            "optimizer.lr=1e-2",
+            "loss.beta=0",
+            "callbacks.model_checkpoint.every_n_train_steps=1",
+            "callbacks.hf_checkpoint.save_total_limit=1",
+            "callbacks.export=null",
+            *LENGTH_REWARD,
+        ],
+    )
     module = build_module(cfg)
     build_trainer(cfg).fit(module, datamodule=instantiate(cfg.data))
     folders = sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.is_dir())
     assert folders == ["checkpoint-2"]  # checkpoint-1 was written, then pruned (save_total_limit=1)
-    rollout = _tiny_rollout(module)
+    rollout = tiny_rollout(module)
     base = Qwen2AudioForConditionalGeneration.from_pretrained(resolve_path("tiny-qwen2-audio"))
-    reloaded = type(module.policy)(PeftModel.from_pretrained(base, tmp_path / "checkpoints" / "checkpoint-2"),
-                                   module.policy.processor)  # fmt: skip
+    reloaded = type(module.policy)(
+        PeftModel.from_pretrained(base, tmp_path / "checkpoints" / "checkpoint-2"), module.policy.processor
+    )
     assert torch.allclose(logps(reloaded, rollout), logps(module.policy, rollout), atol=1e-5)
     assert "- Steps: 2" in (tmp_path / "checkpoints" / "checkpoint-2" / "README.md").read_text()
     assert not list((tmp_path / "checkpoints").glob(".checkpoint-*"))  # no temporary folder left
@@ -176,9 +185,10 @@ def test_hf_checkpoint_null_turns_the_folders_off(tmp_path):
 def test_a_folder_whose_write_fails_is_not_left_half_written(tmp_path):
     class Exploding:
         has_adapters = True
+        # A full disk, a kill: the save fails after some bytes were written.
         model = SimpleNamespace(
             save_pretrained=lambda out: (out / "adapter_model.safetensors").write_bytes(b"x") and 1 / 0
-        )  # fmt: skip  (a full disk, a kill: after some bytes were written)
+        )
 
     callback = HFCheckpointCallback(str(tmp_path))
     with pytest.raises(ZeroDivisionError):
@@ -190,8 +200,11 @@ def test_a_qlora_run_exports_and_merges_on_an_unquantized_base(tmp_path):
     _, ckpt = fake_run(tmp_path, ["quant=lora"])
     config = ckpt.parent.parent / ".hydra" / "config.yaml"
     run_cfg = OmegaConf.load(config)  # as quant=qlora_nf4 writes it: a 4-bit base under the adapter
-    run_cfg.model.quantization = {"_target_": "transformers.BitsAndBytesConfig", "load_in_4bit": True,
-                                  "bnb_4bit_quant_type": "nf4"}  # fmt: skip
+    run_cfg.model.quantization = {
+        "_target_": "transformers.BitsAndBytesConfig",
+        "load_in_4bit": True,
+        "bnb_4bit_quant_type": "nf4",
+    }
     config.write_text(OmegaConf.to_yaml(run_cfg))
     export(str(ckpt), "--out", str(tmp_path / "out"), "--merge")
     merged = json.loads((tmp_path / "out" / "merged" / "config.json").read_text())

@@ -14,8 +14,8 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import FAST, FAST_SYNTHETIC
-from tests.integration.test_training import LENGTH_REWARD
+from tests.helpers.configs import FAST, FAST_SYNTHETIC
+from tests.helpers.rewards import LENGTH_REWARD
 
 
 def free_port() -> int:
@@ -27,12 +27,32 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_two_torchrun_nodes_train_identical_weights_on_different_prompts(tmp_path):
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
-                "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{free_port()}", "--rdzv_id=two-nodes"]  # fmt: skip
-    train = ["-m", "audio_thinker.cli", "train", *FAST, *FAST_SYNTHETIC, "strategy=ddp", "trainer.num_nodes=2",
-             "trainer.devices=1", "optimizer.lr=1e-2", *LENGTH_REWARD, f"hydra.run.dir={tmp_path}",
-             "callbacks.model_checkpoint=null", "callbacks.export=null",
-             "+callbacks.fingerprint._target_=tests.integration.fingerprint.WeightFingerprint"]  # fmt: skip
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=2",
+        "--nproc_per_node=1",
+        "--rdzv_backend=c10d",
+        f"--rdzv_endpoint=127.0.0.1:{free_port()}",
+        "--rdzv_id=two-nodes",
+    ]
+    train = [
+        "-m",
+        "audio_thinker.cli",
+        "train",
+        *FAST,
+        *FAST_SYNTHETIC,
+        "strategy=ddp",
+        "trainer.num_nodes=2",
+        "trainer.devices=1",
+        "optimizer.lr=1e-2",
+        *LENGTH_REWARD,
+        f"hydra.run.dir={tmp_path}",
+        "callbacks.model_checkpoint=null",
+        "callbacks.export=null",
+        "+callbacks.fingerprint._target_=tests.helpers.fingerprint.WeightFingerprint",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     nodes = []
     for node in range(2):

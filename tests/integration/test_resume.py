@@ -10,54 +10,17 @@ TensorBoard reads the directory (`shown`), every step appears exactly once.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from audio_thinker.checkpoints.atomic_io import AtomicCheckpointIO
 from audio_thinker.train import train
-from tests.conftest import FAST, FAST_SYNTHETIC, compose_train
-
-TAGS = ("reward/total", "loss/total", "loss/kl")
-# 6 training examples in batches of 2: epochs of 3 steps, so step 4 is mid-epoch and step 6 ends an epoch.
-# A length reward and a large learning rate: every step has a non-zero advantage, loss and KL that move.
-RUN = [*FAST, *FAST_SYNTHETIC, "data.train.size=6", "trainer.max_steps=8", "optimizer.lr=1e-3",
-       "callbacks.model_checkpoint.every_n_train_steps=2", "~reward.terms.format", "~reward.terms.accuracy",
-       "+reward.terms.length._target_=tests.integration.test_training.TextLengthReward"]  # fmt: skip
-
-
-class PauseAtStep(L.Callback):
-    """Touches `marker` and sleeps at the start of step `step`: the test kills the run at a known point."""
-
-    def __init__(self, step: int, marker: str) -> None:
-        self.step, self.marker = step, Path(marker)
-
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
-        if trainer.global_step == self.step:
-            self.marker.touch()
-            time.sleep(600)
-
-
-class KillAfterCheckpoint(AtomicCheckpointIO):
-    """Writes checkpoints as usual, then SIGKILLs its own process as soon as `last.ckpt` of `step` is on disk."""
-
-    def __init__(self, step: int) -> None:
-        super().__init__()
-        self.step = step
-
-    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        super().save_checkpoint(checkpoint, path, storage_options)
-        if Path(path).name == "last.ckpt" and checkpoint["global_step"] == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
-
+from tests.helpers.configs import compose_train
+from tests.helpers.runs import RUN, TAGS, cli, finish, logged, output_of, wait_for
 
 WALL_CLOCK = {"rollout/sync_seconds", "judge/seconds"}  # timings: every step must be there, the value is the clock's
 
@@ -72,54 +35,9 @@ def shown(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     }
 
 
-def logged(run_dir: Path, files: set[Path] | None = None) -> dict[str, dict[int, float]]:
-    """tag -> {step: the last value written for that step} over the run's (or only `files`') event files."""
-    out: dict[str, dict[int, float]] = {}
-    for events in sorted(Path(run_dir, "tensorboard").glob("events.out.tfevents.*")):
-        if files is not None and events not in files:
-            continue
-        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
-        accumulator.Reload()
-        for tag in set(TAGS) & set(accumulator.Tags()["scalars"]):
-            out.setdefault(tag, []).extend((e.wall_time, e.step, e.value) for e in accumulator.Scalars(tag))
-    return {tag: {step: value for _, step, value in sorted(points)} for tag, points in out.items()}
-
-
 def after(values: dict[str, dict[int, float]], first: int) -> dict[str, dict[int, float]]:
     """Only the steps from `first` on."""
     return {tag: {step: v for step, v in steps.items() if step >= first} for tag, steps in values.items()}
-
-
-def cli(run_dir: Path, *overrides: str) -> subprocess.Popen:
-    """`audio-thinker train` in a fresh interpreter, writing under `run_dir` (one thread: two run side by side).
-
-    Its output goes to `<run_dir>.log` (appended), not a pipe that nobody reads while it runs.
-    """
-    cmd = [sys.executable, "-m", "audio_thinker.cli", "train", *RUN, *overrides, f"hydra.run.dir={run_dir}"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same in every run, so the arithmetic is the same
-    with open(run_dir.with_suffix(".log"), "a") as log:
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-
-
-def output_of(process: subprocess.Popen) -> str:
-    """The tail of what the runs in `process`'s directory printed."""
-    return Path(process.args[-1].removeprefix("hydra.run.dir=") + ".log").read_text()[-3000:]
-
-
-def wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
-    """Poll until `path` exists; fail if `process` ends (or the time runs out) first."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, f"the run ended before {path.name}:\n{output_of(process)}"
-        assert time.monotonic() < deadline, f"no {path.name} after {timeout} s"
-        time.sleep(0.05)
-
-
-def finish(process: subprocess.Popen) -> str:
-    """Wait for a run and return its output; fail on a non-zero exit."""
-    process.wait(timeout=600)
-    assert process.returncode == 0, output_of(process)
-    return output_of(process)
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +51,12 @@ def test_a_killed_run_resumes_with_the_losses_and_rewards_of_an_uninterrupted_on
     (reference, uninterrupted), killed_dir = reference, tmp_path / "killed"
     # Past the step-4 checkpoint the run takes step 4 (logging it), then pauses at step 5 until it is killed.
     paused = tmp_path / "paused"
-    killed = cli(killed_dir, "+callbacks.pause._target_=tests.integration.test_resume.PauseAtStep",
-                 "+callbacks.pause.step=5", f"+callbacks.pause.marker={paused}")  # fmt: skip
+    killed = cli(
+        killed_dir,
+        "+callbacks.pause._target_=tests.helpers.callbacks.PauseAtStep",
+        "+callbacks.pause.step=5",
+        f"+callbacks.pause.marker={paused}",
+    )
     try:
         wait_for(paused, killed)
         killed.send_signal(signal.SIGKILL)  # no handler, no cleanup: as a crash or an OOM kill
@@ -166,7 +88,7 @@ def test_a_killed_run_resumes_with_the_losses_and_rewards_of_an_uninterrupted_on
 
 def test_a_kill_right_after_a_checkpoint_write_loses_no_scalar_and_repeats_none(tmp_path, reference):
     killed_dir = tmp_path / "killed"
-    plugin = "trainer.plugins=[{_target_:tests.integration.test_resume.KillAfterCheckpoint,step:4}]"
+    plugin = "trainer.plugins=[{_target_:tests.helpers.plugins.KillAfterCheckpoint,step:4}]"
     killed = cli(killed_dir, plugin)
     try:
         assert killed.wait(timeout=600) == -signal.SIGKILL, output_of(killed)
@@ -210,8 +132,9 @@ def test_resuming_in_process_mid_epoch_and_at_an_epoch_end_matches_the_uninterru
     assert positions[4]["combined_loader"] == [{"epoch": 1, "consumed": 1, **generation_done}]  # 4 = 3 + 1 batches
     assert positions[6]["combined_loader"] == [{"epoch": 1, "consumed": 3, **generation_done}]  # epoch 1 done
 
-    mid_epoch = _train(tmp_path / "mid", f"ckpt_path={checkpoints / 'step000004.ckpt'}",
-                       "callbacks.model_checkpoint.save_top_k=2")  # fmt: skip
+    mid_epoch = _train(
+        tmp_path / "mid", f"ckpt_path={checkpoints / 'step000004.ckpt'}", "callbacks.model_checkpoint.save_top_k=2"
+    )
     assert mid_epoch == after(expected, 3)  # from the checkpoint's own step, written back from the checkpoint
     written = sorted(p.name for p in (tmp_path / "mid" / "checkpoints").glob("*.ckpt"))  # beside checkpoint-N/
     assert written == ["last.ckpt", "step000006.ckpt", "step000008.ckpt"]

@@ -9,9 +9,10 @@ from hydra.utils import instantiate
 from audio_thinker.losses.config import build_loss
 from audio_thinker.rewards.callback import RewardCallback
 from audio_thinker.train import build_module, build_trainer, check_combination
-from tests.conftest import FAST, FAST_SYNTHETIC
-from tests.integration.test_cli import run_cli
-from tests.integration.test_training import LENGTH_REWARD, _snapshot, _tiny_rollout
+from tests.helpers.configs import FAST, FAST_SYNTHETIC
+from tests.helpers.rewards import LENGTH_REWARD
+from tests.helpers.runs import run_cli
+from tests.helpers.training import snapshot, tiny_rollout
 
 
 def test_qlora_trains_adapters_on_a_4bit_base_and_the_reference_is_that_base(train_cfg):
@@ -23,8 +24,8 @@ def test_qlora_trains_adapters_on_a_4bit_base_and_the_reference_is_that_base(tra
     assert isinstance(hf.model.language_model.layers[0].self_attn.q_proj.base_layer, bnb.nn.Linear4bit)
     assert not isinstance(hf.model.audio_tower.layers[0].fc1, bnb.nn.Linear4bit)  # audio path kept whole
     assert module.reference is None
-    before = _snapshot(module)
-    rollout = _tiny_rollout(module)
+    before = snapshot(module)
+    rollout = tiny_rollout(module)
     with torch.no_grad(), module.policy.model.disable_adapter():
         base_before = module.policy.completion_logps(rollout.encoding, rollout.completion_ids, rollout.completion_mask)
     build_trainer(cfg).fit(module, datamodule=instantiate(cfg.data))
@@ -59,10 +60,18 @@ def test_every_strategy_file_composes(strategy, train_cfg):
 
 def test_ddp_on_two_cpu_processes_keeps_ranks_identical(tmp_path):
     result = run_cli(
-        "train", *FAST, *FAST_SYNTHETIC, "strategy=ddp", "trainer.devices=2", "trainer.max_steps=2",
-        "optimizer.lr=1e-2", *LENGTH_REWARD, f"hydra.run.dir={tmp_path}", "callbacks.model_checkpoint=null",
-        "+callbacks.fingerprint._target_=tests.integration.fingerprint.WeightFingerprint",
-    )  # fmt: skip
+        "train",
+        *FAST,
+        *FAST_SYNTHETIC,
+        "strategy=ddp",
+        "trainer.devices=2",
+        "trainer.max_steps=2",
+        "optimizer.lr=1e-2",
+        *LENGTH_REWARD,
+        f"hydra.run.dir={tmp_path}",
+        "callbacks.model_checkpoint=null",
+        "+callbacks.fingerprint._target_=tests.helpers.fingerprint.WeightFingerprint",
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     prints = sorted(tmp_path.glob("weights_rank*.pt"))
     assert [p.name for p in prints] == ["weights_rank0.pt", "weights_rank1.pt"]

@@ -8,14 +8,13 @@ import os
 import pickle
 from pathlib import Path
 
-import lightning as L
 import pytest
 import yaml
 
 from audio_thinker.eval.sweep import job_number, summarize_sweep
-from tests.conftest import FAST, FAST_SYNTHETIC, compose_train
-from tests.integration.test_cli import run_cli
-from tests.tb import read_scalars
+from tests.helpers.configs import FAST, FAST_SYNTHETIC, compose_train
+from tests.helpers.runs import run_cli
+from tests.helpers.tb import read_scalars
 
 
 def needs(module: str, extra: str = "sweep"):
@@ -24,17 +23,18 @@ def needs(module: str, extra: str = "sweep"):
     return pytest.mark.skipif(not found, reason=f"{module} is not installed: pip install -e '.[{extra}]'")
 
 
-SWEEP = [*FAST, *FAST_SYNTHETIC, "callbacks.model_checkpoint=null", "callbacks.export=null",
-         "+callbacks.pid._target_=tests.integration.test_sweeps.RecordProcess"]  # fmt: skip
-LENGTH = ["~reward.terms.format", "~reward.terms.accuracy",
-          "+reward.terms.length._target_=tests.integration.test_training.TextLengthReward"]  # fmt: skip
-
-
-class RecordProcess(L.Callback):
-    """Writes the id of the process that trained the run to `<run>/pid`."""
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        Path(trainer.default_root_dir, "pid").write_text(str(os.getpid()))
+SWEEP = [
+    *FAST,
+    *FAST_SYNTHETIC,
+    "callbacks.model_checkpoint=null",
+    "callbacks.export=null",
+    "+callbacks.pid._target_=tests.helpers.callbacks.RecordProcess",
+]
+LENGTH = [
+    "~reward.terms.format",
+    "~reward.terms.accuracy",
+    "+reward.terms.length._target_=tests.helpers.rewards.TextLengthReward",
+]
 
 
 def final_reward(run_dir: Path) -> float:
@@ -51,8 +51,9 @@ def final_reward(run_dir: Path) -> float:
     ],
 )
 def test_a_two_run_sweep_runs_each_job_in_its_own_process_and_folder(launcher, tmp_path):
-    result = run_cli("train", "-m", f"hydra/launcher={launcher}", *SWEEP, *LENGTH, "loss.beta=0,0.04",
-                     f"hydra.sweep.dir={tmp_path}")  # fmt: skip
+    result = run_cli(
+        "train", "-m", f"hydra/launcher={launcher}", *SWEEP, *LENGTH, "loss.beta=0,0.04", f"hydra.sweep.dir={tmp_path}"
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     runs = [tmp_path / "0_loss.beta=0", tmp_path / "1_loss.beta=0.04"]  # named after what the sweep varies
     for run, beta in zip(runs, ("0", "0.04"), strict=True):
@@ -84,9 +85,18 @@ def _result_of(sweep_dir: Path, run: Path) -> list[Path]:
 @needs("hydra_plugins.hydra_joblib_launcher")
 def test_an_optuna_search_of_three_parallel_trials_returns_the_best_objective(tmp_path):
     # The three trials go to the launcher at once (sweeper.n_jobs) and run in two worker processes side by side.
-    result = run_cli("train", "-m", "hparams_search=cesar_weights", "hydra.sweeper.n_trials=3",
-                     "hydra.sweeper.n_jobs=3", "hydra/launcher=local_parallel", *SWEEP, *LENGTH,
-                     "+reward.terms.length.weight=interval(0.1, 2)", f"hydra.sweep.dir={tmp_path}")  # fmt: skip
+    result = run_cli(
+        "train",
+        "-m",
+        "hparams_search=cesar_weights",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.n_jobs=3",
+        "hydra/launcher=local_parallel",
+        *SWEEP,
+        *LENGTH,
+        "+reward.terms.length.weight=interval(0.1, 2)",
+        f"hydra.sweep.dir={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     trials = sorted(p for p in tmp_path.iterdir() if (p / ".hydra").is_dir())
     assert [job_number(t) for t in trials] == [0, 1, 2]  # folders `<n>_<sampled weights>`
@@ -113,17 +123,41 @@ def test_the_slurm_launcher_writes_an_sbatch_script_with_the_requeue_signal(tmp_
     (tmp_path / "bin" / "srun").write_text("#!/bin/sh\n")  # submitit only checks that srun exists
     (tmp_path / "bin" / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
-    compose_train(tmp_path, ["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.nodes=2",
-                             "hydra.launcher.gpus_per_node=8", f"hydra.sweep.dir={tmp_path}"])  # fmt: skip
+    compose_train(
+        tmp_path,
+        [
+            "hydra/launcher=slurm",
+            "hydra.launcher.partition=gpu",
+            "hydra.launcher.nodes=2",
+            "hydra.launcher.gpus_per_node=8",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+    )
     params = OmegaConf.to_container(HydraConfig.get().launcher, resolve=True)
     # As hydra-submitit-launcher hands them to submitit: its shared keys plain, the rest prefixed with `slurm_`.
     executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"))
-    shared = {"timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", "mem_gb", "nodes", "name",
-              "stderr_to_stdout"}  # fmt: skip
+    shared = {
+        "timeout_min",
+        "cpus_per_task",
+        "gpus_per_node",
+        "tasks_per_node",
+        "mem_gb",
+        "nodes",
+        "name",
+        "stderr_to_stdout",
+    }
     params.pop("_target_"), params.pop("max_num_timeout")
     executor.update_parameters(**{k if k in shared else f"slurm_{k}": v for k, v in params.items()})
     script = executor._executor._make_submission_file_text("python -m submitit.core._submit x", "uid")
-    for line in ("--partition=gpu", "--nodes=2", "--gpus-per-node=8", "--ntasks-per-node=8", "--signal=USR1@300",
-                 "--requeue", "--time=1440", "--mem=64GB"):  # fmt: skip
+    for line in (
+        "--partition=gpu",
+        "--nodes=2",
+        "--gpus-per-node=8",
+        "--ntasks-per-node=8",
+        "--signal=USR1@300",
+        "--requeue",
+        "--time=1440",
+        "--mem=64GB",
+    ):
         assert f"#SBATCH {line}\n" in script, script
     assert "USR2" not in script  # submitit's own signal would requeue without a checkpoint

@@ -6,40 +6,15 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from audio_thinker.rewards.base import RewardInputs, RewardTerm
 from audio_thinker.train import build_module, build_trainer, train
-from tests.tb import read_scalars
-
-
-class WordCountReward(RewardTerm):
-    """Occurrences of `word` in the completion / 8: dense enough for a random tiny policy to climb."""
-
-    def __init__(self, weight: float = 1.0, word: str = " the") -> None:
-        super().__init__(weight)
-        self.word = word
-
-    def score(self, inputs: RewardInputs) -> list[float]:
-        return [c.text.count(self.word) / 8 for c in inputs.completions]
-
-
-class TextLengthReward(RewardTerm):
-    """Characters in the completion / 100: differs between any two samples, so every step has signal."""
-
-    def score(self, inputs: RewardInputs) -> list[float]:
-        return [len(c.text) / 100 for c in inputs.completions]
-
-
-LENGTH_REWARD = ["~reward.terms.format", "~reward.terms.accuracy",
-                 "+reward.terms.length._target_=tests.integration.test_training.TextLengthReward"]  # fmt: skip
-
-
-def _snapshot(module) -> dict[str, torch.Tensor]:
-    return {name: p.detach().clone() for name, p in module.named_parameters()}
+from tests.helpers.rewards import LENGTH_REWARD
+from tests.helpers.tb import read_scalars
+from tests.helpers.training import snapshot, tiny_rollout
 
 
 def _fit(cfg):
     module = build_module(cfg)
-    before = _snapshot(module)
+    before = snapshot(module)
     trainer = build_trainer(cfg)
     trainer.fit(module, datamodule=instantiate(cfg.data))
     return module, before, trainer
@@ -74,7 +49,7 @@ def test_lora_reference_is_the_base_with_adapters_disabled(train_cfg):
         if "lora_" not in name:
             assert torch.equal(before[name], param.detach()), f"base weight {name} changed"
     # The reference pass (adapters disabled) equals a plain model without the adapters' effect.
-    rollout = _tiny_rollout(module)
+    rollout = tiny_rollout(module)
     with torch.no_grad():
         ref = module.reference_logps(rollout)
         pol = module.policy_logps(rollout)
@@ -84,22 +59,22 @@ def test_lora_reference_is_the_base_with_adapters_disabled(train_cfg):
     assert not torch.allclose(ref, pol)  # the trained adapters do change the policy
 
 
-def _tiny_rollout(module):
-    from audio_thinker.data.synthetic import SyntheticAudioQA
-    from audio_thinker.rollout.engine import SamplingSettings
-    from audio_thinker.rollout.prompts import THINK
-    from audio_thinker.rollout.sampler import sample_rollout
-
-    examples = [SyntheticAudioQA(size=2)[i] for i in range(2)]
-    return sample_rollout(module.policy, examples, THINK, 2, SamplingSettings(max_new_tokens=8))
-
-
 def test_it_learns_a_dense_reward(train_cfg, tmp_path):
     """The proof the RL loop is right: mean reward climbs clearly within a bounded number of steps."""
-    cfg = train_cfg(["trainer.max_steps=50", "optimizer.lr=5e-3", "loss.beta=0", "rollout.max_new_tokens=16",
-                     "rollout.group_size=4", "~reward.terms.format", "~reward.terms.accuracy",
-                     "+reward.terms.words._target_=tests.integration.test_training.WordCountReward",
-                     "data.train.size=64", "callbacks.model_checkpoint=null"])  # fmt: skip
+    cfg = train_cfg(
+        [
+            "trainer.max_steps=50",
+            "optimizer.lr=5e-3",
+            "loss.beta=0",
+            "rollout.max_new_tokens=16",
+            "rollout.group_size=4",
+            "~reward.terms.format",
+            "~reward.terms.accuracy",
+            "+reward.terms.words._target_=tests.helpers.rewards.WordCountReward",
+            "data.train.size=64",
+            "callbacks.model_checkpoint=null",
+        ]
+    )
     train(cfg)
     rewards = [value for _, value in read_scalars(tmp_path / "tensorboard", "reward/total")]
     assert len(rewards) == 50
@@ -111,7 +86,7 @@ def test_it_learns_a_dense_reward(train_cfg, tmp_path):
 def test_nonfinite_loss_is_skipped_counted_and_leaves_weights_alone(train_cfg, monkeypatch):
     cfg = train_cfg(["trainer.max_steps=2", "optimizer.lr=1e-2", "loss.beta=0"])
     module = build_module(cfg)
-    before = _snapshot(module)
+    before = snapshot(module)
     original = module.loss_fn.forward
 
     def nan_loss(*args, **kwargs):
@@ -128,8 +103,16 @@ def test_nonfinite_loss_is_skipped_counted_and_leaves_weights_alone(train_cfg, m
 
 def test_rollout_reuse_uses_stored_old_logprobs(train_cfg, tmp_path):
     """num_iterations=2: each rollout serves two optimizer steps; on the second the ratio moves off 1."""
-    cfg = train_cfg(["rollout.num_iterations=2", "trainer.max_steps=4", "optimizer.lr=1e-2", "loss.beta=0",
-                     "callbacks.model_checkpoint=null", *LENGTH_REWARD])  # fmt: skip
+    cfg = train_cfg(
+        [
+            "rollout.num_iterations=2",
+            "trainer.max_steps=4",
+            "optimizer.lr=1e-2",
+            "loss.beta=0",
+            "callbacks.model_checkpoint=null",
+            *LENGTH_REWARD,
+        ]
+    )
     train(cfg)
     ratios = [value for _, value in read_scalars(tmp_path / "tensorboard", "loss/ratio")]
     assert len(ratios) == 4

@@ -27,8 +27,8 @@ from audio_thinker.rollout.sampler import sample_rollout
 from audio_thinker.rollout.server import ServerProcess, ServerSettings, default_venv, venv_ready
 from audio_thinker.rollout.vllm_engine import VLLMEngine
 from audio_thinker.train import build_module, build_trainer
-from tests.conftest import FAST, FAST_SYNTHETIC
-from tests.integration.test_training import LENGTH_REWARD
+from tests.helpers.configs import FAST, FAST_SYNTHETIC
+from tests.helpers.rewards import LENGTH_REWARD
 
 GREEDY = SamplingSettings(max_new_tokens=24, top_k=1)
 EXAMPLES = [SyntheticAudioQA(size=6, seed=5)[i] for i in (0, 2, 4)]  # clips of different lengths
@@ -113,8 +113,16 @@ class SyncSpy(L.Callback):
 
 @pytest.mark.parametrize("steps", [3, pytest.param(20, marks=pytest.mark.slow)])
 def test_training_syncs_every_step_and_the_server_follows_the_trainer(vllm_url, train_cfg, steps):
-    cfg = train_cfg(["rollout.engine=vllm", f"rollout.server.url={vllm_url}", f"trainer.max_steps={steps}",
-                     "optimizer.lr=1e-2", "callbacks.model_checkpoint=null", *LENGTH_REWARD])  # fmt: skip
+    cfg = train_cfg(
+        [
+            "rollout.engine=vllm",
+            f"rollout.server.url={vllm_url}",
+            f"trainer.max_steps={steps}",
+            "optimizer.lr=1e-2",
+            "callbacks.model_checkpoint=null",
+            *LENGTH_REWARD,
+        ]
+    )
     L.seed_everything(cfg.seed, workers=True)
     module, trainer = build_module(cfg), build_trainer(cfg)
     initial = completions(sample_rollout(module.policy, EXAMPLES, THINK, 2, GREEDY, HFEngine()))
@@ -140,8 +148,18 @@ def test_training_syncs_every_step_and_the_server_follows_the_trainer(vllm_url, 
 @pytest.mark.slow
 def test_train_command_starts_its_own_server_and_a_killed_server_stops_the_run(vllm_env, tmp_path):
     """`audio-thinker train rollout.engine=vllm`: a server of its own; killed mid-run, a clear error, no hang."""
-    cmd = [sys.executable, "-m", "audio_thinker.cli", "train", *FAST, *FAST_SYNTHETIC, "rollout.engine=vllm",
-           "trainer.max_steps=200", "rollout.server.retries=1", f"hydra.run.dir={tmp_path}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "audio_thinker.cli",
+        "train",
+        *FAST,
+        *FAST_SYNTHETIC,
+        "rollout.engine=vllm",
+        "trainer.max_steps=200",
+        "rollout.server.retries=1",
+        f"hydra.run.dir={tmp_path}",
+    ]
     trainer = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         server_pid = _wait_for(tmp_path / "train.log", r"starting the vLLM server \(pid (\d+)\)", 120)

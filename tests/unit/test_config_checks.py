@@ -8,7 +8,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 import audio_thinker.train as train_module
 from audio_thinker.config_checks import ConfigError, check_eval_config
-from tests.conftest import CONFIG_DIR
+from tests.helpers.configs import CONFIG_DIR
 
 # override -> what the message must start with (the key) and contain
 BAD = {
@@ -49,11 +49,14 @@ def _eval_cfg(overrides):
         return compose("eval", overrides=overrides)
 
 
-@pytest.mark.parametrize(("override", "start"), [
-    ("eval.batch_size=0", "eval.batch_size must be >= 1"),
-    ("eval.split=test", "eval.split: the data config has no 'test' dataset"),
-    ("rollout.prompt.mode=sing", "rollout.prompt: prompt mode must be one of"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("override", "start"),
+    [
+        ("eval.batch_size=0", "eval.batch_size must be >= 1"),
+        ("eval.split=test", "eval.split: the data config has no 'test' dataset"),
+        ("rollout.prompt.mode=sing", "rollout.prompt: prompt mode must be one of"),
+    ],
+)
 def test_eval_settings_are_checked_before_the_model(override, start):
     with pytest.raises(ConfigError) as err:
         check_eval_config(_eval_cfg([override]))

@@ -11,7 +11,7 @@ import audio_thinker.train as train_module
 from audio_thinker.config_checks import ConfigError, check_eval_config
 from audio_thinker.models.loading import load_policy
 from audio_thinker.models.sources import ModelSourceError, check_model_source
-from tests.conftest import CONFIG_DIR
+from tests.helpers.configs import CONFIG_DIR
 
 
 @pytest.fixture

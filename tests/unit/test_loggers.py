@@ -67,8 +67,10 @@ def test_wandb_offline_gets_tables_and_images(tmp_path, monkeypatch):
     logger = WandbLogger(save_dir=str(tmp_path), project="t", offline=True)
     _write_all(logger)
     logger.experiment.finish()
-    media = {p.relative_to(next(tmp_path.glob("wandb/offline-run-*/files/media"))).parts[:2] for p in
-             tmp_path.glob("wandb/offline-run-*/files/media/**/*.*")}  # fmt: skip
+    media = {
+        p.relative_to(next(tmp_path.glob("wandb/offline-run-*/files/media"))).parts[:2]
+        for p in tmp_path.glob("wandb/offline-run-*/files/media/**/*.*")
+    }
     assert {("table", "samples"), ("images", "scaling"), ("table", "judge")} <= media
 
 
@@ -89,8 +91,11 @@ def test_mlflow_gets_artifacts_beside_its_store_in_the_run_directory(tmp_path, m
     while pending:
         for item in client.list_artifacts(logger.run_id, pending.pop()):
             (pending.append(item.path) if item.is_dir else found.add(item.path))
-    assert found == {"samples/completions/step_000003.json", "scaling/curve/step_000003.png",
-                     "judge/prompt/step_000003.txt"}  # fmt: skip
+    assert found == {
+        "samples/completions/step_000003.json",
+        "scaling/curve/step_000003.png",
+        "judge/prompt/step_000003.txt",
+    }
     assert not (tmp_path / "mlruns").exists()
     assert len(list((tmp_path / "mlflow-artifacts").rglob("step_000003.png"))) == 1
 

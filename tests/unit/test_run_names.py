@@ -15,8 +15,12 @@ def test_only_what_varies_names_the_folder():
 def test_a_sweepers_own_parameters_count_and_a_run_with_nothing_varying_is_its_number():
     # Optuna adds the sampled values of its configured search space; interval(...) on the command line is a sweep.
     argv = ["-m", "hparams_search=cesar_weights", "trainer.max_steps=2", "+reward.terms.length.weight=interval(0.1, 2)"]
-    job = ["hparams_search=cesar_weights", "trainer.max_steps=2", "+reward.terms.length.weight=0.52",
-           "reward.terms.keywords.weight=1.3"]  # fmt: skip
+    job = [
+        "hparams_search=cesar_weights",
+        "trainer.max_steps=2",
+        "+reward.terms.length.weight=0.52",
+        "reward.terms.keywords.weight=1.3",
+    ]
     assert run_folder(0, job, argv) == "0_+reward.terms.length.weight=0.52,reward.terms.keywords.weight=1.3"
     assert run_folder(1, ["trainer.max_steps=2"], ["-m", "trainer.max_steps=2"]) == "1"
     assert run_folder(2, ["data.train.path=/d/a.json"], []) == "2_data.train.path=_d_a.json"  # a path nests nothing

@@ -25,9 +25,19 @@ _FRACTION = re.compile(rf"{_NUMBER}\s*(?:/|out\s+of)\s*{_NUMBER}")
 _BARE = re.compile(rf"^[^\w-]*{_NUMBER}[^\w%]*$")
 _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)
 _VERDICT_WORDS = {
-    "yes": 1.0, "true": 1.0, "consistent": 1.0, "agree": 1.0, "agrees": 1.0, "correct": 1.0,
-    "no": 0.0, "false": 0.0, "inconsistent": 0.0, "disagree": 0.0, "disagrees": 0.0, "incorrect": 0.0,
-}  # fmt: skip
+    "yes": 1.0,
+    "true": 1.0,
+    "consistent": 1.0,
+    "agree": 1.0,
+    "agrees": 1.0,
+    "correct": 1.0,
+    "no": 0.0,
+    "false": 0.0,
+    "inconsistent": 0.0,
+    "disagree": 0.0,
+    "disagrees": 0.0,
+    "incorrect": 0.0,
+}
 _LEADING_WORD = re.compile(r"^\W*([a-z]+)\b")
 _LABELLED_VERDICT = re.compile(r"\b(?:verdict|answer|judgement|judgment)\b\W{0,6}([a-z]+)\b")
 

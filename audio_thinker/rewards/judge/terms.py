@@ -189,10 +189,13 @@ class JudgeTerm(RewardTerm):
         unparsed = sum(values[i] is None for i in indices) - transport
         self._count(len(indices), len(pending), sum(k in cached for k in keys.values()), transport, unparsed, seconds)
         self.exchanges = [
-            {"prompt": self.messages(inputs.completions[i], inputs.examples[i])[-1]["content"],
-             "reply": replies[i], "value": values[i]}
+            {
+                "prompt": self.messages(inputs.completions[i], inputs.examples[i])[-1]["content"],
+                "reply": replies[i],
+                "value": values[i],
+            }
             for i in list(indices)[:SAMPLES_KEPT]
-        ]  # fmt: skip
+        ]
         self._watch([values[i] is None for i in indices], report, transport, unparsed)
         return values
 
@@ -214,8 +217,14 @@ class JudgeTerm(RewardTerm):
         return fresh, seconds, getattr(self.judge, "last_report", None)
 
     def _count(self, calls: int, requests: int, hits: int, transport: int, unparsed: int, seconds: float) -> None:
-        add = {"judge/calls": calls, "judge/requests": requests, "judge/cache_hits": hits, "judge/seconds": seconds,
-               "judge/transport_failures": transport, "judge/parse_failures": unparsed}  # fmt: skip
+        add = {
+            "judge/calls": calls,
+            "judge/requests": requests,
+            "judge/cache_hits": hits,
+            "judge/seconds": seconds,
+            "judge/transport_failures": transport,
+            "judge/parse_failures": unparsed,
+        }
         for key, value in add.items():
             self._counts[key] = self._counts.get(key, 0.0) + value
 
@@ -268,8 +277,14 @@ class JudgeTerm(RewardTerm):
         return self.score_batch(inputs)
 
     def metrics(self) -> dict[str, float]:
-        keys = ("judge/calls", "judge/requests", "judge/cache_hits", "judge/transport_failures",
-                "judge/parse_failures", "judge/seconds")  # fmt: skip
+        keys = (
+            "judge/calls",
+            "judge/requests",
+            "judge/cache_hits",
+            "judge/transport_failures",
+            "judge/parse_failures",
+            "judge/seconds",
+        )
         out = {key: float(self._counts.get(key, 0.0)) for key in keys}
         out["judge/failures"] = out["judge/transport_failures"] + out["judge/parse_failures"]
         if out["judge/calls"]:  # a rate only when something was judged: no value that looks like judging

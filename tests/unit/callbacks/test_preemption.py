@@ -8,30 +8,22 @@ import stat
 from pathlib import Path
 from types import SimpleNamespace
 
-import lightning as L
 import pytest
 import torch
 
 from audio_thinker.callbacks.preemption import Preempted, PreemptionCheckpoint
 from audio_thinker.train import train
-from tests.conftest import compose_train
-from tests.integration.test_resume import RUN, logged
+from tests.helpers.configs import compose_train
+from tests.helpers.runs import RUN, logged
 
 # Two micro-batches per optimizer step, so a signal can arrive in the middle of one; 4 examples per step.
-STEPS = [*RUN, "data.train.size=8", "trainer.max_steps=3", "trainer.accumulate_grad_batches=2",
-         "callbacks.model_checkpoint.every_n_train_steps=100"]  # fmt: skip
-
-
-class SignalAt(L.Callback):
-    """Sends signal `name` to this process at the start of Lightning batch `batch` (micro-batches counted from 0)."""
-
-    def __init__(self, batch: int, name: str = "SIGUSR1") -> None:
-        self.batch, self.signum, self.seen = batch, getattr(signal, name), 0
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if self.seen == self.batch:
-            os.kill(os.getpid(), self.signum)  # a real signal, delivered as Slurm's or `kill`'s would be
-        self.seen += 1
+STEPS = [
+    *RUN,
+    "data.train.size=8",
+    "trainer.max_steps=3",
+    "trainer.accumulate_grad_batches=2",
+    "callbacks.model_checkpoint.every_n_train_steps=100",
+]
 
 
 def fake_scontrol(bin_dir: Path, record: Path) -> None:
@@ -49,8 +41,7 @@ def test_a_signal_mid_step_checkpoints_at_its_end_requeues_and_resumes_exactly(t
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     run = tmp_path / "preempted"
-    signal_at = ["+callbacks.signal._target_=tests.unit.callbacks.test_preemption.SignalAt",
-                 "+callbacks.signal.batch=2"]  # fmt: skip
+    signal_at = ["+callbacks.signal._target_=tests.helpers.callbacks.SignalAt", "+callbacks.signal.batch=2"]
     with pytest.raises(Preempted) as stopped:  # batch 2 is the first micro-batch of the second optimizer step
         train(compose_train(run, [*STEPS, *signal_at]))
     assert stopped.value.code == 128 + signal.SIGUSR1
@@ -76,8 +67,13 @@ class FakeTrainer(SimpleNamespace):
     """What the callback reads of a trainer: one rank (reduce is the identity), checkpoints recorded."""
 
     def __init__(self, global_step: int, max_steps: int = 10) -> None:
-        super().__init__(global_step=global_step, max_steps=max_steps, should_stop=False, saved=[],
-                         strategy=SimpleNamespace(reduce=lambda tensor, reduce_op: tensor))  # fmt: skip
+        super().__init__(
+            global_step=global_step,
+            max_steps=max_steps,
+            should_stop=False,
+            saved=[],
+            strategy=SimpleNamespace(reduce=lambda tensor, reduce_op: tensor),
+        )
 
     def save_checkpoint(self, path) -> None:
         self.saved.append((Path(path), self.global_step))

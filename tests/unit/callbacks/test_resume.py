@@ -21,8 +21,13 @@ from audio_thinker.checkpoints.atomic_io import AtomicCheckpointIO
 
 def _draws() -> list[float]:
     """One number from every generator the callback covers; the Gaussians exercise the cached second value."""
-    return [*torch.rand(2).tolist(), *np.random.rand(2).tolist(), float(np.random.standard_normal()),
-            random.random(), random.gauss(0, 1)]  # fmt: skip
+    return [
+        *torch.rand(2).tolist(),
+        *np.random.rand(2).tolist(),
+        float(np.random.standard_normal()),
+        random.random(),
+        random.gauss(0, 1),
+    ]
 
 
 def test_rng_states_survive_a_weights_only_checkpoint_and_are_restored_at_train_start(tmp_path):

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from audio_thinker.data.audio import inspect_audio, is_silent, load_audio, read_audio, resample, truncate, window
 from audio_thinker.data.errors import AudioLoadError
-from tests.unit.data.helpers import peak_hz, sine, write_audio
+from tests.helpers.data import peak_hz, sine, write_audio
 
 
 @pytest.mark.parametrize("orig_rate", [44_100, 22_050, 8_000])
@@ -40,10 +40,15 @@ def test_channels_are_averaged_to_mono(tmp_path):
     assert np.max(np.abs(load_audio(write_audio(tmp_path / "anti.wav", opposite, 16_000, "FLOAT")))) < 1e-6
 
 
-@pytest.mark.parametrize(("name", "subtype", "tolerance"), [
-    ("a.wav", "PCM_16", 1 / 32768), ("a.wav", "FLOAT", 0.0), ("a.flac", "PCM_16", 1 / 32768),
-    ("a.flac", "PCM_24", 1e-6),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "subtype", "tolerance"),
+    [
+        ("a.wav", "PCM_16", 1 / 32768),
+        ("a.wav", "FLOAT", 0.0),
+        ("a.flac", "PCM_16", 1 / 32768),
+        ("a.flac", "PCM_24", 1e-6),
+    ],
+)
 def test_wav_and_flac_round_trip(tmp_path, name, subtype, tolerance):
     tone = sine(523.25, 0.3, 16_000, amplitude=0.7)
     wave = load_audio(write_audio(tmp_path / name, tone, 16_000, subtype))
@@ -85,15 +90,24 @@ BAD_FILES = {
     "missing_file": (lambda tmp: tmp / "nowhere.wav", ["nowhere.wav", "not found", "audio_root"]),
     "empty_audio": (lambda tmp: _bytes_file(tmp / "empty.wav", b""), ["empty.wav", "0 bytes"]),
     "zero_length": (lambda tmp: write_audio(tmp / "zero.wav", np.zeros(0, np.float32)), ["zero.wav", "zero samples"]),
-    "corrupt_header": (lambda tmp: _bytes_file(tmp / "junk.wav", b"not audio at all" * 40),
-                       ["junk.wav", "header is corrupt or truncated", "Format not recognised"]),
-    "truncated_header": (lambda tmp: _bytes_file(tmp / "cut.wav", _wav_bytes(tmp)[:20]),
-                         ["cut.wav", "header is corrupt or truncated"]),
+    "corrupt_header": (
+        lambda tmp: _bytes_file(tmp / "junk.wav", b"not audio at all" * 40),
+        ["junk.wav", "header is corrupt or truncated", "Format not recognised"],
+    ),
+    "truncated_header": (
+        lambda tmp: _bytes_file(tmp / "cut.wav", _wav_bytes(tmp)[:20]),
+        ["cut.wav", "header is corrupt or truncated"],
+    ),
     "nonfinite": (_nan_wav, ["nan.wav", "2 NaN/inf samples", "first at 0.006 s"]),
-}  # fmt: skip
-KINDS = {"missing_file": "missing_file", "empty_audio": "empty_audio", "zero_length": "empty_audio",
-         "corrupt_header": "corrupt_audio", "truncated_header": "corrupt_audio",
-         "nonfinite": "nonfinite_samples"}  # fmt: skip
+}
+KINDS = {
+    "missing_file": "missing_file",
+    "empty_audio": "empty_audio",
+    "zero_length": "empty_audio",
+    "corrupt_header": "corrupt_audio",
+    "truncated_header": "corrupt_audio",
+    "nonfinite": "nonfinite_samples",
+}
 
 
 @pytest.mark.parametrize("case", list(BAD_FILES))
@@ -136,8 +150,12 @@ def test_paths_that_are_not_audio_files_say_what_they_are(tmp_path):
     loop.symlink_to(loop)
     dangling = tmp_path / "dangling.wav"
     dangling.symlink_to(tmp_path / "gone.wav")
-    cases = {loop: ("bad_path", "symbolic link loop"), dangling: ("missing_file", "broken symbolic link"),
-             Path("/dev/zero"): ("bad_path", "a character device"), tmp_path: ("bad_path", "a directory")}  # fmt: skip
+    cases = {
+        loop: ("bad_path", "symbolic link loop"),
+        dangling: ("missing_file", "broken symbolic link"),
+        Path("/dev/zero"): ("bad_path", "a character device"),
+        tmp_path: ("bad_path", "a directory"),
+    }
     for path, (kind, words) in cases.items():
         with pytest.raises(AudioLoadError) as caught:
             load_audio(path, max_seconds=1.0)
@@ -150,8 +168,9 @@ def test_only_the_kept_window_is_decoded_and_it_matches_a_full_decode(tmp_path, 
     full = read_audio(path).samples[:, 0]
     reads = []
     original = sf.SoundFile.read
-    monkeypatch.setattr(sf.SoundFile, "read", lambda self, frames=-1, **kw: reads.append(frames) or original(
-        self, frames, **kw))  # fmt: skip
+    monkeypatch.setattr(
+        sf.SoundFile, "read", lambda self, frames=-1, **kw: reads.append(frames) or original(self, frames, **kw)
+    )
     wave = load_audio(path, 16_000, max_seconds=1.0, truncation=policy)
     assert reads == [44_100]  # one second of the five was decoded
     start, count = window(full.shape[0], 44_100, policy)

@@ -15,7 +15,7 @@ from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.errors import AudioLoadError, SkippedExample
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
-from tests.unit.data.helpers import record, sine, write_audio, write_jsonl
+from tests.helpers.data import record, sine, write_audio, write_jsonl
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 

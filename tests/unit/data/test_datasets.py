@@ -9,7 +9,7 @@ import pytest
 
 from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, SkippedExample
-from tests.unit.data.helpers import peak_hz, record, sine, write_audio, write_jsonl
+from tests.helpers.data import peak_hz, record, sine, write_audio, write_jsonl
 
 
 @pytest.fixture
@@ -19,9 +19,15 @@ def manifest(tmp_path):
     stereo = np.stack([sine(880.0, 3.0, 44_100)] * 2, axis=1)
     write_audio(tmp_path / "sub" / "b.flac", stereo, 44_100)
     (tmp_path / "c.wav").write_bytes(b"garbage" * 50)
-    return write_jsonl(tmp_path / "train.jsonl", [
-        record("a", "a.wav"), record("b", "sub/b.flac"), record("c", "c.wav"), record("d", "a.wav", answer="nope"),
-    ])  # fmt: skip
+    return write_jsonl(
+        tmp_path / "train.jsonl",
+        [
+            record("a", "a.wav"),
+            record("b", "sub/b.flac"),
+            record("c", "c.wav"),
+            record("d", "a.wav", answer="nope"),
+        ],
+    )
 
 
 def test_audio_is_loaded_lazily_mono_resampled_and_capped(manifest):

@@ -10,7 +10,7 @@ import pytest
 from audio_thinker.data.errors import DataFormatError, Location
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.formats import FORMATS, read_records, register_format, video_to_audio
-from tests.unit.data.helpers import record, write_jsonl
+from tests.helpers.data import record, write_jsonl
 
 
 def _one(path: Path, **kwargs) -> AudioQAExample:
@@ -20,12 +20,19 @@ def _one(path: Path, **kwargs) -> AudioQAExample:
 
 
 def test_jsonl_record_maps_every_field_and_keeps_the_rest_in_meta(tmp_path):
-    path = write_jsonl(tmp_path / "m.jsonl", [
-        record("a", "clips/a.wav", task="pitch", difficulty="hard", duration=1.5, speaker="x", meta={"k": 1}),
-    ])  # fmt: skip
+    path = write_jsonl(
+        tmp_path / "m.jsonl",
+        [
+            record("a", "clips/a.wav", task="pitch", difficulty="hard", duration=1.5, speaker="x", meta={"k": 1}),
+        ],
+    )
     example = _one(path)
     assert (example.id, example.question, example.choices, example.answer) == (
-        "a", "Is the tone high or low?", ["high", "low"], "high")  # fmt: skip
+        "a",
+        "Is the tone high or low?",
+        ["high", "low"],
+        "high",
+    )
     assert (example.task, example.difficulty, example.audio, example.answer_letter) == ("pitch", "hard", None, "A")
     assert example.meta["audio_path"] == str(tmp_path / "clips" / "a.wav")  # relative to the manifest's folder
     assert example.meta["source"] == f"{path}:1"
@@ -33,10 +40,13 @@ def test_jsonl_record_maps_every_field_and_keeps_the_rest_in_meta(tmp_path):
 
 
 def test_jsonl_paths_absolute_or_under_audio_root_and_open_questions(tmp_path):
-    path = write_jsonl(tmp_path / "m.jsonl", [
-        {"id": 7, "audio": "/data/abs.flac", "question": "What is said?", "answer": "hello"},
-        {"id": 8, "audio": "rel.wav", "question": "What is said?", "answer": 42},
-    ])  # fmt: skip
+    path = write_jsonl(
+        tmp_path / "m.jsonl",
+        [
+            {"id": 7, "audio": "/data/abs.flac", "question": "What is said?", "answer": "hello"},
+            {"id": 8, "audio": "rel.wav", "question": "What is said?", "answer": 42},
+        ],
+    )
     first, second = (p.example for p in read_records(path, audio_root=tmp_path / "root"))
     assert first.meta["audio_path"] == "/data/abs.flac" and first.choices is None and first.id == "7"
     assert second.meta["audio_path"] == str(tmp_path / "root" / "rel.wav") and second.answer == "42"
@@ -49,12 +59,29 @@ def test_answer_matching_a_choice_up_to_case_becomes_the_choice_text(tmp_path):
 
 
 MMAU = [
-    {"id": "mmau-1", "audio_id": "./test-mini-audios/1.wav", "question": "Which instrument plays?",
-     "choices": ["Piano", "Violin", "Drums", "Flute"], "answer": "Violin", "dataset": "MusicCaps", "task": "music",
-     "split": "test-mini", "category": "Instrument", "sub-category": "Identification", "difficulty": "easy"},
-    {"id": "mmau-2", "audio_id": "./test-mini-audios/2.wav", "question": "What sound is heard?",
-     "choices": ["Rain", "Wind"], "answer": "Rain", "task": "sound", "difficulty": "hard"},
-]  # fmt: skip
+    {
+        "id": "mmau-1",
+        "audio_id": "./test-mini-audios/1.wav",
+        "question": "Which instrument plays?",
+        "choices": ["Piano", "Violin", "Drums", "Flute"],
+        "answer": "Violin",
+        "dataset": "MusicCaps",
+        "task": "music",
+        "split": "test-mini",
+        "category": "Instrument",
+        "sub-category": "Identification",
+        "difficulty": "easy",
+    },
+    {
+        "id": "mmau-2",
+        "audio_id": "./test-mini-audios/2.wav",
+        "question": "What sound is heard?",
+        "choices": ["Rain", "Wind"],
+        "answer": "Rain",
+        "task": "sound",
+        "difficulty": "hard",
+    },
+]
 
 
 def test_mmau_json_list(tmp_path):
@@ -72,13 +99,24 @@ def test_mmau_json_list(tmp_path):
 
 
 AVQA = [
-    {"id": 101, "video_name": "-HG3Omg_89c_000030", "video_id": 341,
-     "question_text": "What is the man in the video doing?",
-     "multi_choice": ["singing", "playing guitar", "talking", "dancing"], "answer": 1, "question_relation": "Both",
-     "question_type": "Happening"},
-    {"id": 102, "audio_path": "VGG10000/xyz.wav", "question_text": "Which Video clip is the loudest?",
-     "multi_choice": ["dog", "cat"], "answer": "0"},
-]  # fmt: skip
+    {
+        "id": 101,
+        "video_name": "-HG3Omg_89c_000030",
+        "video_id": 341,
+        "question_text": "What is the man in the video doing?",
+        "multi_choice": ["singing", "playing guitar", "talking", "dancing"],
+        "answer": 1,
+        "question_relation": "Both",
+        "question_type": "Happening",
+    },
+    {
+        "id": 102,
+        "audio_path": "VGG10000/xyz.wav",
+        "question_text": "Which Video clip is the loudest?",
+        "multi_choice": ["dog", "cat"],
+        "answer": "0",
+    },
+]
 
 
 @pytest.mark.parametrize("container", ["json", "jsonl"])
@@ -119,8 +157,12 @@ def test_auto_detection_failure_names_the_keys_and_the_fix(tmp_path):
 
 def test_adding_a_format_is_one_adapter_and_one_registration(tmp_path):
     def clotho_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample:
-        return AudioQAExample(id=data["key"], question=data["q"], answer=data["a"],
-                              meta={"audio_path": str(audio_base / data["wav"]), "source": str(where)})  # fmt: skip
+        return AudioQAExample(
+            id=data["key"],
+            question=data["q"],
+            answer=data["a"],
+            meta={"audio_path": str(audio_base / data["wav"]), "source": str(where)},
+        )
 
     register_format("clotho_test", clotho_record, {"wav", "q", "a"})
     try:
@@ -135,22 +177,39 @@ def test_adding_a_format_is_one_adapter_and_one_registration(tmp_path):
 BAD_RECORDS = {
     "malformed_json": ('{"id": "a", "audio": "a.wav",', "malformed_json", ["malformed JSON line", "fix the line"]),
     "not_an_object": ('["a", "b"]', "malformed_json", ["expected a JSON object", "got list"]),
-    "missing_question": (json.dumps({"id": "a", "audio": "a.wav", "answer": "x"}), "missing_field",
-                         ["missing required field 'question'", "jsonl format", "add it"]),
-    "missing_id": (json.dumps({"audio": "a.wav", "question": "q?", "answer": "x"}), "missing_field",
-                   ["missing required field 'id'"]),
-    "answer_not_in_choices": (json.dumps(record("a", "a.wav", answer="medium")), "answer_not_in_choices",
-                              ["answer 'medium' is not among the choices ['high', 'low']", "id 'a'"]),
-    "choices_not_a_list": (json.dumps(record("a", "a.wav", choices="high, low")), "bad_field",
-                           ["field 'choices' must be a list of option strings"]),
+    "missing_question": (
+        json.dumps({"id": "a", "audio": "a.wav", "answer": "x"}),
+        "missing_field",
+        ["missing required field 'question'", "jsonl format", "add it"],
+    ),
+    "missing_id": (
+        json.dumps({"audio": "a.wav", "question": "q?", "answer": "x"}),
+        "missing_field",
+        ["missing required field 'id'"],
+    ),
+    "answer_not_in_choices": (
+        json.dumps(record("a", "a.wav", answer="medium")),
+        "answer_not_in_choices",
+        ["answer 'medium' is not among the choices ['high', 'low']", "id 'a'"],
+    ),
+    "choices_not_a_list": (
+        json.dumps(record("a", "a.wav", choices="high, low")),
+        "bad_field",
+        ["field 'choices' must be a list of option strings"],
+    ),
     "one_choice": (json.dumps(record("a", "a.wav", choices=["high"])), "bad_field", ["at least two different"]),
-    "one_text_twice": (json.dumps(record("a", "a.wav", choices=["high", "high"], answer="high")), "bad_field",
-                       ["at least two different"]),
-    "empty_question": (json.dumps(record("a", "a.wav", question="  ")), "bad_field",
-                       ["'question' must be a non-empty"]),
-    "negative_duration": (json.dumps(record("a", "a.wav", duration=-1)), "bad_field",
-                          ["'duration' must be a non-neg"]),
-}  # fmt: skip
+    "one_text_twice": (
+        json.dumps(record("a", "a.wav", choices=["high", "high"], answer="high")),
+        "bad_field",
+        ["at least two different"],
+    ),
+    "empty_question": (
+        json.dumps(record("a", "a.wav", question="  ")),
+        "bad_field",
+        ["'question' must be a non-empty"],
+    ),
+    "negative_duration": (json.dumps(record("a", "a.wav", duration=-1)), "bad_field", ["'duration' must be a non-neg"]),
+}
 
 
 @pytest.mark.parametrize("case", list(BAD_RECORDS))
@@ -209,8 +268,7 @@ def test_repeated_option_texts_are_read_and_the_original_record_is_kept(tmp_path
     # MMAU test-mini e277d88f-...: ['1.63 seconds', '2.74 seconds', '1.53 seconds', '1.63 seconds'] -> '1.63 seconds';
     # and a one-item list category, as 13 test-mini items have.
     choices = ["1.63 seconds", "2.74 seconds", "1.53 seconds", "1.63 seconds"]
-    item = {**MMAU[0], "choices": choices, "answer": "1.63 seconds",
-            "category": ["Reasoning"]}  # fmt: skip
+    item = {**MMAU[0], "choices": choices, "answer": "1.63 seconds", "category": ["Reasoning"]}
     path = tmp_path / "mmau.json"
     path.write_text(json.dumps([item]))
     example = _one(path)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-datasets = pytest.importorskip("datasets", reason="data=hf_dataset needs the optional `datasets` package: "
-                               "pip install -e '.[hf]'")  # fmt: skip
+datasets = pytest.importorskip(
+    "datasets", reason="data=hf_dataset needs the optional `datasets` package: pip install -e '.[hf]'"
+)
 
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, SkippedExample  # noqa: E402
 from audio_thinker.data.example import AudioQAExample  # noqa: E402
@@ -38,14 +39,38 @@ def audio_table(rows: list[dict]) -> datasets.Dataset:
 @pytest.fixture
 def saved(tmp_path):
     """A DatasetDict saved to disk: train (2 rows, one at 44.1 kHz) and validation (1 row)."""
-    train = audio_table([
-        {"audio": {"bytes": wav_bytes(tone(1.0)), "path": "a.wav"}, "question": "Which tone?",
-         "choices": ["low", "high"], "answer": "high", "uid": "a", "kind": "pitch"},
-        {"audio": {"bytes": wav_bytes(tone(3.0, 44_100), 44_100), "path": "b.wav"}, "question": "How long?",
-         "choices": ["1 s", "3 s"], "answer": "3 s", "uid": "b", "kind": "duration"},
-    ])  # fmt: skip
-    validation = audio_table([{"audio": {"bytes": wav_bytes(tone(0.5)), "path": "c.wav"}, "question": "Loud?",
-                               "choices": ["yes", "no"], "answer": "no", "uid": "c", "kind": "loudness"}])  # fmt: skip
+    train = audio_table(
+        [
+            {
+                "audio": {"bytes": wav_bytes(tone(1.0)), "path": "a.wav"},
+                "question": "Which tone?",
+                "choices": ["low", "high"],
+                "answer": "high",
+                "uid": "a",
+                "kind": "pitch",
+            },
+            {
+                "audio": {"bytes": wav_bytes(tone(3.0, 44_100), 44_100), "path": "b.wav"},
+                "question": "How long?",
+                "choices": ["1 s", "3 s"],
+                "answer": "3 s",
+                "uid": "b",
+                "kind": "duration",
+            },
+        ]
+    )
+    validation = audio_table(
+        [
+            {
+                "audio": {"bytes": wav_bytes(tone(0.5)), "path": "c.wav"},
+                "question": "Loud?",
+                "choices": ["yes", "no"],
+                "answer": "no",
+                "uid": "c",
+                "kind": "loudness",
+            }
+        ]
+    )
     datasets.DatasetDict({"train": train, "validation": validation}).save_to_disk(str(tmp_path / "ds"))
     return tmp_path / "ds"
 
@@ -56,7 +81,12 @@ def test_a_saved_dataset_dict_reads_as_examples_with_their_audio(saved):
     first, second = data[0], data[1]
     assert isinstance(first, AudioQAExample)
     assert (first.id, first.question, first.choices, first.answer, first.task) == (
-        "a", "Which tone?", ["low", "high"], "high", "pitch")  # fmt: skip
+        "a",
+        "Which tone?",
+        ["low", "high"],
+        "high",
+        "pitch",
+    )
     np.testing.assert_allclose(first.audio, tone(1.0), atol=1e-6)  # float WAV bytes, decoded by soundfile
     assert second.audio.shape == (32_000,)  # 3 s at 44.1 kHz: resampled to 16 kHz and cut to 2 s
     assert second.meta["source"] == f"{saved} (item 1)" and second.meta["row"] == 1
@@ -65,17 +95,30 @@ def test_a_saved_dataset_dict_reads_as_examples_with_their_audio(saved):
 
 
 def test_parquet_with_letter_answers_and_choices_as_json_strings(tmp_path):
-    table = audio_table([
-        {"audio": {"bytes": wav_bytes(tone(0.5)), "path": None}, "prompt": "Q1", "options": '["cat", "dog"]',
-         "label": "B"},
-        {"audio": {"bytes": wav_bytes(tone(0.5)), "path": None}, "prompt": "Q2", "options": '["A", "B", "C"]',
-         "label": "A"},  # an option whose text is a letter: the text wins over the letter
-    ])  # fmt: skip
+    table = audio_table(
+        [
+            {
+                "audio": {"bytes": wav_bytes(tone(0.5)), "path": None},
+                "prompt": "Q1",
+                "options": '["cat", "dog"]',
+                "label": "B",
+            },
+            {
+                "audio": {"bytes": wav_bytes(tone(0.5)), "path": None},
+                "prompt": "Q2",
+                "options": '["A", "B", "C"]',
+                "label": "A",
+            },  # an option whose text is a letter: the text wins over the letter
+        ]
+    )
     table.to_parquet(str(tmp_path / "train.parquet"))
-    data = HFAudioQADataset(str(tmp_path / "train.parquet"), question_column="prompt", choices_column="options",
-                            answer_column="label")  # fmt: skip
+    data = HFAudioQADataset(
+        str(tmp_path / "train.parquet"), question_column="prompt", choices_column="options", answer_column="label"
+    )
     assert [(e.question, e.choices, e.answer) for e in data.examples] == [
-        ("Q1", ["cat", "dog"], "dog"), ("Q2", ["A", "B", "C"], "A")]  # fmt: skip
+        ("Q1", ["cat", "dog"], "dog"),
+        ("Q2", ["A", "B", "C"], "A"),
+    ]
     assert data[0].audio.shape == (8_000,)
 
 
@@ -91,10 +134,16 @@ def test_an_audiofolder_with_index_answers(tmp_path):
 
 
 def test_a_class_label_answer_gives_its_names_as_the_options(tmp_path):
-    features = datasets.Features({"audio": datasets.Audio(decode=False), "question": datasets.Value("string"),
-                                  "label": datasets.ClassLabel(names=["dog", "rain", "siren"])})  # fmt: skip
-    table = datasets.Dataset.from_dict({"audio": [{"bytes": wav_bytes(tone(0.2)), "path": None}],
-                                        "question": ["What is heard?"], "label": [2]}).cast(features)  # fmt: skip
+    features = datasets.Features(
+        {
+            "audio": datasets.Audio(decode=False),
+            "question": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=["dog", "rain", "siren"]),
+        }
+    )
+    table = datasets.Dataset.from_dict(
+        {"audio": [{"bytes": wav_bytes(tone(0.2)), "path": None}], "question": ["What is heard?"], "label": [2]}
+    ).cast(features)
     table.save_to_disk(str(tmp_path / "esc"))
     data = HFAudioQADataset(str(tmp_path / "esc"), choices_column=None, answer_column="label")
     assert (data.examples[0].choices, data.examples[0].answer) == (["dog", "rain", "siren"], "siren")
@@ -114,14 +163,28 @@ def test_an_unknown_split_lists_the_splits(saved):
 
 
 def test_bad_rows_and_bad_clips_raise_or_are_skipped(tmp_path):
-    table = audio_table([
-        {"audio": {"bytes": wav_bytes(tone(0.2)), "path": None}, "question": "ok", "choices": ["a", "b"],
-         "answer": "b"},
-        {"audio": {"bytes": wav_bytes(tone(0.2)), "path": None}, "question": "bad gold", "choices": ["a", "b"],
-         "answer": "z"},
-        {"audio": {"bytes": b"RIFF not audio", "path": None}, "question": "bad clip", "choices": ["a", "b"],
-         "answer": "a"},
-    ])  # fmt: skip
+    table = audio_table(
+        [
+            {
+                "audio": {"bytes": wav_bytes(tone(0.2)), "path": None},
+                "question": "ok",
+                "choices": ["a", "b"],
+                "answer": "b",
+            },
+            {
+                "audio": {"bytes": wav_bytes(tone(0.2)), "path": None},
+                "question": "bad gold",
+                "choices": ["a", "b"],
+                "answer": "z",
+            },
+            {
+                "audio": {"bytes": b"RIFF not audio", "path": None},
+                "question": "bad clip",
+                "choices": ["a", "b"],
+                "answer": "a",
+            },
+        ]
+    )
     table.save_to_disk(str(tmp_path / "mixed"))
     with pytest.raises(DataFormatError, match=r"mixed \(item 1\).*answer 'z' is not among the choices"):
         HFAudioQADataset(str(tmp_path / "mixed"))
@@ -151,8 +214,16 @@ def test_a_path_that_is_neither_a_folder_nor_a_hub_id_says_so(tmp_path):
 def test_train_runs_a_step_on_an_hf_dataset(train_cfg, saved):
     from audio_thinker.train import train
 
-    cfg = train_cfg(["data=hf_dataset", f"data.train.path={saved}", "data.train.id_column=uid",
-                     "trainer.max_steps=1", "callbacks.model_checkpoint=null", "callbacks.export=null"])  # fmt: skip
+    cfg = train_cfg(
+        [
+            "data=hf_dataset",
+            f"data.train.path={saved}",
+            "data.train.id_column=uid",
+            "trainer.max_steps=1",
+            "callbacks.model_checkpoint=null",
+            "callbacks.export=null",
+        ]
+    )
     assert cfg.data.val.split == "validation" and cfg.data.val.id_column == "uid"  # val reuses train's mapping
     metrics = train(cfg)
     assert "reward/total" in metrics and metrics["data/skipped"] == 0

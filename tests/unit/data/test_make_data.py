@@ -12,7 +12,7 @@ from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.make_data import make_data_main, split_seed, write_synthetic_dataset
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.data.validate import check_dataset
-from tests.terminal import Terminal
+from tests.helpers.terminal import Terminal
 
 
 def test_round_trip_through_the_manifest_dataset(tmp_path):
@@ -24,7 +24,13 @@ def test_round_trip_through_the_manifest_dataset(tmp_path):
     for index in range(12):
         got, want = loaded[index], reference[index]
         assert (got.id, got.question, got.choices, got.answer, got.task, got.difficulty) == (
-            want.id, want.question, want.choices, want.answer, want.task, want.difficulty)  # fmt: skip
+            want.id,
+            want.question,
+            want.choices,
+            want.answer,
+            want.task,
+            want.difficulty,
+        )
         assert got.sampling_rate == want.sampling_rate and got.audio.shape == want.audio.shape
         np.testing.assert_allclose(got.audio, want.audio, atol=1 / 32768)  # 16-bit PCM quantisation only
         assert got.meta["duration"] == round(want.audio.shape[0] / 16_000, 4)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.unit.data.helpers import record, sine, write_audio, write_jsonl
+from tests.helpers.data import record, sine, write_audio, write_jsonl
 
 pytestmark = pytest.mark.slow
 RATE = 16_000
@@ -34,15 +34,28 @@ def long_wav(path: Path, seconds: int) -> Path:
 
 def peak_rss_growth_mb(work: str, warm_up: str, **names) -> tuple[float, dict]:
     """MB by which `work`'s peak RSS exceeds the RSS before it (after `warm_up`), and what it left in `result`."""
-    script = "\n".join([
-        "import json, sys", "names = json.loads(sys.argv[1])", warm_up,
-        "def kb(key):", "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(key))",
-        "open('/proc/self/clear_refs', 'w').write('5')",  # the peak so far becomes the current RSS
-        "before = kb('VmRSS:')", work, 'print(json.dumps({"kb": kb("VmHWM:") - before, "result": result}))',
-    ])  # fmt: skip
+    script = "\n".join(
+        [
+            "import json, sys",
+            "names = json.loads(sys.argv[1])",
+            warm_up,
+            "def kb(key):",
+            "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(key))",
+            "open('/proc/self/clear_refs', 'w').write('5')",  # the peak so far becomes the current RSS
+            "before = kb('VmRSS:')",
+            work,
+            'print(json.dumps({"kb": kb("VmHWM:") - before, "result": result}))',
+        ]
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", script, json.dumps({k: str(v) for k, v in names.items()})],
-                          capture_output=True, text=True, env=env, timeout=1800, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps({k: str(v) for k, v in names.items()})],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+        check=True,
+    )
     out = json.loads(done.stdout.strip().splitlines()[-1])
     return out["kb"] / 1024, out["result"]
 
@@ -53,8 +66,9 @@ def test_loading_a_2_hour_file_costs_only_its_30_s_window(tmp_path):
     growth, shape = peak_rss_growth_mb(
         "from audio_thinker.data.audio import load_audio\nresult = list(load_audio(names['path'], 16000, 30.0).shape)",
         "from audio_thinker.data.audio import load_audio\nload_audio(names['short'], 16000, 30.0)",
-        path=path, short=short,
-    )  # fmt: skip
+        path=path,
+        short=short,
+    )
     assert shape == [30 * RATE]
     print(f"load_audio(2 h WAV, max 30 s): peak RSS +{growth:.1f} MB")
     assert growth < 40  # the window is 1.9 MB as float32; the whole file decoded would be +460 MB
@@ -74,8 +88,9 @@ def test_data_check_runs_in_bounded_memory_on_a_100_hour_manifest(tmp_path):
         "from audio_thinker.data.validate import check_dataset\n"
         "report = check_dataset(names['manifest'])\nresult = [report.unique_audio_seconds / 3600, report.usable]",
         "from audio_thinker.data.validate import check_dataset\ncheck_dataset(names['small'])",
-        manifest=manifest, small=small,
-    )  # fmt: skip
+        manifest=manifest,
+        small=small,
+    )
     assert hours == [pytest.approx(100.0), 600]
     print(f"data check, 100 h in 600 files of 10 min: peak RSS +{growth:.1f} MB")
     assert growth < 60  # one block at a time; keeping every decoded file (as before) would need ~23 GB

@@ -16,7 +16,7 @@ import audio_thinker.data.datasets as datasets
 from audio_thinker.data.datamodule import AudioQADataModule
 from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.generations import GenerationPlan
-from tests.unit.data.helpers import record, sine, write_audio, write_jsonl
+from tests.helpers.data import record, sine, write_audio, write_jsonl
 
 ROWS = 40_000
 
@@ -44,8 +44,16 @@ def test_a_40k_row_manifest_opens_without_reading_a_clip_and_a_batch_reads_only_
     if container == "jsonl":
         manifest = write_jsonl(tmp_path / "train.jsonl", [record(f"ex{i}", f"clip{i % 4}.wav") for i in range(ROWS)])
     else:  # AVQA's own layout: one indented JSON list, the audio named by video_name
-        items = [{"id": i, "video_name": f"clip{i % 4}", "question_text": "What sounds in the video?",
-                  "multi_choice": ["dog", "car", "piano", "rain"], "answer": i % 4} for i in range(ROWS)]  # fmt: skip
+        items = [
+            {
+                "id": i,
+                "video_name": f"clip{i % 4}",
+                "question_text": "What sounds in the video?",
+                "multi_choice": ["dog", "car", "piano", "rain"],
+                "answer": i % 4,
+            }
+            for i in range(ROWS)
+        ]
         manifest = tmp_path / "train.json"
         manifest.write_text(json.dumps(items, indent=2))
     dataset = ManifestDataset(manifest)
@@ -75,8 +83,9 @@ class TaggedByWorker(Dataset):
 
 def test_ranks_and_their_workers_read_disjoint_shards_that_cover_the_epoch(tmp_path):
     write_audio(tmp_path / "tone.wav", sine(440.0, 0.2, 16_000))
-    dataset = TaggedByWorker(ManifestDataset(write_jsonl(tmp_path / "m.jsonl", [record(f"e{i}", "tone.wav")
-                                                                                 for i in range(48)])))  # fmt: skip
+    dataset = TaggedByWorker(
+        ManifestDataset(write_jsonl(tmp_path / "m.jsonl", [record(f"e{i}", "tone.wav") for i in range(48)]))
+    )
     loaded: dict[tuple[int, int], list[str]] = {}  # (rank, worker) -> ids it loaded
     for rank in (0, 1):
         module = AudioQADataModule(dataset, batch_size=2, num_workers=2, seed=3)

@@ -9,7 +9,7 @@ from audio_thinker.data.datamodule import AudioQADataModule
 from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.errors import SkippedExample
 from audio_thinker.data.skips import NoUsableDataError, SkipLedger
-from tests.unit.data.helpers import record, sine, write_audio, write_jsonl
+from tests.helpers.data import record, sine, write_audio, write_jsonl
 
 
 def bad(line: int, kind: str = "corrupt_audio") -> SkippedExample:
@@ -20,8 +20,11 @@ def test_a_bad_file_met_every_epoch_counts_once_and_kinds_are_separate():
     ledger = SkipLedger(max_skip_fraction=1.0)
     for _epoch in range(3):
         ledger.record(kept=2, skipped=[bad(3), bad(7, "missing_file")])
-    assert ledger.metrics() == {"data/skipped": 2.0, "data/skipped/corrupt_audio": 1.0,
-                                "data/skipped/missing_file": 1.0}  # fmt: skip
+    assert ledger.metrics() == {
+        "data/skipped": 2.0,
+        "data/skipped/corrupt_audio": 1.0,
+        "data/skipped/missing_file": 1.0,
+    }
     assert (ledger.draws, ledger.skipped_draws) == (12, 6)
     assert ledger.summary() == (
         "2 distinct example(s) skipped (corrupt_audio: 1, missing_file: 1); 6 of 12 draws skipped"

@@ -14,7 +14,7 @@ import pytest
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import CONTOURS, DIFFICULTIES, ORDINALS, TASKS, SyntheticAudioQA, make_example
-from tests.unit.data.helpers import peak_hz
+from tests.helpers.data import peak_hz
 
 RATE = 16_000
 SEEDS, INDICES = (0, 1, 7), range(4)
@@ -87,9 +87,13 @@ def melody(wave):
 
 
 LISTENERS: dict[str, Callable[[np.ndarray], tuple[str, float]]] = {
-    "pitch_compare": pitch, "loudness_compare": loudness, "duration_compare": duration,
-    "count_beeps": beeps, "rhythm_regularity": rhythm, "melody_contour": melody,
-}  # fmt: skip
+    "pitch_compare": pitch,
+    "loudness_compare": loudness,
+    "duration_compare": duration,
+    "count_beeps": beeps,
+    "rhythm_regularity": rhythm,
+    "melody_contour": melody,
+}
 # What each listener's distance measures, at easy / medium / hard (the generator's nominal values).
 NOMINAL = {
     "pitch_compare": (12, 4, 1),  # semitones

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audio_thinker.data.validate import check_dataset, data_check_main, duration_histogram, format_report
-from tests.unit.data.helpers import record, sine, write_audio, write_jsonl
+from tests.helpers.data import record, sine, write_audio, write_jsonl
 
 # line -> (severity, kind, words the message must contain); lines not listed must produce no issue.
 EXPECTED = {
@@ -46,14 +46,28 @@ def bad_manifest(tmp_path):
     (tmp_path / "half.wav").write_bytes(data[: len(data) // 2])
     write_audio(tmp_path / "long.wav", np.full(31 * 16_000, 0.1, np.float32))
     no_answer = {k: v for k, v in record("no-answer", "good.wav").items() if k != "answer"}
-    return write_jsonl(tmp_path / "train.jsonl", [
-        record("good", "good.wav"), record("missing", "missing.wav"), record("empty", "empty.wav"),
-        record("zero", "zero.wav"), record("corrupt", "corrupt.wav"), record("nan", "nan.wav"),
-        record("silent", "silent.wav"), record("44k", "rate44k.wav"), record("stereo", "stereo.wav"),
-        '{"id": "broken", "audio": ', no_answer, record("wrong", "good.wav", answer="medium"),
-        record("good", "good.wav"), record("half", "half.wav"), record("mismatch", "good.wav", duration=9.0),
-        record("long", "long.wav"), record("also-good", "good.wav", duration=1.0),
-    ])  # fmt: skip
+    return write_jsonl(
+        tmp_path / "train.jsonl",
+        [
+            record("good", "good.wav"),
+            record("missing", "missing.wav"),
+            record("empty", "empty.wav"),
+            record("zero", "zero.wav"),
+            record("corrupt", "corrupt.wav"),
+            record("nan", "nan.wav"),
+            record("silent", "silent.wav"),
+            record("44k", "rate44k.wav"),
+            record("stereo", "stereo.wav"),
+            '{"id": "broken", "audio": ',
+            no_answer,
+            record("wrong", "good.wav", answer="medium"),
+            record("good", "good.wav"),
+            record("half", "half.wav"),
+            record("mismatch", "good.wav", duration=9.0),
+            record("long", "long.wav"),
+            record("also-good", "good.wav", duration=1.0),
+        ],
+    )
 
 
 def test_every_problem_is_reported_with_its_line_and_reason(bad_manifest):
@@ -76,8 +90,22 @@ def test_every_problem_is_reported_with_its_line_and_reason(bad_manifest):
 
 
 # The example id of each line (line 10 is malformed JSON: no id can be read).
-IDS = {2: "missing", 3: "empty", 4: "zero", 5: "corrupt", 6: "nan", 7: "silent", 8: "44k", 9: "stereo",
-       11: "no-answer", 12: "wrong", 13: "good", 14: "half", 15: "mismatch", 16: "long"}  # fmt: skip
+IDS = {
+    2: "missing",
+    3: "empty",
+    4: "zero",
+    5: "corrupt",
+    6: "nan",
+    7: "silent",
+    8: "44k",
+    9: "stereo",
+    11: "no-answer",
+    12: "wrong",
+    13: "good",
+    14: "half",
+    15: "mismatch",
+    16: "long",
+}
 
 
 def test_printed_report_lists_every_error_and_warning_with_its_id_and_exit_code_is_1(bad_manifest, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from audio_thinker.data.validate import check_dataset, data_check_main, format_report
-from tests.benchmarks import EXCERPT, full_mmau_test_mini, read_items, write_placeholder_audio
+from tests.helpers.benchmarks import EXCERPT, full_mmau_test_mini, read_items, write_placeholder_audio
 
 
 def test_excerpt_is_usable_and_repeated_options_are_warnings(tmp_path, capsys):

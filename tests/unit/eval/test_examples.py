@@ -10,7 +10,7 @@ import pytest
 from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.errors import AudioLoadError
 from audio_thinker.eval.examples import LazyExamples, choose_indices, default_scorer, stratified_sample
-from tests.benchmarks import EXCERPT, read_items, write_placeholder_audio
+from tests.helpers.benchmarks import EXCERPT, read_items, write_placeholder_audio
 
 
 def test_stratified_sample_keeps_each_tasks_share_and_file_order():

@@ -10,9 +10,20 @@ from audio_thinker.eval.metrics import compute_metrics, read_predictions, summar
 
 
 def record(id, task, difficulty, correct, mode, think, answer, budget=None):
-    return {"id": id, "task": task, "difficulty": difficulty, "budget": budget, "sample": 0, "completion": "",
-            "answer": None, "gold": "", "correct": correct, "mode": mode, "think_tokens": think,
-            "answer_tokens": answer}  # fmt: skip
+    return {
+        "id": id,
+        "task": task,
+        "difficulty": difficulty,
+        "budget": budget,
+        "sample": 0,
+        "completion": "",
+        "answer": None,
+        "gold": "",
+        "correct": correct,
+        "mode": mode,
+        "think_tokens": think,
+        "answer_tokens": answer,
+    }
 
 
 FREE = [
@@ -68,8 +79,12 @@ def test_samples_count_once_each_but_examples_once():
 
 
 def scored(id, task, category, sub, mmau, choice):
-    return {**record(id, task, "easy", mmau, "think", 1, 1), "category": category, "sub_category": sub,
-            "scores": {"mmau": mmau, "choice": choice}}  # fmt: skip
+    return {
+        **record(id, task, "easy", mmau, "think", 1, 1),
+        "category": category,
+        "sub_category": sub,
+        "scores": {"mmau": mmau, "choice": choice},
+    }
 
 
 def test_every_scorer_is_broken_down_by_task_category_and_sub_category():
@@ -83,7 +98,8 @@ def test_every_scorer_is_broken_down_by_task_category_and_sub_category():
     assert summary["accuracy"] == pytest.approx(0.75)  # `correct` is the headline (here: mmau)
     assert summary["accuracy_by_category"] == pytest.approx({"Information Extraction": 0.0, "Reasoning": 1.0})
     assert summary["accuracy_by_sub_category"] == pytest.approx(
-        {"Counting": 1.0, "Instrumentation": 0.0, "Temporal Reasoning": 1.0})  # fmt: skip
+        {"Counting": 1.0, "Instrumentation": 0.0, "Temporal Reasoning": 1.0}
+    )
     choice = summary["scorers"]["choice"]
     assert choice["accuracy"] == pytest.approx(0.5)  # a, d
     assert choice["by_task"] == pytest.approx({"music": 0.5, "sound": 0.5})

@@ -8,7 +8,7 @@ import sys
 
 from audio_thinker.eval.predict import predict
 from audio_thinker.rollout.prompts import THINK
-from tests.terminal import Terminal
+from tests.helpers.terminal import Terminal
 
 
 def test_a_bar_counts_the_examples_on_a_terminal(tiny_policy, val_examples, monkeypatch, caplog):

@@ -54,8 +54,10 @@ def test_plot_is_written_as_png(tmp_path):
 def graded(budget, correct, think=None, options=4, prefix="q"):
     """Prediction records at one budget: one per entry of `correct` (ids q0, q1, ...)."""
     think = think or [0] * len(correct)
-    return [{"id": f"{prefix}{i}", "budget": budget, "correct": bool(c), "think_tokens": t, "options": options}
-            for i, (c, t) in enumerate(zip(correct, think, strict=True))]  # fmt: skip
+    return [
+        {"id": f"{prefix}{i}", "budget": budget, "correct": bool(c), "think_tokens": t, "options": options}
+        for i, (c, t) in enumerate(zip(correct, think, strict=True))
+    ]
 
 
 def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -88,15 +90,17 @@ def test_the_same_accuracies_on_a_hundred_examples_are_positive_scaling():
     curve = curve_from_predictions(records, [0, 50])
     assert curve.slope == pytest.approx(0.008) and curve.slope_interval[0] > 0
     assert curve.trend == "positive scaling" and curve.warnings == []
-    inverse = curve_from_predictions(graded(0, [1] * 70 + [0] * 30) + graded(50, [1] * 30 + [0] * 70, [9] * 100),
-                                     [0, 50])  # fmt: skip
+    inverse = curve_from_predictions(
+        graded(0, [1] * 70 + [0] * 30) + graded(50, [1] * 30 + [0] * 70, [9] * 100), [0, 50]
+    )
     assert inverse.trend == "inverse scaling" and inverse.slope_interval[1] < 0
 
 
 def test_budgets_nobody_reasons_at_or_nobody_uses_are_warned_about():
     # The model stops after at most 20 tokens: budget 50 repeats budget 25; at budget 75 nothing reasons at all.
-    records = (graded(0, [1, 0]) + graded(25, [1, 1], think=[10, 20]) + graded(50, [1, 0], think=[10, 20])
-               + graded(75, [0, 1]))  # fmt: skip
+    records = (
+        graded(0, [1, 0]) + graded(25, [1, 1], think=[10, 20]) + graded(50, [1, 0], think=[10, 20]) + graded(75, [0, 1])
+    )
     curve = curve_from_predictions(records, [0, 25, 50, 75])
     assert curve.warnings[:2] == [
         "no example reasoned at budget(s) [75]: the curve there measures direct answers",

@@ -26,16 +26,26 @@ def fake_run(sweep, name: str, overrides: list[str], scalars: dict[str, dict[int
 
 @pytest.fixture
 def sweep(tmp_path):
-    fake_run(tmp_path, "0_reward=rlvr", ["reward=rlvr", "trainer.max_steps=20"], {
-        "reward/total": {step: float(step) for step in range(20)},  # last 10 steps: 10..19, mean 14.5; last 19
-        "reward/accuracy": {step: 0.5 for step in range(20)},
-        "reward/total_std": {step: 9.0 for step in range(20)},
-        "val/accuracy": {9: 0.25, 19: 0.75},  # every 10 steps: the window holds only step 19's
-    })  # fmt: skip
-    fake_run(tmp_path, "1_reward=cesar", ["reward=cesar", "trainer.max_steps=20"], {
-        "reward/total": {step: 2.0 * step for step in range(4)},  # a short run: all its steps, mean 3
-        "reward/accuracy": {0: 0.0, 1: 0.0, 2: 1.0, 3: 1.0},
-    })  # fmt: skip
+    fake_run(
+        tmp_path,
+        "0_reward=rlvr",
+        ["reward=rlvr", "trainer.max_steps=20"],
+        {
+            "reward/total": {step: float(step) for step in range(20)},  # last 10 steps: 10..19, mean 14.5; last 19
+            "reward/accuracy": {step: 0.5 for step in range(20)},
+            "reward/total_std": {step: 9.0 for step in range(20)},
+            "val/accuracy": {9: 0.25, 19: 0.75},  # every 10 steps: the window holds only step 19's
+        },
+    )
+    fake_run(
+        tmp_path,
+        "1_reward=cesar",
+        ["reward=cesar", "trainer.max_steps=20"],
+        {
+            "reward/total": {step: 2.0 * step for step in range(4)},  # a short run: all its steps, mean 3
+            "reward/accuracy": {0: 0.0, 1: 0.0, 2: 1.0, 3: 1.0},
+        },
+    )
     return tmp_path
 
 

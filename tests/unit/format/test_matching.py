@@ -25,8 +25,12 @@ SECONDS = ["1.63 seconds", "2.74 seconds", "1.53 seconds", "1.63 seconds"]
 # dd249c7f-... (speech): gold "nine"; "fourteen" repeated
 COUNTS = ["four", "nine", "fourteen", "fourteen"]
 # 43df3159-... (sound): gold "No, it is not present."; sentences sharing most words
-PRESENT = ["Yes, it is the second sound.", "Yes, it is the third sound.", "No, it is not present.",
-           "Yes, it is the last sound."]  # fmt: skip
+PRESENT = [
+    "Yes, it is the second sound.",
+    "Yes, it is the third sound.",
+    "No, it is not present.",
+    "Yes, it is the last sound.",
+]
 # 72fb5481-... (sound): gold "A woman"; options that start with an article
 SPEAKER = ["A child", "A woman", "An adult man", "A teenager"]
 
@@ -34,8 +38,12 @@ SPEAKER = ["A child", "A woman", "An adult man", "A teenager"]
 def test_words_separate_on_punctuation_and_keep_symbols():
     assert words("twenty-one") == words("twenty one") == ("twenty", "one")
     assert words("Berman's") == ("bermans",)
-    assert (words("A#"), words("F#"), words("C++"), words("5.1 surround")) == (("a#",), ("f#",), ("c++",),
-                                                                               ("5.1", "surround"))  # fmt: skip
+    assert (words("A#"), words("F#"), words("C++"), words("5.1 surround")) == (
+        ("a#",),
+        ("f#",),
+        ("c++",),
+        ("5.1", "surround"),
+    )
     assert words("A:maj(#11)/1") == ("a", "maj", "#11", "1")
     assert words("one thousand, nine hundred") == ("one", "thousand", "nine", "hundred")  # not digits: separates
     assert words("1,000 Hz") == ("1,000", "hz")
@@ -46,10 +54,15 @@ def test_words_separate_on_punctuation_and_keep_symbols():
 @pytest.mark.parametrize(
     ("answer", "right"),
     [
-        ("forty-nine", True), ("forty nine", True), ("Forty-Nine.", True), ("C", True),
-        ("fortynine", False), ("forty", False), ("twenty", False),
+        ("forty-nine", True),
+        ("forty nine", True),
+        ("Forty-Nine.", True),
+        ("C", True),
+        ("fortynine", False),
+        ("forty", False),
+        ("twenty", False),
     ],
-)  # fmt: skip
+)
 def test_punctuation_separates_words(answer, right):
     assert choice_correct(answer, "forty-nine", NUMBERS) is right
 
@@ -71,9 +84,16 @@ def test_symbols_match_exactly_and_never_by_prefix(answer, option):
 
 @pytest.mark.parametrize(
     ("answer", "option"),
-    [("B:maj/1", "B:maj/1"), ("b:maj/1", "B:maj/1"), ("B", "B:maj/1"), ("F#:7/1", "F#:7/1"), ("F#", None),
-     ("D#:7", None), ("B:maj", None)],
-)  # fmt: skip
+    [
+        ("B:maj/1", "B:maj/1"),
+        ("b:maj/1", "B:maj/1"),
+        ("B", "B:maj/1"),
+        ("F#:7/1", "F#:7/1"),
+        ("F#", None),
+        ("D#:7", None),
+        ("B:maj", None),
+    ],
+)
 def test_chord_symbols(answer, option):
     assert match_option(answer, CHORDS) == option
     assert match_option("A:maj(#11)/1", CHORDS_A) == "A:maj(#11)/1" and match_option("maj/5", CHORDS_A) is None
@@ -95,14 +115,23 @@ def test_repeated_options_a_letter_for_either_copy_is_right():
 @pytest.mark.parametrize(
     ("answer", "option"),
     [
-        ("A", "Man"), ("a", "Man"), ("(a)", "Man"), ("[A]", "Man"), ("A.", "Man"), ("A)", "Man"), ("A:", "Man"),
-        ("Option A", "Man"), ("A. Man", "Man"), ("(A) man", "Man"), ("A, because the voice is deep", "Man"),
+        ("A", "Man"),
+        ("a", "Man"),
+        ("(a)", "Man"),
+        ("[A]", "Man"),
+        ("A.", "Man"),
+        ("A)", "Man"),
+        ("A:", "Man"),
+        ("Option A", "Man"),
+        ("A. Man", "Man"),
+        ("(A) man", "Man"),
+        ("A, because the voice is deep", "Man"),
         ("A\nThe voice is deep.", "Man"),
         ("A. Woman", None),  # the letter names Man, the text Woman: contradictory
         ("A, B", None),  # two labels
         ("E", None),  # no fifth option
     ],
-)  # fmt: skip
+)
 def test_letters(answer, option):
     assert match_option(answer, VOICE) == option
 
@@ -116,10 +145,23 @@ def test_a_letter_counts_only_when_the_options_were_lettered():
 
 @pytest.mark.parametrize(
     "answer",
-    ["Man", "man.", "the man", "a man", "The answer is Man.", "Answer: man", "The correct answer is: A",
-     "So the answer is A.", "I think it is a man.", "It's a man", "**Answer:** A", "Final answer - (A)",
-     "Man, because the voice is deep.", "The speaker is a man."],
-)  # fmt: skip
+    [
+        "Man",
+        "man.",
+        "the man",
+        "a man",
+        "The answer is Man.",
+        "Answer: man",
+        "The correct answer is: A",
+        "So the answer is A.",
+        "I think it is a man.",
+        "It's a man",
+        "**Answer:** A",
+        "Final answer - (A)",
+        "Man, because the voice is deep.",
+        "The speaker is a man.",
+    ],
+)
 def test_filler_articles_and_sentences_name_the_option(answer):
     assert choice_correct(answer, "Man", VOICE)
 

@@ -8,35 +8,17 @@ from audio_thinker.data.formats import read_records
 from audio_thinker.eval.official import official_items
 from audio_thinker.format.matching import choice_correct
 from audio_thinker.format.mmau import mmau_correct, official_output
-from tests.benchmarks import EXCERPT, full_mmau_test_mini
+from tests.helpers.benchmarks import EXCERPT, full_mmau_test_mini, official_rule
 
 VOICE = ["Man", "Woman", "Child", "Robot"]  # 3fe64f3d-282c-4bc8-a753-68f8f6c35652, gold "Man"
 NOTES = ["G", "A#", "D", "E"]  # b11438e7-7867-429e-9a45-b35c2642a75c, gold "D"
 # bbabe360-0573-43d4-b2e6-6892150cbdcd: every option uses the same four words in another order
-ORDER = ["['light_switch_clicking', 'boiling_water', 'doorbell_ringing', 'clock_ticking']",
-         "['boiling_water', 'light_switch_clicking', 'clock_ticking', 'doorbell_ringing']",
-         "['clock_ticking', 'doorbell_ringing', 'boiling_water', 'light_switch_clicking']",
-         "['doorbell_ringing', 'clock_ticking', 'light_switch_clicking', 'boiling_water']"]  # fmt: skip
-
-
-def official_rule(entry: dict) -> bool:
-    """MMAU's rule as its README describes it, written without looking at format/mmau.py: every word token of
-    the answer appears in `model_output`, and no token belonging only to a wrong option does."""
-
-    def tokens(text: str) -> set[str]:
-        found, word = set(), ""
-        for char in text.lower() + " ":
-            if char.isalnum() or char == "_":
-                word += char
-            elif word:
-                found.add(word)
-                word = ""
-        return found
-
-    said, gold = tokens(entry["model_output"]), tokens(entry["answer"])
-    if not said or not gold <= said:
-        return False
-    return all(not (said & (tokens(c) - gold)) for c in entry["choices"] if tokens(c) != gold)
+ORDER = [
+    "['light_switch_clicking', 'boiling_water', 'doorbell_ringing', 'clock_ticking']",
+    "['boiling_water', 'light_switch_clicking', 'clock_ticking', 'doorbell_ringing']",
+    "['clock_ticking', 'doorbell_ringing', 'boiling_water', 'light_switch_clicking']",
+    "['doorbell_ringing', 'clock_ticking', 'light_switch_clicking', 'boiling_water']",
+]
 
 
 def prediction_strings(choices: list[str], gold: str) -> list[str]:
@@ -44,9 +26,18 @@ def prediction_strings(choices: list[str], gold: str) -> list[str]:
     out = []
     for index, choice in enumerate(choices):
         letter = "ABCDEFGH"[index]
-        out += [letter, f"({letter.lower()})", f"Option {letter}", f"The answer is {letter}.", f"{letter}. {choice}",
-                choice, choice.upper(), f"The answer is {choice}.", f"{choice}, because that is what I hear.",
-                f"the {choice}"]  # fmt: skip
+        out += [
+            letter,
+            f"({letter.lower()})",
+            f"Option {letter}",
+            f"The answer is {letter}.",
+            f"{letter}. {choice}",
+            choice,
+            choice.upper(),
+            f"The answer is {choice}.",
+            f"{choice}, because that is what I hear.",
+            f"the {choice}",
+        ]
     out += [f"{choices[0]} or {choices[1]}", "", "I am not sure.", gold.replace("-", " "), gold.rstrip(".") + "!"]
     return out
 
@@ -79,9 +70,19 @@ def test_mmau_scorer_agrees_with_the_official_rule_on_the_full_test_mini():
 
 @pytest.mark.parametrize(
     ("answer", "output"),
-    [("A", "Man"), ("(b)", "Woman"), ("Option C", "Child"), ("The answer is D.", "Robot"), ("**A**", "Man"),
-     ("A. Man", "A. Man"), ("Man, surely", "Man, surely"), ("F", "F"), (None, ""), ("", "")],
-)  # fmt: skip
+    [
+        ("A", "Man"),
+        ("(b)", "Woman"),
+        ("Option C", "Child"),
+        ("The answer is D.", "Robot"),
+        ("**A**", "Man"),
+        ("A. Man", "A. Man"),
+        ("Man, surely", "Man, surely"),
+        ("F", "F"),
+        (None, ""),
+        ("", ""),
+    ],
+)
 def test_bare_letters_become_their_option_text(answer, output):
     assert official_output(answer, VOICE) == output
 

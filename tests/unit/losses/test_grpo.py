@@ -103,8 +103,9 @@ def test_dapo_over_two_accumulated_micro_batches_has_the_one_batch_gradient():
     whole = loss(logps, adv, mask, old, num_tokens=7.0).loss  # one micro-batch holding all 7 tokens
     (full_grad,) = torch.autograd.grad(whole, logps)
     # Two micro-batches of 4 and 3 tokens; Lightning divides each by accumulation=2; the normaliser is 7 / 2.
-    halves = [loss(logps[i : i + 2], adv[i : i + 2], mask[i : i + 2], old[i : i + 2], num_tokens=3.5).loss / 2
-              for i in (0, 2)]  # fmt: skip
+    halves = [
+        loss(logps[i : i + 2], adv[i : i + 2], mask[i : i + 2], old[i : i + 2], num_tokens=3.5).loss / 2 for i in (0, 2)
+    ]
     (accumulated,) = torch.autograd.grad(sum(halves), logps)
     assert torch.allclose(accumulated, full_grad)
     bnpo = GRPOLoss(beta=0.0, aggregation="bnpo")
@@ -135,8 +136,9 @@ def test_sequence_level_ratio_is_the_geometric_mean_of_token_ratios():
 def test_sequence_level_ratio_is_clipped_as_one():
     # ρ = exp(0.3) = 1.34986 > 1.2 with A = 1: both tokens clipped, loss -1.2, no gradient.
     logps = torch.tensor([[0.2, 0.4]], requires_grad=True)
-    out = GRPOLoss(beta=0.0, importance_sampling_level="sequence")(logps, torch.tensor([1.0]), torch.ones(1, 2),
-                                                                   torch.zeros(1, 2))  # fmt: skip
+    out = GRPOLoss(beta=0.0, importance_sampling_level="sequence")(
+        logps, torch.tensor([1.0]), torch.ones(1, 2), torch.zeros(1, 2)
+    )
     out.loss.backward()
     assert out.loss.item() == pytest.approx(-1.2)
     assert out.clip_fraction.item() == 1.0

@@ -11,15 +11,18 @@ from audio_thinker.models import loading
 from audio_thinker.models.loading import resolve_dtype
 
 
-@pytest.mark.parametrize(("cuda", "bf16", "device", "expected"), [
-    (False, False, "auto", "float32"),  # this machine: no GPU
-    (False, False, "cpu", "float32"),
-    (True, True, "auto", "bfloat16"),  # an A100/H100
-    (True, True, "gpu", "bfloat16"),
-    (True, True, "cuda:1", "bfloat16"),
-    (True, True, "cpu", "float32"),  # a GPU machine told to train on its CPU
-    (True, False, "gpu", "float32"),  # a V100 or T4: no bfloat16 units
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("cuda", "bf16", "device", "expected"),
+    [
+        (False, False, "auto", "float32"),  # this machine: no GPU
+        (False, False, "cpu", "float32"),
+        (True, True, "auto", "bfloat16"),  # an A100/H100
+        (True, True, "gpu", "bfloat16"),
+        (True, True, "cuda:1", "bfloat16"),
+        (True, True, "cpu", "float32"),  # a GPU machine told to train on its CPU
+        (True, False, "gpu", "float32"),  # a V100 or T4: no bfloat16 units
+    ],
+)
 def test_auto_is_bfloat16_only_on_a_gpu_that_supports_it(monkeypatch, cuda, bf16, device, expected):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)

@@ -15,10 +15,13 @@ from audio_thinker.models.policy import Policy, Qwen2_5OmniThinkerPolicy, Qwen2A
 
 EMBEDDED = {
     "tiny-qwen2-audio": ("qwen2_audio", Qwen2AudioPolicy, "Qwen2AudioForConditionalGeneration"),
-    "tiny-qwen2_5-omni": ("qwen2_5_omni_thinker", Qwen2_5OmniThinkerPolicy,
-                          "Qwen2_5OmniThinkerForConditionalGeneration"),
+    "tiny-qwen2_5-omni": (
+        "qwen2_5_omni_thinker",
+        Qwen2_5OmniThinkerPolicy,
+        "Qwen2_5OmniThinkerForConditionalGeneration",
+    ),
     "tiny-qwen2": ("qwen2", Policy, "Qwen2ForCausalLM"),
-}  # fmt: skip
+}
 
 
 def test_a_full_omni_checkpoint_trains_and_saves_its_thinker():
@@ -77,8 +80,9 @@ def test_a_merge_is_the_base_plus_the_lora_delta_and_opens_with_plain_transforme
     policy = _perturbed_lora(path)
     expected = _expected_merge(policy)
     assert len(expected) == 2 * 7  # two layers x (q, k, v, o, gate, up, down) of the language model only
-    untouched = {k: v.clone() for k, v in policy.hf_model.state_dict().items() if "lora_" not in k and
-                 ".base_layer." not in k}  # fmt: skip
+    untouched = {
+        k: v.clone() for k, v in policy.hf_model.state_dict().items() if "lora_" not in k and ".base_layer." not in k
+    }
 
     out = merge_policy(policy, tmp_path / "merged")
 

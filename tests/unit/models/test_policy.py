@@ -33,10 +33,17 @@ def test_our_logprobs_equal_generation_scores_and_the_transformers_forward(polic
     """Catches position-id, padding and audio-placement mistakes in the cached-embedding path."""
     torch.manual_seed(0)
     out = policy.hf_model.generate(
-        inputs_embeds=policy.embed_prompts(encoding), attention_mask=encoding.attention_mask, do_sample=True,
-        max_new_tokens=10, num_return_sequences=2, output_logits=True, return_dict_in_generate=True,
-        suppress_tokens=policy.special_token_ids(), eos_token_id=-1, pad_token_id=0,
-    )  # fmt: skip
+        inputs_embeds=policy.embed_prompts(encoding),
+        attention_mask=encoding.attention_mask,
+        do_sample=True,
+        max_new_tokens=10,
+        num_return_sequences=2,
+        output_logits=True,
+        return_dict_in_generate=True,
+        suppress_tokens=policy.special_token_ids(),
+        eos_token_id=-1,
+        pad_token_id=0,
+    )
     ids = out.sequences  # [4, 10], no stop token so every position is real
     sampled = torch.stack(out.logits, 1).float().log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
     ours = policy.completion_logps(encoding, ids, torch.ones_like(ids))
@@ -152,8 +159,11 @@ def test_generation_with_a_shared_prefill_equals_plain_generate(policy, encoding
     plain = policy.hf_model.generate(
         inputs_embeds=policy.embed_prompts(encoding).repeat_interleave(3, 0),
         attention_mask=encoding.attention_mask.repeat_interleave(3, 0),
-        do_sample=False, max_new_tokens=12, suppress_tokens=policy.special_token_ids(),
-        eos_token_id=policy.stop_token_ids(), pad_token_id=policy.tokenizer.pad_token_id,
-    )  # fmt: skip
+        do_sample=False,
+        max_new_tokens=12,
+        suppress_tokens=policy.special_token_ids(),
+        eos_token_id=policy.stop_token_ids(),
+        pad_token_id=policy.tokenizer.pad_token_id,
+    )
     shared = policy.generate(encoding, 3, do_sample=False, max_new_tokens=12)
     assert torch.equal(shared, plain)

@@ -99,9 +99,11 @@ def test_direction_words_decide_the_contour_answer(make_inputs):
 def test_order_rule_only_for_sequence_answers(make_inputs, violin):
     # pitch_compare's options "the first tone" / "the second tone" are no sequence: word order is free.
     pair = AudioQAExample(
-        id="pair", question="Which of the two tones is higher in pitch?", answer="the second tone",
+        id="pair",
+        question="Which of the two tones is higher in pitch?",
+        answer="the second tone",
         choices=["the first tone", "the second tone"],
-    )  # fmt: skip
+    )
     inputs = make_inputs(["<think>The tone that came second is higher.</think><answer>B</answer>"], pair)
     # C(t) = {ton, cam, second, high}; C(ŷ) = {second, ton}: 2/4 although "second" comes after "tone";
     # C(Q) = {2, ton, high, in, pitch, first, second} ("two" -> "2", "in" kept): {ton, second, high} = 3/7

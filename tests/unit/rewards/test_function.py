@@ -33,11 +33,16 @@ def test_a_function_target_is_wrapped_with_its_weight_and_options():
 
 
 def test_a_suite_mixes_classes_and_functions():
-    config = OmegaConf.create({
-        "_target_": "audio_thinker.rewards.suite.RewardSuite",
-        "terms": {"accuracy": {"_target_": "audio_thinker.rewards.outcome.AccuracyReward"},
-                  "brevity": {"_target_": f"{__name__}.brevity", "weight": 2.0}, "off": None},
-    })  # fmt: skip
+    config = OmegaConf.create(
+        {
+            "_target_": "audio_thinker.rewards.suite.RewardSuite",
+            "terms": {
+                "accuracy": {"_target_": "audio_thinker.rewards.outcome.AccuracyReward"},
+                "brevity": {"_target_": f"{__name__}.brevity", "weight": 2.0},
+                "off": None,
+            },
+        }
+    )
     suite = build_reward_suite(config)
     result = suite(_inputs())
     assert set(suite.terms) == {"accuracy", "brevity"}

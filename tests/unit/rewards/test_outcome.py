@@ -33,14 +33,20 @@ def test_unknown_requirement_names_the_field():
 def test_accuracy_uses_the_eval_choice_matcher(make_inputs):
     # MMAU test-mini b11438e7-7867-429e-9a45-b35c2642a75c: options G, A#, D, E, gold "D".
     notes = AudioQAExample(id="b11438e7", question="Which note?", answer="D", choices=["G", "A#", "D", "E"])
-    texts = ["<answer>D</answer>", "<answer>C</answer>", "<answer>A</answer>",
-             "<think>x</think><answer>So the answer is C.</think><answer>C</answer>",
-             "<answer>The answer is D, it is clear.</answer>", "<answer>D or E</answer>"]  # fmt: skip
+    texts = [
+        "<answer>D</answer>",
+        "<answer>C</answer>",
+        "<answer>A</answer>",
+        "<think>x</think><answer>So the answer is C.</think><answer>C</answer>",
+        "<answer>The answer is D, it is clear.</answer>",
+        "<answer>D or E</answer>",
+    ]
     inputs = make_inputs(texts, notes)
     expected = [1.0, 1.0, 0.0, 1.0, 1.0, 0.0]  # text D; letter C = "D"; letter A = "G", never "A#"; ...
     assert AccuracyReward().score(inputs) == expected
-    assert AccuracyReward().score(inputs) == [float(choice_correct(c.answer, "D", notes.choices))
-                                              for c in inputs.completions]  # fmt: skip
+    assert AccuracyReward().score(inputs) == [
+        float(choice_correct(c.answer, "D", notes.choices)) for c in inputs.completions
+    ]
 
 
 def test_accuracy_counts_letters_only_when_the_prompt_lettered_the_options(make_inputs, violin):

@@ -70,8 +70,9 @@ def test_audio_thinker_suite_runs_on_the_embedded_judge(make_inputs, violin, emb
 
 @pytest.mark.parametrize("choice", ["reward=audio_thinker_endpoint", "judge=endpoint"])
 def test_endpoint_variants_swap_the_backend(choice):
-    suite = instantiate(reward_config("reward=audio_thinker", choice) if choice.startswith("judge") else
-                        reward_config(choice))  # fmt: skip
+    suite = instantiate(
+        reward_config("reward=audio_thinker", choice) if choice.startswith("judge") else reward_config(choice)
+    )
     for key in ("judge_consistency", "judge_think"):
         judge = suite.terms[key].judge
         assert isinstance(judge, OpenAIChatJudge)

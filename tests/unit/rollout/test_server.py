@@ -22,7 +22,8 @@ from audio_thinker.rollout.prompts import DIRECT
 from audio_thinker.rollout.sampler import sample_rollout
 from audio_thinker.rollout.server import READY_MARKER, ServerProcess, ServerSettings, free_port, rollout_server_main
 from audio_thinker.rollout.vllm_engine import ServerError, VLLMEngine
-from tests.fake_vllm_server import FakeVLLM
+from tests.helpers import fake_vllm_server
+from tests.helpers.fake_vllm_server import FakeVLLM
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def fake_venv(tmp_path_factory) -> Path:
     package.mkdir(parents=True)
     for folder in (site / "vllm", site / "vllm" / "entrypoints", package):
         (folder / "__init__.py").write_text("")
-    shutil.copy(Path(__file__).parents[2] / "fake_vllm_server.py", package / "api_server.py")
+    shutil.copy(fake_vllm_server.__file__, package / "api_server.py")
     (root / READY_MARKER).write_text("fake\n")
     return root
 
@@ -59,8 +60,11 @@ def test_our_server_starts_answers_and_stops_with_its_process_group(fake_venv, t
 def test_a_server_that_exits_while_starting_is_reported_with_its_log(fake_venv, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_VLLM_EXIT", "3")
     server = start(fake_venv, tmp_path)
-    with pytest.raises(RuntimeError, match=r"exited with code 3 while starting; its log .*server.log ends with:\n"
-                                           r"(.|\n)*failing at start on purpose"):  # fmt: skip
+    with pytest.raises(
+        RuntimeError,
+        match=r"exited with code 3 while starting; its log .*server.log ends with:\n"
+        r"(.|\n)*failing at start on purpose",
+    ):
         server.wait_healthy(60)
 
 
@@ -140,8 +144,19 @@ def test_health_command_reports_the_served_model(tmp_path, capsys):
 def test_start_serves_in_the_foreground_until_stop(fake_venv, tmp_path):
     env = {**os.environ, "AUDIO_THINKER_VLLM_VENV": str(fake_venv)}  # also where the pid file goes (its parent)
     port = str(free_port())
-    cmd = [sys.executable, "-m", "audio_thinker.cli", "rollout-server", "start", "--model", str(tmp_path), "--port",
-           port, "--log", str(tmp_path / "server.log")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "audio_thinker.cli",
+        "rollout-server",
+        "start",
+        "--model",
+        str(tmp_path),
+        "--port",
+        port,
+        "--log",
+        str(tmp_path / "server.log"),
+    ]
     serving = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = [serving.stdout.readline() for _ in range(2)]

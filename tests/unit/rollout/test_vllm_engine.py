@@ -32,7 +32,7 @@ from audio_thinker.rollout.vllm_engine import (
     parse_choices,
     wav_base64,
 )
-from tests.fake_vllm_server import FakeVLLM
+from tests.helpers.fake_vllm_server import FakeVLLM
 
 SAMPLING = SamplingSettings(max_new_tokens=4, temperature=0.7, top_p=0.9, top_k=5, min_new_tokens=1)
 

@@ -47,9 +47,23 @@ def test_saved_checkpoint_loads_as_a_plain_model_that_computes_what_the_policy_c
 
 
 def test_model_summary_reads_audio_and_text_configs():
-    config = {"model_type": "qwen2_audio", "audio_config": {"d_model": 64},
-              "text_config": {"vocab_size": 9, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-                              "num_key_value_heads": 1}}  # fmt: skip
-    assert model_summary(config) == {"model_type": "qwen2_audio", "vocab_size": 9, "hidden_size": 64,
-                                     "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
-                                     "audio_d_model": 64}  # fmt: skip
+    config = {
+        "model_type": "qwen2_audio",
+        "audio_config": {"d_model": 64},
+        "text_config": {
+            "vocab_size": 9,
+            "hidden_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+        },
+    }
+    assert model_summary(config) == {
+        "model_type": "qwen2_audio",
+        "vocab_size": 9,
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "audio_d_model": 64,
+    }

@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from audio_thinker.data.errors import DataError
+from audio_thinker.data.synthetic import SyntheticAudioQA
+
 
 def sine(freq_hz: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
     """A float32 sine tone."""
@@ -31,8 +34,14 @@ def write_jsonl(path: Path, records: list[dict | str]) -> Path:
 
 def record(example_id: str, audio: str, **extra) -> dict:
     """A valid record of our JSONL format (two-option question, answer "high")."""
-    return {"id": example_id, "audio": audio, "question": "Is the tone high or low?", "choices": ["high", "low"],
-            "answer": "high", **extra}  # fmt: skip
+    return {
+        "id": example_id,
+        "audio": audio,
+        "question": "Is the tone high or low?",
+        "choices": ["high", "low"],
+        "answer": "high",
+        **extra,
+    }
 
 
 def peak_hz(wave: np.ndarray, rate: int) -> float:
@@ -40,3 +49,16 @@ def peak_hz(wave: np.ndarray, rate: int) -> float:
     n = max(1 << 18, 1 << int(np.ceil(np.log2(len(wave)))))
     spectrum = np.abs(np.fft.rfft(wave * np.hanning(len(wave)), n))
     return float(np.argmax(spectrum) * rate / n)
+
+
+class PartlyBrokenSynthetic(SyntheticAudioQA):
+    """Synthetic examples where the items at `bad` fail to load (as a corrupt audio file would)."""
+
+    def __init__(self, bad: list[int], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.bad = set(bad)
+
+    def __getitem__(self, index: int):
+        if index in self.bad:
+            raise DataError(f"item {index} is broken on purpose", kind="test")
+        return super().__getitem__(index)

@@ -1,4 +1,4 @@
-"""The embedded tiny Qwen2-Audio and a few synthetic validation examples, shared by the eval tests."""
+"""The embedded tiny Qwen2-Audio and a few synthetic validation examples, shared by the eval and callback tests."""
 
 from __future__ import annotations
 

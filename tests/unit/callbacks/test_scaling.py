@@ -22,8 +22,9 @@ class RecordingLogger:
 
 
 def fake_run(policy, examples, step: int):
-    trainer = SimpleNamespace(global_step=step, is_global_zero=True, loggers=[RecordingLogger()],
-                              datamodule=SimpleNamespace(val_set=examples))  # fmt: skip
+    trainer = SimpleNamespace(
+        global_step=step, is_global_zero=True, loggers=[RecordingLogger()], datamodule=SimpleNamespace(val_set=examples)
+    )
     return trainer, SimpleNamespace(policy=policy, device=torch.device("cpu"))
 
 
@@ -38,9 +39,16 @@ def test_measuring_restores_the_rng_and_train_mode_and_logs_every_tag(tiny_polic
     assert tiny_policy.hf_model.training
     [(step, metrics)] = trainer.loggers[0].metrics
     assert step == 4
-    assert set(metrics) == {"scaling/accuracy@0", "scaling/accuracy@4", "scaling/think_tokens@0",
-                            "scaling/think_tokens@4", "scaling/slope", "scaling/slope_stderr", "scaling/sweet_spot",
-                            "scaling/sweet_spot_accuracy"}  # fmt: skip
+    assert set(metrics) == {
+        "scaling/accuracy@0",
+        "scaling/accuracy@4",
+        "scaling/think_tokens@0",
+        "scaling/think_tokens@4",
+        "scaling/slope",
+        "scaling/slope_stderr",
+        "scaling/sweet_spot",
+        "scaling/sweet_spot_accuracy",
+    }
     assert metrics["scaling/think_tokens@0"] == 0 and 0 <= metrics["scaling/think_tokens@4"] <= 4
     # slope from two points: (acc@4 - acc@0) / 4 tokens
     assert metrics["scaling/slope"] == pytest.approx(

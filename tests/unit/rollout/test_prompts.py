@@ -23,20 +23,30 @@ from audio_thinker.rollout.prompts import (
 )
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
-EXAMPLE = AudioQAExample("ex-1", "Which of the two tones is higher in pitch?", "the second tone",
-                         choices=["the first tone", "the second tone"])  # fmt: skip
+EXAMPLE = AudioQAExample(
+    "ex-1",
+    "Which of the two tones is higher in pitch?",
+    "the second tone",
+    choices=["the first tone", "the second tone"],
+)
 
 
 def test_messages_with_audio_follow_the_hf_multimodal_layout():
     template = PromptTemplate(instruction="Answer in <answer></answer>.", mode="direct", system="You listen well.")
     assert template.messages(EXAMPLE) == [
         {"role": "system", "content": "You listen well."},
-        {"role": "user", "content": [
-            {"type": "audio", "audio": EXAMPLE.id},  # a key the hub Qwen2-Audio template looks for
-            {"type": "text", "text": "Which of the two tones is higher in pitch?\nA. the first tone\nB. the second "
-                                     "tone\nAnswer in <answer></answer>."},
-        ]},
-    ]  # fmt: skip
+        {
+            "role": "user",
+            "content": [
+                {"type": "audio", "audio": EXAMPLE.id},  # a key the hub Qwen2-Audio template looks for
+                {
+                    "type": "text",
+                    "text": "Which of the two tones is higher in pitch?\nA. the first tone\nB. the second "
+                    "tone\nAnswer in <answer></answer>.",
+                },
+            ],
+        },
+    ]
 
 
 def test_without_audio_the_user_turn_is_a_string_and_no_system_means_none():

@@ -30,15 +30,23 @@ def test_parse_score_reads_the_scale(reply, score):
 @pytest.mark.parametrize(
     "reply",
     [
-        None, "", "lorem ipsum dolor", "maybe 7 tones",
+        None,
+        "",
+        "lorem ipsum dolor",
+        "maybe 7 tones",
         "1.5",  # not an integer: a failure, never read as 0.15
         "Score: 0.7",  # the old 0-1 format is off a 0-10 scale
-        "70%", "Score: 85", "Score: 11",  # beyond the scale
-        "3/5", "Score: 7/100",  # another scale
-        "score: -1", "-3", "Score: 3/0",
+        "70%",
+        "Score: 85",
+        "Score: 11",  # beyond the scale
+        "3/5",
+        "Score: 7/100",  # another scale
+        "score: -1",
+        "-3",
+        "Score: 3/0",
         "Yes",  # a verdict is not a score
     ],
-)  # fmt: skip
+)
 def test_parse_score_rejects_everything_off_the_scale(reply):
     assert parse_score(reply, scale=10) is None
 

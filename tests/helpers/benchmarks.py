@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXCERPT = REPO / "tests" / "assets" / "mmau" / "mmau-test-mini-excerpt.json"
 
 
@@ -33,8 +33,10 @@ def full_mmau_test_mini() -> Path:
     for path in candidates:
         if path.is_file():
             return path
-    pytest.skip(f"MMAU test-mini not found at {[str(p) for p in candidates]}: set AUDIO_THINKER_BENCHMARKS to the "
-                "folder holding mmau/mmau-test-mini.json")  # fmt: skip
+    pytest.skip(
+        f"MMAU test-mini not found at {[str(p) for p in candidates]}: set AUDIO_THINKER_BENCHMARKS to the "
+        "folder holding mmau/mmau-test-mini.json"
+    )
 
 
 def read_items(path: Path) -> list[dict]:
@@ -51,3 +53,23 @@ def write_placeholder_audio(items: list[dict], root: Path, seconds: float = 0.2,
         freq = 200 + zlib.crc32(item["id"].encode()) % 800
         sf.write(path, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), rate)
     return root
+
+
+def official_rule(entry: dict) -> bool:
+    """MMAU's rule as its README describes it, written without looking at format/mmau.py: every word token of
+    the answer appears in `model_output`, and no token belonging only to a wrong option does."""
+
+    def tokens(text: str) -> set[str]:
+        found, word = set(), ""
+        for char in text.lower() + " ":
+            if char.isalnum() or char == "_":
+                word += char
+            elif word:
+                found.add(word)
+                word = ""
+        return found
+
+    said, gold = tokens(entry["model_output"]), tokens(entry["answer"])
+    if not said or not gold <= said:
+        return False
+    return all(not (said & (tokens(c) - gold)) for c in entry["choices"] if tokens(c) != gold)
