@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from tests.conftest import CONFIG_DIR, compose_train
+from tests.helpers.configs import CONFIG_DIR, compose_train
 
 MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
 BASE = OmegaConf.load(Path(CONFIG_DIR) / "model" / "base" / "policy.yaml")
