@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import hydra
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from audio_thinker import jobs
 from audio_thinker.run_names import register_resolver
@@ -39,6 +41,20 @@ def config_dir() -> str:
             "or set AUDIO_THINKER_CONFIGS to a configs/ directory"
         )
     return str(path)
+
+
+def compose_run(output_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), name: str = "train") -> DictConfig:
+    """The config `audio-thinker <name>` would run with `overrides`, composed outside a Hydra run (tools, tests,
+    notebooks): outputs under `output_dir`, and `${hydra:...}` interpolations resolve as in a real run."""
+    register_resolver()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
 
 
 def _train(cfg: DictConfig) -> float | None:

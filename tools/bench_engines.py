@@ -20,13 +20,9 @@ import time
 from pathlib import Path
 
 import lightning as L
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import open_dict
 
-from audio_thinker.cli import config_dir
+from audio_thinker.cli import compose_run
 from audio_thinker.models.loading import resolve_path
 from audio_thinker.rollout.server import ServerProcess, ServerSettings
 from audio_thinker.train import build_module, build_trainer
@@ -87,12 +83,7 @@ def run(engine: str, args, url: str | None) -> list[dict[str, float]]:
         *([f"rollout.server.url={url}"] if url else []),
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            cfg = compose("train", overrides=overrides, return_hydra_config=True)
-        with open_dict(cfg):
-            cfg.hydra.runtime.output_dir, cfg.hydra.job.num = tmp, 0
-        HydraConfig.instance().set_config(cfg)
+        cfg = compose_run(tmp, overrides)
         L.seed_everything(0, workers=True, verbose=False)
         module, trainer = build_module(cfg), build_trainer(cfg)
         timer = PhaseTimer()

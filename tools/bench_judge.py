@@ -20,13 +20,9 @@ import time
 from pathlib import Path
 
 import lightning as L
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
 
-from audio_thinker.cli import config_dir
+from audio_thinker.cli import compose_run
 from audio_thinker.train import build_module, build_trainer
 
 
@@ -51,18 +47,6 @@ class StepTimer(L.Callback):
         self.prompts.append(float(metrics.get("judge/requests", 0.0)))
 
 
-def compose_config(output_dir: Path, overrides: list[str]) -> DictConfig:
-    """The real `configs/train.yaml` with `overrides`, writing under `output_dir`."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
-
-
 def measure(judge: str, args: argparse.Namespace) -> dict[str, float]:
     """Median step time, judge time and judge requests per step for one `judge=` config."""
     overrides = [
@@ -81,7 +65,7 @@ def measure(judge: str, args: argparse.Namespace) -> dict[str, float]:
         "~callbacks",
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_config(Path(tmp), overrides)
+        cfg = compose_run(Path(tmp), overrides)
         module = build_module(cfg)
         trainer = build_trainer(cfg)  # loads the judge (the start check)
         timer = StepTimer()

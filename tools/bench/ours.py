@@ -9,13 +9,10 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from audio_thinker.cli import config_dir
+from audio_thinker.cli import compose_run
 from audio_thinker.data.datamodule import AudioQADataModule
 from audio_thinker.losses.config import build_loss
 from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy
@@ -26,18 +23,6 @@ from audio_thinker.train import build_module, build_trainer
 from .pairing import PairedFloor, Run
 from .stats import Stopwatch, median
 from .workload import ExampleList, PromptSet, StepShape, Workload
-
-
-def compose_config(output_dir: Path, overrides: list[str]) -> DictConfig:
-    """The real `configs/train.yaml` with `overrides`, writing under `output_dir` (as the test suite does)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
 
 
 def our_overrides(workload: Workload, total_steps: int, device: str, engine: str = "hf") -> list[str]:
@@ -168,7 +153,7 @@ def run_ours(
     if paired is not None:
         paired.begin()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_config(Path(tmp), our_overrides(workload, total_steps, device, engine))
+        cfg = compose_run(Path(tmp), our_overrides(workload, total_steps, device, engine))
         L.seed_everything(workload.seed, workers=True, verbose=False)
         module = build_naive_module(cfg, workload.group_size) if naive_audio else build_module(cfg)
         counter = EncoderCounter(module) if module.policy.has_audio else None
