@@ -1,7 +1,7 @@
 """Check a composed config before anything expensive loads; every message starts with the key at fault.
 
 A bad value should cost a second, not the minutes a 7B model takes to load. `check_train_config` (first thing in
-`train`) and `check_eval_config` (first thing in `evaluate`) do two things:
+`train`) and `eval.run.check_eval_config` (first thing in `evaluate`) do two things:
 
 1. Range checks on plain values no constructor sees before the model exists (`RULES`: `data.batch_size`,
    `rollout.max_new_tokens`, `rollout.temperature`, `optimizer.lr`, `trainer.max_steps`, reward weights, ...).
@@ -188,16 +188,3 @@ def check_train_config(cfg: DictConfig) -> None:
     for name, node in (cfg.get("callbacks") or {}).items():
         if node is not None:
             build(f"callbacks.{name}", lambda node=node: instantiate(node))
-
-
-def check_eval_config(cfg: DictConfig) -> None:
-    """Validate the cheap parts of an evaluation config before the model is built."""
-    from audio_thinker.eval.run import EvalSettings
-
-    check_rules(cfg, EVAL_RULES)
-    settings = build("eval", lambda: EvalSettings.from_config(cfg.eval))
-    if OmegaConf.select(cfg, f"data.{settings.split}", default=None) is None:
-        raise ConfigError(f"eval.split: the data config has no {settings.split!r} dataset (data.{settings.split})")
-    check_data_values(cfg, (settings.split,))
-    check_model_path(cfg)
-    build("rollout.prompt", lambda: instantiate(cfg.rollout.prompt))

@@ -10,13 +10,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from audio_thinker.callbacks.progress import StepProgressBar
 from audio_thinker.callbacks.resume import prepare_resume
+from audio_thinker.callbacks.reward import RewardCallback
 from audio_thinker.config_checks import check_train_config
 from audio_thinker.data.prompt_length import fit_datamodule
 from audio_thinker.jobs import resume_path
 from audio_thinker.losses.config import build_loss, scale_rewards_of
 from audio_thinker.models.loading import resolve_dtype
 from audio_thinker.module import GRPOModule
-from audio_thinker.rewards.callback import RewardCallback
 from audio_thinker.rewards.suite import build_reward_suite
 from audio_thinker.run_names import register_resolver
 

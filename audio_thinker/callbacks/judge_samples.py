@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 
-from audio_thinker.rewards.callback import RewardCallback
+from audio_thinker.callbacks.reward import RewardCallback
 
 
 class JudgeSamplesCallback(L.Callback):

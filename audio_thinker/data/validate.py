@@ -23,6 +23,7 @@ from tqdm import tqdm
 from audio_thinker.data.audio import MIN_AUDIO_SECONDS, AudioInfo, inspect_audio
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, without_location
 from audio_thinker.data.formats import FORMATS, read_records
+from audio_thinker.format.prompts import TEMPLATES
 
 if TYPE_CHECKING:
     from audio_thinker.data.prompt_length import PromptBudget
@@ -344,7 +345,6 @@ def data_check_main(argv: Sequence[str] | None = None) -> int:
     budget = None
     if args.model:
         from audio_thinker.data.prompt_length import PromptBudget  # imports transformers: only when asked
-        from audio_thinker.rollout.prompts import TEMPLATES
 
         budget = PromptBudget.for_model(args.model, TEMPLATES[args.prompt], args.max_new_tokens)
     report = check_dataset(

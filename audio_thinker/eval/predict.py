@@ -23,8 +23,8 @@ from audio_thinker.eval.budget import budget_grid_generate
 from audio_thinker.format.parsing import parse_completion
 from audio_thinker.format.scorers import SCORERS, get_scorer
 from audio_thinker.models.decoding import Decoding
-from audio_thinker.models.policy import Policy, PromptEncoding
-from audio_thinker.rollout.sampler import read_completions, render_prompts
+from audio_thinker.models.policy import Policy, PromptEncoding, render_prompts
+from audio_thinker.rollout.sampler import read_completions
 
 log = logging.getLogger(__name__)
 

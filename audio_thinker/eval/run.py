@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from audio_thinker.config_checks import EVAL_RULES, ConfigError, build, check_data_values, check_model_path, check_rules
 from audio_thinker.data.audio import cap_audio
 from audio_thinker.data.errors import SkippedExample
 from audio_thinker.eval.examples import LazyExamples, choose_indices, default_scorer
@@ -134,10 +135,19 @@ def _fmt(value: float | None) -> str:
     return "?" if value is None else f"{value:.2g}"
 
 
+def check_eval_config(cfg: DictConfig) -> None:
+    """Validate the cheap parts of an evaluation config before the model is built."""
+    check_rules(cfg, EVAL_RULES)
+    settings = build("eval", lambda: EvalSettings.from_config(cfg.eval))
+    if OmegaConf.select(cfg, f"data.{settings.split}", default=None) is None:
+        raise ConfigError(f"eval.split: the data config has no {settings.split!r} dataset (data.{settings.split})")
+    check_data_values(cfg, (settings.split,))
+    check_model_path(cfg)
+    build("rollout.prompt", lambda: instantiate(cfg.rollout.prompt))
+
+
 def evaluate(cfg: DictConfig) -> dict:
     """Run the evaluation `cfg` describes, write its files to the Hydra output directory, return the metrics."""
-    from audio_thinker.config_checks import check_eval_config
-
     check_eval_config(cfg)  # the cheap parts, before the model loads
     settings = EvalSettings.from_config(cfg.eval)
     out_dir = Path(HydraConfig.get().runtime.output_dir)

@@ -20,6 +20,8 @@ from transformers import DynamicCache
 from transformers.cache_utils import Cache
 from transformers.masking_utils import create_bidirectional_mask
 
+from audio_thinker.data.example import AudioQAExample
+from audio_thinker.format.prompts import PromptTemplate
 from audio_thinker.models.prompt_cache import (
     CACHE_KWARG,
     PromptKVLayer,
@@ -353,3 +355,15 @@ class Qwen2_5OmniThinkerPolicy(Qwen2AudioPolicy):
             encoding.input_features, feature_attention_mask=encoding.feature_attention_mask
         )
         return features.last_hidden_state  # [A, H], already packed clip after clip
+
+
+def render_prompts(policy: Policy, examples: list[AudioQAExample], template: PromptTemplate) -> list[str]:
+    """Chat-formatted prompt strings, ending with the assistant turn opener."""
+    chat = policy.processor
+    with_audio = policy.has_audio
+    return [
+        chat.apply_chat_template(
+            template.messages(ex, with_audio=with_audio), add_generation_prompt=True, tokenize=False
+        )
+        for ex in examples
+    ]

@@ -14,9 +14,8 @@ from tqdm.auto import tqdm
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
-from audio_thinker.models.policy import Policy
-from audio_thinker.rollout.prompts import ADAPTIVE, THINK
-from audio_thinker.rollout.sampler import render_prompts
+from audio_thinker.format.prompts import ADAPTIVE, THINK
+from audio_thinker.models.policy import Policy, render_prompts
 
 OPENERS = (
     "First, I listen to the audio.",

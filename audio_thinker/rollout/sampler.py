@@ -9,21 +9,9 @@ import torch
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.format.parsing import ParsedCompletion, parse_completion
-from audio_thinker.models.policy import Policy
+from audio_thinker.models.policy import Policy, render_prompts
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.engine import GenerationRequest, HFEngine, RolloutEngine, SamplingSettings
-
-
-def render_prompts(policy: Policy, examples: list[AudioQAExample], template) -> list[str]:
-    """Chat-formatted prompt strings, ending with the assistant turn opener."""
-    chat = policy.processor
-    with_audio = policy.has_audio
-    return [
-        chat.apply_chat_template(
-            template.messages(ex, with_audio=with_audio), add_generation_prompt=True, tokenize=False
-        )
-        for ex in examples
-    ]
 
 
 def completion_mask(ids: torch.Tensor, stop_ids: list[int]) -> torch.Tensor:

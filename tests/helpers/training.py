@@ -6,8 +6,8 @@ import torch
 from omegaconf import OmegaConf
 
 from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.format.prompts import THINK
 from audio_thinker.rollout.engine import SamplingSettings
-from audio_thinker.rollout.prompts import THINK
 from audio_thinker.rollout.sampler import sample_rollout
 from audio_thinker.train import build_policy
 from tests.helpers.configs import compose_train

@@ -20,8 +20,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.eval.budget import budget_forced_generate
 from audio_thinker.eval.weights import eval_model_config, load_eval_policy
-from audio_thinker.rollout.prompts import THINK
-from audio_thinker.rollout.sampler import render_prompts
+from audio_thinker.format.prompts import THINK
+from audio_thinker.models.policy import render_prompts
 from audio_thinker.train import build_module, build_trainer
 from tests.helpers.benchmarks import EXCERPT, official_rule, read_items, write_placeholder_audio
 from tests.helpers.configs import CONFIG_DIR, FAST, compose_train

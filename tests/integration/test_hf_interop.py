@@ -18,10 +18,10 @@ from transformers import AutoConfig, Qwen2_5OmniThinkerForConditionalGeneration,
 from audio_thinker.callbacks.hf_checkpoint import HFCheckpointCallback
 from audio_thinker.cli import main
 from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.format.prompts import THINK
 from audio_thinker.models.hub import PushError
 from audio_thinker.models.loading import load_policy, resolve_path
 from audio_thinker.rollout.engine import SamplingSettings
-from audio_thinker.rollout.prompts import THINK
 from audio_thinker.rollout.sampler import sample_rollout
 from audio_thinker.train import build_module, build_trainer
 from tests.helpers.configs import compose_train

@@ -6,8 +6,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from audio_thinker.callbacks.reward import RewardCallback
 from audio_thinker.losses.config import build_loss
-from audio_thinker.rewards.callback import RewardCallback
 from audio_thinker.train import build_module, build_trainer, check_combination
 from tests.helpers.configs import FAST, FAST_SYNTHETIC
 from tests.helpers.rewards import LENGTH_REWARD

@@ -8,7 +8,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 import audio_thinker.train as train_module
-from audio_thinker.config_checks import ConfigError, check_eval_config
+from audio_thinker.config_checks import ConfigError
+from audio_thinker.eval.run import check_eval_config
 from audio_thinker.models.loading import load_policy
 from audio_thinker.models.sources import ModelSourceError, check_model_source
 from tests.helpers.configs import CONFIG_DIR

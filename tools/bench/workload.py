@@ -16,8 +16,8 @@ from torch.utils.data import Dataset
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
-from audio_thinker.rollout.prompts import THINK, PromptTemplate
-from audio_thinker.rollout.sampler import render_prompts
+from audio_thinker.format.prompts import THINK, PromptTemplate
+from audio_thinker.models.policy import render_prompts
 
 ADAM_BETAS = (0.9, 0.99)  # configs/optimizer/adamw.yaml; TRL and the floors get the same
 MAX_GRAD_NORM = 1.0  # configs/trainer/default.yaml gradient_clip_val

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from audio_thinker.callbacks.scaling import ScalingCurveCallback
-from audio_thinker.rollout.prompts import THINK
+from audio_thinker.format.prompts import THINK
 
 
 class RecordingLogger:

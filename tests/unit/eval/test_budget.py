@@ -9,9 +9,10 @@ from audio_thinker.eval import budget
 from audio_thinker.eval.budget import budget_forced_generate, budget_grid_generate, split_segment, tag_ids
 from audio_thinker.eval.predict import Generated, grade, predict
 from audio_thinker.format.parsing import parse_completion
+from audio_thinker.format.prompts import THINK
 from audio_thinker.models.decoding import Decoding
-from audio_thinker.rollout.prompts import THINK
-from audio_thinker.rollout.sampler import render_prompts, token_count
+from audio_thinker.models.policy import render_prompts
+from audio_thinker.rollout.sampler import token_count
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from audio_thinker.eval.predict import predict
-from audio_thinker.rollout.prompts import THINK
+from audio_thinker.format.prompts import THINK
 from tests.helpers.terminal import Terminal
 
 

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.format.prompts import THINK
 from audio_thinker.models.loading import load_policy
-from audio_thinker.rollout.prompts import THINK
-from audio_thinker.rollout.sampler import completion_mask, render_prompts
+from audio_thinker.models.policy import render_prompts
+from audio_thinker.rollout.sampler import completion_mask
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.format.prompts import THINK
 from audio_thinker.models import prompt_cache
 from audio_thinker.models.loading import load_policy
-from audio_thinker.models.policy import activation_checkpointing
-from audio_thinker.rollout.prompts import THINK
-from audio_thinker.rollout.sampler import completion_mask, render_prompts
+from audio_thinker.models.policy import activation_checkpointing, render_prompts
+from audio_thinker.rollout.sampler import completion_mask
 
 GROUP = 3
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.format.prompts import DIRECT
 from audio_thinker.models.loading import load_policy
 from audio_thinker.rollout.engine import SamplingSettings
-from audio_thinker.rollout.prompts import DIRECT
 from audio_thinker.rollout.sampler import sample_rollout
 from audio_thinker.rollout.server import READY_MARKER, ServerProcess, ServerSettings, free_port, rollout_server_main
 from audio_thinker.rollout.vllm_engine import ServerError, VLLMEngine

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import TASKS, make_example
 from audio_thinker.format.parsing import parse_completion
-from audio_thinker.rollout.prompts import (
+from audio_thinker.format.prompts import (
     ADAPTIVE,
     DIRECT,
     SYNONYM_GROUPS,

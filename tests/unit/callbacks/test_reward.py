@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from audio_thinker.callbacks.reward import RewardCallback
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.format.parsing import parse_completion
 from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.rewards.base import RewardTerm
-from audio_thinker.rewards.callback import RewardCallback
 from audio_thinker.rewards.suite import RewardSuite
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.callback import empty_rollout
