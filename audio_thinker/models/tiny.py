@@ -139,18 +139,23 @@ def build_text_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> Qwen2
     return model
 
 
+def _audio_encoder_config(seconds: int) -> dict:
+    """A small Whisper-style encoder whose window is `seconds` of 16 kHz audio (100 mel frames a second)."""
+    mel_frames = seconds * SAMPLING_RATE // 160
+    return {
+        "d_model": 64,
+        "encoder_layers": 2,
+        "encoder_attention_heads": 64 // HEAD_DIM,
+        "encoder_ffn_dim": 128,
+        "num_mel_bins": 128,
+        "max_source_positions": mel_frames // 2,
+    }
+
+
 def build_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> Qwen2AudioForConditionalGeneration:
     """A randomly initialised Qwen2-Audio with a few small layers and the tokenizer's exact vocabulary."""
-    mel_frames = TINY_AUDIO_SECONDS * SAMPLING_RATE // 160
     config = Qwen2AudioConfig(
-        audio_config={
-            "d_model": 64,
-            "encoder_layers": 2,
-            "encoder_attention_heads": 64 // HEAD_DIM,
-            "encoder_ffn_dim": 128,
-            "num_mel_bins": 128,
-            "max_source_positions": mel_frames // 2,
-        },
+        audio_config=_audio_encoder_config(TINY_AUDIO_SECONDS),
         text_config={"model_type": "qwen2", **_text_config(tokenizer)},
         audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"),
     )
@@ -177,18 +182,8 @@ def build_omni_thinker(tokenizer: PreTrainedTokenizerFast, seed: int = 0):
         t: tokenizer.convert_tokens_to_ids(t)
         for t in ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|im_start|>", *OMNI_EXTRA_TOKENS]
     }
-    mel_frames = OMNI_AUDIO_SECONDS * SAMPLING_RATE // 160
     config = Qwen2_5OmniThinkerConfig(
-        audio_config={
-            "d_model": 64,
-            "encoder_layers": 2,
-            "encoder_attention_heads": 64 // HEAD_DIM,
-            "encoder_ffn_dim": 128,
-            "num_mel_bins": 128,
-            "max_source_positions": mel_frames // 2,
-            "n_window": 50,
-            "output_dim": 64,
-        },
+        audio_config={**_audio_encoder_config(OMNI_AUDIO_SECONDS), "n_window": 50, "output_dim": 64},
         # The vision tower is never used for audio questions, but the thinker always builds one.
         vision_config={
             "depth": 1,
