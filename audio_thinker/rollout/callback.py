@@ -15,7 +15,8 @@ from audio_thinker.data.skips import SkipLedger
 from audio_thinker.loggers import log_table
 from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.rollout.batch import Rollout
-from audio_thinker.rollout.engine import RolloutEngine, SamplingSettings, build_engine
+from audio_thinker.rollout.engine import RolloutEngine, SamplingSettings
+from audio_thinker.rollout.engines import build_engine
 from audio_thinker.rollout.sampler import sample_rollout
 
 if TYPE_CHECKING:  # the module imports the layers below it, never the reverse at run time

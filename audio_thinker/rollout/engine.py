@@ -103,16 +103,3 @@ def logprob_mismatch(trainer_logps: torch.Tensor, sampling_logps: torch.Tensor, 
     mask = mask.to(trainer_logps.dtype)
     gap = (trainer_logps - sampling_logps.to(trainer_logps)).abs() * mask  # [B*G, C]
     return float(gap.sum() / mask.sum().clamp(min=1))
-
-
-# `rollout.engine=<name>`; server engines register themselves here from their own modules (see `build_engine`).
-ENGINES: dict[str, type[RolloutEngine]] = {"hf": HFEngine}
-
-
-def build_engine(name: str, server: dict | None = None) -> RolloutEngine:
-    """The engine `rollout.engine` names; `server` (the `rollout.server` keys) configures a server engine."""
-    from audio_thinker.rollout import vllm_engine  # noqa: F401  (registers "vllm"; imports no vllm itself)
-
-    if name not in ENGINES:
-        raise ValueError(f"rollout.engine must be one of {', '.join(sorted(ENGINES))}; got {name!r}")
-    return ENGINES[name].from_options(dict(server or {}))

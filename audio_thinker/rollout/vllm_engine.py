@@ -32,7 +32,7 @@ import soundfile
 import torch
 
 from audio_thinker.models.policy import Policy, Qwen2_5OmniThinkerPolicy
-from audio_thinker.rollout.engine import ENGINES, Completions, GenerationRequest, RolloutEngine, SamplingSettings
+from audio_thinker.rollout.engine import Completions, GenerationRequest, RolloutEngine, SamplingSettings
 from audio_thinker.rollout.server import ServerProcess, ServerSettings
 from audio_thinker.rollout.weights import model_summary, save_merged
 
@@ -345,6 +345,3 @@ def check_supported(policy: Policy) -> None:
             "rollout.engine=vllm cannot sync quantized (quant=qlora_nf4) weights yet: use quant=lora, or "
             "rollout.engine=hf"
         )
-
-
-ENGINES["vllm"] = VLLMEngine

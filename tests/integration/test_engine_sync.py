@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audio_thinker.rollout.engine import ENGINES, HFEngine
+from audio_thinker.rollout.engine import HFEngine
+from audio_thinker.rollout.engines import ENGINES
 from audio_thinker.train import train
 from tests.helpers.rewards import LENGTH_REWARD
 

@@ -17,7 +17,7 @@ from audio_thinker.data.datamodule import AudioQADataModule
 from audio_thinker.losses.config import build_loss
 from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy
 from audio_thinker.module import GRPOModule
-from audio_thinker.rollout.engine import ENGINES
+from audio_thinker.rollout.engines import ENGINES
 from audio_thinker.train import build_module, build_trainer
 
 from .pairing import PairedFloor, Run

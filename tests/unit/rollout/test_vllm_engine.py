@@ -18,7 +18,8 @@ from safetensors.torch import load_file
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.format.prompts import DIRECT
 from audio_thinker.models.loading import load_policy
-from audio_thinker.rollout.engine import SamplingSettings, build_engine, logprob_mismatch
+from audio_thinker.rollout.engine import SamplingSettings, logprob_mismatch
+from audio_thinker.rollout.engines import build_engine
 from audio_thinker.rollout.sampler import sample_rollout
 from audio_thinker.rollout.server import ServerSettings
 from audio_thinker.rollout.vllm_engine import (

@@ -1,0 +1,16 @@
+"""The engines `rollout.engine` can name: transformers `generate` on the policy, or a vLLM server."""
+
+from __future__ import annotations
+
+from audio_thinker.rollout.engine import HFEngine, RolloutEngine
+from audio_thinker.rollout.vllm_engine import VLLMEngine
+
+# `rollout.engine=<name>`; a new engine adds its class here (tests may add stand-ins).
+ENGINES: dict[str, type[RolloutEngine]] = {"hf": HFEngine, "vllm": VLLMEngine}
+
+
+def build_engine(name: str, server: dict | None = None) -> RolloutEngine:
+    """The engine `rollout.engine` names; `server` (the `rollout.server` keys) configures a server engine."""
+    if name not in ENGINES:
+        raise ValueError(f"rollout.engine must be one of {', '.join(sorted(ENGINES))}; got {name!r}")
+    return ENGINES[name].from_options(dict(server or {}))
