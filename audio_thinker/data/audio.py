@@ -228,10 +228,16 @@ def truncate(wave: np.ndarray, max_samples: int, policy: Truncation = "head") ->
     return wave if count < 0 else wave[start : start + count]
 
 
-def window(frames: int, max_frames: int, policy: Truncation = "head") -> tuple[int, int]:
-    """(first frame, frame count) that `policy` keeps of `frames`; count -1 when all of it fits."""
+def check_truncation(policy: str) -> Truncation:
+    """`policy` if it names a truncation policy; else a ValueError listing them."""
     if policy not in TRUNCATIONS:
         raise ValueError(f"unknown truncation policy {policy!r}; use one of {list(TRUNCATIONS)}")
+    return policy
+
+
+def window(frames: int, max_frames: int, policy: Truncation = "head") -> tuple[int, int]:
+    """(first frame, frame count) that `policy` keeps of `frames`; count -1 when all of it fits."""
+    check_truncation(policy)
     excess = frames - max_frames
     if excess <= 0:
         return 0, -1

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from audio_thinker.data.audio import MIN_AUDIO_SECONDS, TRUNCATIONS, Truncation, load_audio
+from audio_thinker.data.audio import MIN_AUDIO_SECONDS, Truncation, check_truncation, load_audio
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, SkippedExample, check_on_error, skip
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.formats import read_records
@@ -35,10 +35,9 @@ class ManifestDataset(Dataset):
         truncation: Truncation = "head",
         on_error: str = "raise",
     ) -> None:
-        if truncation not in TRUNCATIONS:
-            raise ValueError(f"unknown truncation policy {truncation!r}; use one of {list(TRUNCATIONS)}")
         self.path, self.on_error = Path(path), check_on_error(on_error)
-        self.max_audio_seconds, self.target_rate, self.truncation = max_audio_seconds, target_rate, truncation
+        self.max_audio_seconds, self.target_rate = max_audio_seconds, target_rate
+        self.truncation = check_truncation(truncation)
         self.examples: list[AudioQAExample] = []
         self.skipped_records: list[SkippedExample] = []
         self._warned_short: set[str] = set()

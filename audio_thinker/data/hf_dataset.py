@@ -28,7 +28,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from audio_thinker.data.audio import TRUNCATIONS, Truncation, load_audio, load_audio_bytes
+from audio_thinker.data.audio import Truncation, check_truncation, load_audio, load_audio_bytes
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, Location, SkippedExample, check_on_error, skip
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.formats import _bad_field, _choices, _gold, _missing, _text
@@ -164,10 +164,9 @@ class HFAudioQADataset(Dataset):
         truncation: Truncation = "head",
         on_error: str = "raise",
     ) -> None:
-        if truncation not in TRUNCATIONS:
-            raise ValueError(f"unknown truncation policy {truncation!r}; use one of {list(TRUNCATIONS)}")
         self.path, self.split, self.on_error = str(path), split, check_on_error(on_error)
-        self.max_audio_seconds, self.target_rate, self.truncation = max_audio_seconds, target_rate, truncation
+        self.max_audio_seconds, self.target_rate = max_audio_seconds, target_rate
+        self.truncation = check_truncation(truncation)
         table, self.audio_base, fixed_audio = open_dataset(self.path, split, name)
         self.audio_column = fixed_audio if fixed_audio and audio_column not in table.column_names else audio_column
         self.columns = {
