@@ -29,7 +29,7 @@ from transformers import (
 log = logging.getLogger(__name__)
 
 # Bump when anything below changes, so stale caches are rebuilt instead of reused.
-TINY_VERSION = "v3"  # shared by all embedded models
+TINY_VERSION = "v4"  # shared by all embedded models
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
 # Reasoning tags are ordinary (decodable) added tokens, so one token each, as in recent Qwen tokenizers.
@@ -52,8 +52,9 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-# Audio window of the tiny model: 4 s at 16 kHz -> 400 mel frames -> 100 audio tokens at most.
-TINY_AUDIO_SECONDS = 4
+# Audio window of the tiny model: Whisper's 30 s at 16 kHz -> 3000 mel frames -> 750 audio tokens at most, as in the
+# real Qwen2-Audio (vLLM's Qwen2-Audio assumes this window). A clip takes as many tokens as it is long (2 s: 50).
+TINY_AUDIO_SECONDS = 30
 SAMPLING_RATE = 16_000
 
 
@@ -96,6 +97,11 @@ def build_processor(tokenizer: PreTrainedTokenizerFast) -> Qwen2AudioProcessor:
     return Qwen2AudioProcessor(feature_extractor=features, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
 
 
+# Attention heads of 32: the smallest size vLLM's CPU attention accepts (32, 64, 80, 96, ...), so the embedded
+# models also serve the `vllm` rollout engine.
+HEAD_DIM = 32
+
+
 def _text_config(tokenizer: PreTrainedTokenizerFast) -> dict:
     """The tiny language model shared by the audio model and the text-only model."""
     return {
@@ -103,8 +109,8 @@ def _text_config(tokenizer: PreTrainedTokenizerFast) -> dict:
         "hidden_size": 64,
         "intermediate_size": 128,
         "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
+        "num_attention_heads": 64 // HEAD_DIM,
+        "num_key_value_heads": 1,
         "max_position_embeddings": 1024,
         "tie_word_embeddings": False,
         "eos_token_id": tokenizer.convert_tokens_to_ids("<|im_end|>"),
@@ -133,7 +139,7 @@ def build_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> Qwen2Audio
         audio_config={
             "d_model": 64,
             "encoder_layers": 2,
-            "encoder_attention_heads": 4,
+            "encoder_attention_heads": 64 // HEAD_DIM,
             "encoder_ffn_dim": 128,
             "num_mel_bins": 128,
             "max_source_positions": mel_frames // 2,
@@ -164,14 +170,14 @@ def build_omni_thinker(tokenizer: PreTrainedTokenizerFast, seed: int = 0):
                                                           "<|im_start|>", *OMNI_EXTRA_TOKENS]}  # fmt: skip
     mel_frames = TINY_AUDIO_SECONDS * SAMPLING_RATE // 160
     config = Qwen2_5OmniThinkerConfig(
-        audio_config={"d_model": 64, "encoder_layers": 2, "encoder_attention_heads": 4, "encoder_ffn_dim": 128,
-                      "num_mel_bins": 128, "max_source_positions": mel_frames // 2, "n_window": 50,
-                      "output_dim": 64},
+        audio_config={"d_model": 64, "encoder_layers": 2, "encoder_attention_heads": 64 // HEAD_DIM,
+                      "encoder_ffn_dim": 128, "num_mel_bins": 128, "max_source_positions": mel_frames // 2,
+                      "n_window": 50, "output_dim": 64},
         # The vision tower is never used for audio questions, but the thinker always builds one.
         vision_config={"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
                        "out_hidden_size": 64, "fullatt_block_indexes": [0]},
         text_config={**_text_config(tokenizer),
-                     "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}},
+                     "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]}},
         audio_token_index=ids["<|AUDIO|>"], image_token_index=ids["<|IMAGE|>"], video_token_index=ids["<|VIDEO|>"],
         audio_start_token_id=ids["<|audio_bos|>"], audio_end_token_id=ids["<|audio_eos|>"],
         vision_start_token_id=ids["<|vision_bos|>"], vision_end_token_id=ids["<|vision_eos|>"],
