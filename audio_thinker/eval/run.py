@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from audio_thinker.data.controls import AudioControl
 from audio_thinker.data.errors import SkippedExample
 from audio_thinker.eval.budget import Decoding
 from audio_thinker.eval.examples import LazyExamples, choose_indices, default_scorer
@@ -106,6 +107,8 @@ def load_examples(data_cfg: DictConfig, split: str, max_examples: int | None, se
     if data_cfg.get(split) is None:
         raise ValueError(f"eval.split={split!r}: the data config has no {split!r} dataset")
     dataset = instantiate(data_cfg[split])  # only this split: other splits may be unset (`???`) in a manifest config
+    if data_cfg.get("audio_control"):  # the debugging control, as in training
+        dataset = AudioControl(dataset, data_cfg.audio_control, data_cfg.get("seed", seed))
     cap = data_cfg.get("max_audio_seconds")
     if cap:
         from audio_thinker.data.datamodule import cap_audio  # imports lightning (seconds): only when capping
