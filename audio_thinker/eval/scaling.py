@@ -62,6 +62,11 @@ def scaling_curve(budgets: Sequence[int], accuracy: Sequence[float]) -> ScalingC
 
 def plot_curve(curve: ScalingCurve, path: str | Path | None = None, title: str = "Test-time scaling"):
     """A matplotlib figure of the curve, its fit and sweet spot; saved to `path` when given (Agg backend)."""
+    return plot_curves({"accuracy P(L)": curve}, path, title)
+
+
+def plot_curves(curves: dict[str, ScalingCurve], path: str | Path | None = None, title: str = "Test-time scaling"):
+    """Several labelled curves on one figure, each with its fit (slope in the legend) and sweet spot (a star)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and in tests
@@ -69,13 +74,14 @@ def plot_curve(curve: ScalingCurve, path: str | Path | None = None, title: str =
 
     figure = Figure(figsize=(5.5, 3.8), dpi=100)
     axes = figure.subplots()
-    axes.plot(curve.budgets, curve.accuracy, "o-", label="accuracy P(L)")
-    if curve.slope is not None:
-        ends = [min(curve.budgets), max(curve.budgets)]
-        fit = [curve.intercept + curve.slope * b for b in ends]
-        axes.plot(ends, fit, "--", label=f"fit: {curve.intercept:.3f} {curve.slope:+.5f}·L")
-    axes.plot([curve.sweet_spot], [curve.sweet_spot_accuracy], "*", markersize=14,
-              label=f"sweet spot L={curve.sweet_spot}")  # fmt: skip
+    for label, curve in curves.items():
+        (line,) = axes.plot(curve.budgets, curve.accuracy, "o-", label=label)
+        if curve.slope is not None:
+            ends = [min(curve.budgets), max(curve.budgets)]
+            fit = [curve.intercept + curve.slope * b for b in ends]
+            axes.plot(ends, fit, "--", color=line.get_color(), label=f"fit: {curve.intercept:.3f} {curve.slope:+.5f}·L")
+        axes.plot([curve.sweet_spot], [curve.sweet_spot_accuracy], "*", markersize=14, color=line.get_color(),
+                  label=f"sweet spot L={curve.sweet_spot}")  # fmt: skip
     axes.set_xlabel("reasoning budget L (tokens)")
     axes.set_ylabel("accuracy")
     axes.set_ylim(-0.02, 1.02)
