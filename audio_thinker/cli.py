@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from audio_thinker import jobs
 from audio_thinker.run_names import register_resolver
 
 USAGE = """usage: audio-thinker <command> [overrides ...]
@@ -19,6 +23,7 @@ commands:
   make-data   write the synthetic audio tasks as WAV files + JSONL manifests (--help for options)
   data check  validate a dataset manifest and report every bad row (--help for options)
   export      save a checkpoint's LoRA adapter (or model) + processor; --merge folds it into the base
+  rollout-server  the vLLM rollout server: --setup builds its environment; start, stop, health
 
 With no overrides, `train` runs the embedded default: a tiny Qwen2-Audio on synthetic audio, on the CPU.
 """
@@ -34,10 +39,17 @@ def config_dir() -> str:
     return str(path)
 
 
-def _train(cfg: DictConfig) -> None:
-    from audio_thinker.train import train  # heavy imports only once a command runs
+def _train(cfg: DictConfig) -> float | None:
+    """Train; in a multirun, return the run's objective (what a Hydra sweeper such as Optuna optimises)."""
+    hydra_cfg = HydraConfig.get()
+    shared_machine = hydra_cfg.launcher.get("_target_") in jobs.SHARED_MACHINE_LAUNCHERS
+    with jobs.gpu_of_its_own() if shared_machine else contextlib.nullcontext():  # before anything touches CUDA
+        from audio_thinker.train import train  # heavy imports only once a command runs
 
-    train(cfg)
+        metrics = train(cfg)
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None  # nobody reads it: a finished single run never fails over its objective's name
+    return jobs.objective_value(metrics, cfg.objective.metric, cfg.objective.get("fallback"))
 
 
 def _eval(cfg: DictConfig) -> None:
@@ -73,8 +85,14 @@ def _export(argv: list[str]) -> int:
     return export_main(argv)
 
 
+def _rollout_server(argv: list[str]) -> int:
+    from audio_thinker.rollout.server import rollout_server_main
+
+    return rollout_server_main(argv)
+
+
 # Commands with their own argparse options (not Hydra runs).
-PLAIN_COMMANDS = {"make-data": _make_data, "data": _data, "export": _export}
+PLAIN_COMMANDS = {"make-data": _make_data, "data": _data, "export": _export, "rollout-server": _rollout_server}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     # so the command word travels in the environment instead.
     os.environ[COMMAND_ENV] = argv[0]
     sys.argv = [sys.argv[0], *argv[1:]]
-    register_resolver()  # `${swept_name:...}` names sweep run folders
+    register_resolver()  # `${run_folder:...}` names sweep run folders
     hydra.main(config_path=config_dir(), config_name=config_name, version_base="1.3")(run)()
 
 

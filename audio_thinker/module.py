@@ -14,6 +14,7 @@ from audio_thinker.eval.validation import Validator, ValRecord, unique_records, 
 from audio_thinker.losses.grpo import GRPOLoss
 from audio_thinker.models.policy import Policy
 from audio_thinker.rollout.batch import Rollout
+from audio_thinker.rollout.engine import logprob_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,9 @@ class GRPOModule(L.LightningModule):
         out = None
         if micro.examples:
             logps = self.policy_logps(micro)
+            if micro_step == 0 and micro.sampling_logps is not None:  # still the weights the engine sampled with
+                mismatch = logprob_mismatch(logps.detach(), micro.sampling_logps, micro.completion_mask)
+                self.log("rollout/logprob_mismatch", mismatch, on_step=True, batch_size=len(micro.examples))
             ref_logps = self.reference_logps(micro) if self.loss_fn.beta > 0 else None
             out = self.loss_fn(
                 logps, micro.advantages, micro.completion_mask, micro.old_logps, ref_logps,

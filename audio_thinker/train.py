@@ -12,6 +12,7 @@ from audio_thinker.callbacks.progress import StepProgressBar
 from audio_thinker.callbacks.resume import prepare_resume
 from audio_thinker.config_checks import check_train_config
 from audio_thinker.data.prompt_length import fit_datamodule
+from audio_thinker.jobs import resume_path
 from audio_thinker.losses.config import build_loss, scale_rewards_of
 from audio_thinker.module import GRPOModule
 from audio_thinker.rewards.callback import RewardCallback
@@ -79,7 +80,7 @@ class _DropLitLoggerTip(logging.Filter):
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Run one GRPO training and return the last logged metrics."""
+    """Run one GRPO training and return the last logged metrics (`audio_thinker.jobs.objective_value` picks one)."""
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLitLoggerTip())
     check_train_config(cfg)  # every cheap part, before the model loads
     check_combination(cfg)
@@ -89,7 +90,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     fit_datamodule(datamodule, module.policy, instantiate(cfg.rollout.prompt), cfg.rollout.max_new_tokens,
                    cfg.data.get("max_audio_seconds"))  # fmt: skip
     trainer = build_trainer(cfg)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=prepare_resume(trainer, cfg.get("ckpt_path")))
+    # A job restarted by Slurm or torchrun resumes from `last` by itself; stale or unreadable checkpoints are handled.
+    trainer.fit(module, datamodule=datamodule, ckpt_path=prepare_resume(trainer, resume_path(cfg.get("ckpt_path"))))
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     log.info("finished at step %d: %s", trainer.global_step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
     if len(module.val_history) > 1:

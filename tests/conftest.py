@@ -19,7 +19,7 @@ from audio_thinker.run_names import register_resolver
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
 
-register_resolver()  # the configs name sweep folders with `${swept_name:...}`
+register_resolver()  # the configs name sweep folders with `${run_folder:...}`
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 # Small enough for a 2-core CPU: a handful of steps, short completions, a tiny dataset.

@@ -55,6 +55,9 @@ CHAT_TEMPLATE = (
 # Audio window of the tiny model: Whisper's 30 s at 16 kHz -> 3000 mel frames -> 750 audio tokens at most, as in the
 # real Qwen2-Audio (vLLM's Qwen2-Audio assumes this window). A clip takes as many tokens as it is long (2 s: 50).
 TINY_AUDIO_SECONDS = 30
+# The Omni thinker keeps a 4 s window (100 audio tokens at most): vLLM cannot serve Omni on a CPU anyway, and every
+# clip featurised and encoded at 30 s would make building it (and its tests) several times slower.
+OMNI_AUDIO_SECONDS = 4
 SAMPLING_RATE = 16_000
 
 
@@ -89,10 +92,10 @@ def build_tokenizer(vocab_size: int = 2048) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
-def build_processor(tokenizer: PreTrainedTokenizerFast) -> Qwen2AudioProcessor:
+def build_processor(tokenizer: PreTrainedTokenizerFast, seconds: int = TINY_AUDIO_SECONDS) -> Qwen2AudioProcessor:
     """The real Qwen2-Audio processor with a Whisper feature extractor cut to the tiny audio window."""
     features = WhisperFeatureExtractor(
-        feature_size=128, sampling_rate=SAMPLING_RATE, chunk_length=TINY_AUDIO_SECONDS, return_attention_mask=True
+        feature_size=128, sampling_rate=SAMPLING_RATE, chunk_length=seconds, return_attention_mask=True
     )
     return Qwen2AudioProcessor(feature_extractor=features, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
 
@@ -168,7 +171,7 @@ def build_omni_thinker(tokenizer: PreTrainedTokenizerFast, seed: int = 0):
     tokenizer.add_tokens(OMNI_EXTRA_TOKENS, special_tokens=True)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ["<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>",
                                                           "<|im_start|>", *OMNI_EXTRA_TOKENS]}  # fmt: skip
-    mel_frames = TINY_AUDIO_SECONDS * SAMPLING_RATE // 160
+    mel_frames = OMNI_AUDIO_SECONDS * SAMPLING_RATE // 160
     config = Qwen2_5OmniThinkerConfig(
         audio_config={"d_model": 64, "encoder_layers": 2, "encoder_attention_heads": 64 // HEAD_DIM,
                       "encoder_ffn_dim": 128, "num_mel_bins": 128, "max_source_positions": mel_frames // 2,
@@ -224,7 +227,7 @@ def _ensure(cache_dir: str | Path | None, name: str, audio: bool, seed: int, omn
     tokenizer = build_tokenizer()
     if omni:
         model, policy_class = build_omni_thinker(tokenizer, seed=seed), families.Qwen2_5OmniThinkerPolicy
-        processor = AudioTextProcessor(tokenizer, build_processor(tokenizer).feature_extractor)
+        processor = AudioTextProcessor(tokenizer, build_processor(tokenizer, OMNI_AUDIO_SECONDS).feature_extractor)
     elif audio:
         model, policy_class = build_model(tokenizer, seed=seed), families.Qwen2AudioPolicy
         processor = build_processor(tokenizer)

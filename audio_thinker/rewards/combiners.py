@@ -10,9 +10,13 @@ from collections.abc import Mapping
 
 import torch
 
-from audio_thinker.rewards.suite import WeightedSum
 
-__all__ = ["AudioThinkerCombiner", "WeightedSum"]
+class WeightedSum:
+    """total = Σ_k w_k r_k, skipping terms that are NaN (not applicable) for a completion; all-NaN gives 0."""
+
+    def __call__(self, values: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
+        stacked = torch.stack([values[k] * weights[k] for k in values])  # [K, N]
+        return torch.nansum(stacked, dim=0)
 
 
 class AudioThinkerCombiner:

@@ -11,19 +11,12 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from audio_thinker.rewards.base import RewardAbort, RewardInputs, RewardTerm
+from audio_thinker.rewards.combiners import WeightedSum
 from audio_thinker.rewards.function import FunctionReward
 
 
 class RewardError(RuntimeError):
     """A reward term failed; the message names the term and the example."""
-
-
-class WeightedSum:
-    """total = Σ_k w_k r_k, skipping terms that are NaN (not applicable) for a completion; all-NaN gives 0."""
-
-    def __call__(self, values: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
-        stacked = torch.stack([values[k] * weights[k] for k in values])  # [K, N]
-        return torch.nansum(stacked, dim=0)
 
 
 @dataclass

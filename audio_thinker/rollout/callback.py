@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 
 import lightning as L
@@ -28,8 +29,9 @@ class RolloutCallback(L.Callback):
     micro-batches (TRL's semantics: no data dropped), and the log-probs at sampling time are stored for the
     importance ratio; with μ = 1 that extra pass is skipped: the ratio is 1 by definition.
 
-    `engine` names the rollout engine (`hf`: transformers generate on the policy); its weights are synced
-    before a generation whenever an optimizer step happened since the last one.
+    `engine` names the rollout engine (`hf`: transformers generate on the policy; `vllm`: a vLLM server configured
+    by `server`); its weights are synced before a generation whenever an optimizer step happened since the last
+    one (`rollout/sync_seconds`), so a resumed run re-syncs before its first rollout.
     """
 
     def __init__(
@@ -78,7 +80,7 @@ class RolloutCallback(L.Callback):
                 "`datamodule=` to trainer.fit"
             )
         datamodule.set_generation_plan(self.plan(trainer))
-        self.engine = build_engine(self.engine_name, **self.engine_options)
+        self.engine = build_engine(self.engine_name, self.engine_options)
 
     def plan(self, trainer: L.Trainer) -> GenerationPlan:
         """Micro-batches per generation and passes over them, from the trainer's accumulation and our settings."""
@@ -87,6 +89,11 @@ class RolloutCallback(L.Callback):
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.engine is not None:
             self.engine.close()
+            self.engine = None
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        """A crash or Ctrl-C releases the engine too (a server engine stops its server, removes its weights)."""
+        self.teardown(trainer, pl_module, "fit")
 
     # -- one generation --------------------------------------------------------------------------------------
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:
@@ -97,8 +104,11 @@ class RolloutCallback(L.Callback):
         self.skips.check(lambda stop: trainer.strategy.reduce_boolean_decision(stop, all=False))
         pl_module.log_dict(self.skips.metrics(), on_step=True, batch_size=max(len(examples), 1))
         if self._synced_step != trainer.global_step:
+            start = time.perf_counter()
             self.engine.sync_weights(pl_module.policy)
             self._synced_step = trainer.global_step
+            seconds = time.perf_counter() - start
+            pl_module.log("rollout/sync_seconds", seconds, on_step=True, batch_size=max(len(examples), 1))
         rollout = self.sample(pl_module, examples, self.plan(trainer).micro_batches)
         if self.num_iterations > 1 and rollout.examples:
             rollout = replace(rollout, old_logps=old_policy_logps(pl_module, rollout))

@@ -66,6 +66,11 @@ class Completions:
 class RolloutEngine(ABC):
     """Samples completions for a generation's prompts; keeps its copy of the policy's weights current."""
 
+    @classmethod
+    def from_options(cls, server: dict) -> RolloutEngine:
+        """The engine for `rollout.engine=<name>`; server engines read the `rollout.server` keys."""
+        return cls()
+
     @abstractmethod
     def generate(self, policy: Policy, request: GenerationRequest) -> Completions:
         """Sample `request.group_size` completions for each prompt."""
@@ -95,12 +100,25 @@ class HFEngine(RolloutEngine):
         return Completions(ids)
 
 
-# `rollout.engine=<name>`; a server engine registers itself here when its module is importable.
+def logprob_mismatch(trainer_logps: torch.Tensor, sampling_logps: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean |log π_trainer − log π_sampler| over completion tokens: the train–inference mismatch of an engine.
+
+    >>> logprob_mismatch(torch.tensor([[-1.0, -2.0]]), torch.tensor([[-1.5, -9.0]]), torch.tensor([[1, 0]]))
+    0.5
+    """
+    mask = mask.to(trainer_logps.dtype)
+    gap = (trainer_logps - sampling_logps.to(trainer_logps)).abs() * mask  # [B*G, C]
+    return float(gap.sum() / mask.sum().clamp(min=1))
+
+
+# `rollout.engine=<name>`; server engines register themselves here from their own modules (see `build_engine`).
 ENGINES: dict[str, type[RolloutEngine]] = {"hf": HFEngine}
 
 
-def build_engine(name: str, **options) -> RolloutEngine:
-    """The engine `rollout.engine` names, built with its options (e.g. `rollout.server` for a server engine)."""
+def build_engine(name: str, server: dict | None = None) -> RolloutEngine:
+    """The engine `rollout.engine` names; `server` (the `rollout.server` keys) configures a server engine."""
+    from audio_thinker.rollout import vllm_engine  # noqa: F401  (registers "vllm"; imports no vllm itself)
+
     if name not in ENGINES:
         raise ValueError(f"rollout.engine must be one of {', '.join(sorted(ENGINES))}; got {name!r}")
-    return ENGINES[name](**options)
+    return ENGINES[name].from_options(dict(server or {}))

@@ -24,5 +24,6 @@ class WeightFingerprint(L.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         out = Path(trainer.default_root_dir) / f"weights_rank{trainer.global_rank}.pt"
         state = {"step": trainer.global_step, "initial": self.initial, "final": _fingerprint(pl_module),
-                 "examples": self.examples}  # fmt: skip
+                 "examples": self.examples, "node": trainer.node_rank, "num_nodes": trainer.num_nodes,
+                 "environment": type(trainer.strategy.cluster_environment).__name__}  # fmt: skip
         torch.save(state, out)

@@ -3,7 +3,9 @@
 First recorded before one generation per optimizer step (commit 8dc096e), which left them unchanged to 1e-6.
 Re-recorded for the embedded model v4 (`TINY_VERSION`), whose new shape vLLM's CPU backend can serve (heads of 32
 instead of 16, Whisper's 30 s audio window instead of 4 s): a different random model samples different
-completions, so every number changed. Same script idea: run the configs below with `StepRecorder` and copy the rows.
+completions, so every number changed. `dapo_kl`'s steps 1-2 re-recorded once more when the answer became the text
+of the *last* complete `<answer>` block (the `format` package): one step-1 completion holds two, only the last right.
+Same script idea: run the configs below with `StepRecorder` and copy the rows.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ RECORDED = {
         ["loss=dapo", "loss.beta=0.04"],
         [
             (-0.05831405892968178, 1.125, 0.0),
-            (0.015479822643101215, 0.75, 4.7938156058080494e-06),
-            (0.04507321119308472, 1.5, 6.630039479205152e-06),
+            (0.014274783432483673, 0.875, 4.7938156058080494e-06),
+            (0.0450732447206974, 1.5, 7.342363915086025e-06),
         ],
     ),
     "lora": (

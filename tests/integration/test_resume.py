@@ -59,11 +59,17 @@ class KillAfterCheckpoint(AtomicCheckpointIO):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+WALL_CLOCK = {"rollout/sync_seconds", "judge/seconds"}  # timings: every step must be there, the value is the clock's
+
+
 def shown(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """tag -> [(step, value), ...] of every scalar as TensorBoard shows the run: its files in order, purges applied."""
     accumulator = EventAccumulator(str(Path(run_dir, "tensorboard")), size_guidance={"scalars": 0})
     accumulator.Reload()
-    return {tag: [(e.step, e.value) for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
+    return {
+        tag: [(e.step, None if tag in WALL_CLOCK else e.value) for e in accumulator.Scalars(tag)]
+        for tag in accumulator.Tags()["scalars"]
+    }
 
 
 def logged(run_dir: Path, files: set[Path] | None = None) -> dict[str, dict[int, float]]:

@@ -75,14 +75,15 @@ def test_wandb_offline_gets_tables_and_images(tmp_path, monkeypatch):
 @pytest.mark.skipif(
     importlib.util.find_spec("mlflow") is None, reason="mlflow is not installed (pip install mlflow-skinny)"
 )
-def test_mlflow_gets_artifacts(tmp_path):
-    from lightning.pytorch.loggers import MLFlowLogger
+def test_mlflow_gets_artifacts_beside_its_store_in_the_run_directory(tmp_path, monkeypatch, train_cfg):
+    from hydra.utils import instantiate
     from mlflow import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    logger = MLFlowLogger(experiment_name="t", tracking_uri=uri)
+    monkeypatch.chdir(tmp_path)  # the MLflow default would write ./mlruns here
+    cfg = train_cfg(["logger=mlflow"])
+    logger = instantiate(cfg.logger.mlflow)
     _write_all(logger)
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=cfg.logger.mlflow.tracking_uri)
     found = set()
     pending = [None]
     while pending:
@@ -90,6 +91,8 @@ def test_mlflow_gets_artifacts(tmp_path):
             (pending.append(item.path) if item.is_dir else found.add(item.path))
     assert found == {"samples/completions/step_000003.json", "scaling/curve/step_000003.png",
                      "judge/prompt/step_000003.txt"}  # fmt: skip
+    assert not (tmp_path / "mlruns").exists()
+    assert len(list((tmp_path / "mlflow-artifacts").rglob("step_000003.png"))) == 1
 
 
 def test_another_logger_is_warned_about_once(caplog):

@@ -1,0 +1,334 @@
+"""The `vllm` rollout engine: G samples per prompt from a vLLM server, the policy's weights synced after each update.
+
+Each prompt is one `/v1/chat/completions` request with `n = G` (all of a generation's prompts at once, so vLLM
+batches them), its audio as a WAV `input_audio` part, and the trainer's own rendered prompt passed through a
+verbatim chat template: the server tokenizes exactly the string the trainer tokenized (checked on the first
+request against the trainer's token ids). Token ids and the sampling log-probs (after temperature and top-k/top-p,
+`--logprobs-mode processed_logprobs`) come back; the trainer compares them with its own (`rollout/logprob_mismatch`).
+
+Weights travel through a directory (tmpfs `/dev/shm` when there is one): `save_pretrained` of the policy with any
+LoRA adapter merged into a copy of the weights (vLLM refuses LoRA for Qwen2-Audio), then `reload_weights` over
+`/collective_rpc` and a reset of both the prefix cache (stale KV of the old weights) and the encoder cache (a
+clip seen before would otherwise kill the engine). A failing request is retried `rollout.server.retries` times
+with back-off; then the run stops with an error naming the server log: never training on empty rollouts.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import io
+import json
+import logging
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import soundfile
+import torch
+
+from audio_thinker.models.policy import Policy, Qwen2_5OmniThinkerPolicy
+from audio_thinker.rollout.engine import ENGINES, Completions, GenerationRequest, RolloutEngine, SamplingSettings
+from audio_thinker.rollout.server import ServerProcess, ServerSettings
+from audio_thinker.rollout.weights import model_summary, save_merged
+
+log = logging.getLogger(__name__)
+
+# Renders the trainer's prompt string as is: the text parts of the one user message, nothing added.
+VERBATIM_TEMPLATE = (
+    "{% for message in messages %}{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}{% endfor %}"
+)
+
+
+class ServerError(RuntimeError):
+    """The vLLM server failed, timed out or answered something unusable, after every retry."""
+
+
+class BadReply(ValueError):
+    """A reply that is not what was asked for (retried like a failed request)."""
+
+
+def wav_base64(audio: np.ndarray, rate: int) -> str:
+    """A waveform as base64 32-bit float WAV: lossless, so the server's features equal the trainer's."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.asarray(audio, dtype=np.float32), rate, format="WAV", subtype="FLOAT")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def chat_request(
+    prompt: str, audio_b64: str | None, group_size: int, sampling: SamplingSettings, stop_ids: list[int],
+    banned_ids: list[int],
+) -> dict:  # fmt: skip
+    """The `/v1/chat/completions` body for one prompt and its G samples (never sampling `banned_ids`)."""
+    content: list[dict] = [{"type": "text", "text": prompt}]
+    if audio_b64 is not None:
+        content.insert(0, {"type": "input_audio", "input_audio": {"data": audio_b64, "format": "wav"}})
+    return {
+        "messages": [{"role": "user", "content": content}],
+        "chat_template": VERBATIM_TEMPLATE,
+        "chat_template_content_format": "openai",
+        "add_generation_prompt": False,
+        "n": group_size,
+        "max_tokens": sampling.max_new_tokens,
+        "min_tokens": sampling.min_new_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "top_k": sampling.top_k,  # 0: off, as in the hf engine
+        "stop_token_ids": stop_ids,
+        "logit_bias": {str(i): -100 for i in banned_ids},  # the policy's audio placeholders, as the hf engine
+        "logprobs": True,
+        "top_logprobs": 0,
+        "return_token_ids": True,
+        "skip_special_tokens": False,
+    }
+
+
+def parse_choices(
+    reply: dict, group_size: int, max_tokens: int, vocab_size: int
+) -> list[tuple[list[int], list[float]]]:
+    """(token ids, log-probs) of each of the G samples, in order; `BadReply` when the reply is not that."""
+    try:
+        choices = sorted(reply["choices"], key=lambda choice: choice["index"])
+        samples = [([int(t) for t in c["token_ids"]], [float(p["logprob"]) for p in c["logprobs"]["content"]])
+                   for c in choices]  # fmt: skip
+    except (KeyError, TypeError, ValueError) as error:
+        raise BadReply(f"malformed completion reply ({type(error).__name__}: {error})") from error
+    if len(samples) != group_size:
+        raise BadReply(f"asked for {group_size} samples, got {len(samples)}")
+    for ids, logps in samples:
+        if not 0 < len(ids) <= max_tokens or len(logps) != len(ids):
+            raise BadReply(f"a sample has {len(ids)} tokens and {len(logps)} log-probs (max_tokens {max_tokens})")
+        if min(ids) < 0 or max(ids) >= vocab_size:
+            raise BadReply(f"token id out of the vocabulary (size {vocab_size}): {min(ids)}..{max(ids)}")
+    return samples
+
+
+def pad_samples(samples: list[tuple[list[int], list[float]]], pad_id: int) -> Completions:
+    """[B*G, C] ids padded with `pad_id` after each sample's end, and log-probs padded with 0."""
+    width = max(len(ids) for ids, _ in samples)
+    ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
+    logps = torch.zeros((len(samples), width), dtype=torch.float32)
+    for row, (tokens, values) in enumerate(samples):
+        ids[row, : len(tokens)] = torch.tensor(tokens)
+        logps[row, : len(values)] = torch.tensor(values)
+    return Completions(ids, logps)
+
+
+class VLLMClient:
+    """HTTP calls to one vLLM server, each retried with back-off; errors name the server's log when it is ours."""
+
+    def __init__(self, url: str, settings: ServerSettings, server: ServerProcess | None = None) -> None:
+        self.url, self.settings, self.server = url.rstrip("/"), settings, server
+        self.http = httpx.Client(timeout=settings.request_timeout_s)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # not one INFO line per request of every step
+
+    def call(self, method: str, path: str, body: dict | None = None, check=None):
+        """The JSON reply (None for an empty one); `check` validates it. Raises `ServerError` after all retries."""
+        error: Exception | None = None
+        for attempt in range(self.settings.retries + 1):
+            if attempt:
+                time.sleep(min(2.0**attempt, 10.0))
+            if self.server is not None and not self.server.alive():
+                break  # a dead server will not answer a retry
+            try:
+                response = self.http.request(method, self.url + path, json=body)
+            except httpx.HTTPError as caught:  # refused, reset, timed out: the server may come back
+                error = caught
+                log.warning("vLLM %s %s failed (attempt %d): %s", method, path, attempt + 1, caught)
+                continue
+            if 400 <= response.status_code < 500:  # our request is wrong: asking again cannot help
+                raise ServerError(f"the vLLM server at {self.url} refused {method} {path} "
+                                  f"({response.status_code}): {response.text[:2000]}")  # fmt: skip
+            try:
+                response.raise_for_status()
+                reply = response.json() if response.content else None
+                return check(reply) if check else reply
+            except (httpx.HTTPError, json.JSONDecodeError, BadReply) as caught:
+                error = caught
+                log.warning("vLLM %s %s failed (attempt %d): %s", method, path, attempt + 1, caught)
+        raise ServerError(self.describe_failure(f"{method} {path}", error))
+
+    def describe_failure(self, what: str, error: Exception | None) -> str:
+        """What failed, why, and where to look."""
+        text = f"the vLLM server at {self.url} failed {what} after {self.settings.retries + 1} attempts"
+        text += f": {type(error).__name__}: {error}" if error else ""
+        if self.server is None:
+            return text + " (check that server; rollout.server.url points to it)"
+        if not self.server.alive():
+            text += f"; the server process exited with code {self.server.process.returncode}"
+        return (
+            f"{text}. Resume with ckpt_path=last. Its log {self.server.log_path} ends with:\n{self.server.log_tail()}"
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class VLLMEngine(RolloutEngine):
+    """Samples from a vLLM server (started here when `rollout.server.url` is null) that follows the policy."""
+
+    def __init__(self, settings: ServerSettings | None = None) -> None:
+        self.settings = settings or ServerSettings()
+        self.server: ServerProcess | None = None
+        self.client: VLLMClient | None = None
+        self.model_name: str | None = None
+        self.weights_root: Path | None = None
+        self._sync_count = 0
+        self._prompts_checked = False
+
+    @classmethod
+    def from_options(cls, server: dict) -> VLLMEngine:
+        return cls(ServerSettings.from_config(server))
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def sync_weights(self, policy: Policy) -> None:
+        """Write the current weights and have the server reload them; the first call starts or checks the server."""
+        if self.client is None:
+            self.connect(policy)
+            if self.server is not None:
+                return  # our server just started from these very weights
+        path = self._write_weights(policy)
+        self.client.call("POST", "/collective_rpc", {"method": "reload_weights", "kwargs": {"weights_path": str(path)}})
+        self.client.call("POST", "/reset_prefix_cache")  # KV computed with the old weights
+        self.client.call("POST", "/reset_encoder_cache")  # audio embeddings of the old weights (else EngineDeadError)
+
+    def connect(self, policy: Policy) -> None:
+        """Refuse what vLLM cannot serve; start our server from the policy's weights, or check the given one."""
+        check_supported(policy)
+        if self.settings.url is None:
+            model_dir = self._write_weights(policy)
+            log_dir = Path(self.settings.log_dir or tempfile.gettempdir())  # not in the weights dir: it outlives it
+            log_path = log_dir / ("vllm-server.log" if self.settings.log_dir else f"{self.weights_root.name}.log")
+            dtype = str(next(policy.hf_model.parameters()).dtype).removeprefix("torch.")
+            self.server = ServerProcess(model_dir, self.settings, log_path, dtype)
+            log.info(
+                "starting the vLLM server (pid %d) at %s, log: %s",
+                self.server.process.pid,
+                self.server.url,
+                self.server.log_path,
+            )
+            self.server.wait_healthy(self.settings.startup_timeout_s)
+            self.client = VLLMClient(self.server.url, self.settings, self.server)
+        else:
+            self.client = VLLMClient(self.settings.url, self.settings)
+        self.model_name = self._check_model(policy)
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.server is not None:
+            self.server.stop()
+        if self.weights_root is not None:
+            shutil.rmtree(self.weights_root, ignore_errors=True)
+            atexit.unregister(self._remove_weights)
+        self.client = self.server = self.weights_root = None
+        self._sync_count, self._prompts_checked = 0, False
+
+    def _remove_weights(self) -> None:
+        """At exit, whatever happened: a 7B model's synced weights hold ~15 GB of /dev/shm (that is, of RAM)."""
+        if self.weights_root is not None:
+            shutil.rmtree(self.weights_root, ignore_errors=True)
+
+    # -- sampling ----------------------------------------------------------------------------------------------
+    def generate(self, policy: Policy, request: GenerationRequest) -> Completions:
+        if self.client is None:
+            self.sync_weights(policy)
+        rate = getattr(getattr(policy.processor, "feature_extractor", None), "sampling_rate", 16_000)
+        audios = request.audios or [None] * len(request.prompts)
+        stop, banned = policy.stop_token_ids(), policy.special_token_ids()
+        bodies = [
+            {"model": self.model_name, **chat_request(prompt, None if audio is None else wav_base64(audio, rate),
+                                                      request.group_size, request.sampling, stop, banned)}
+            for prompt, audio in zip(request.prompts, audios, strict=True)
+        ]  # fmt: skip
+        vocab = len(policy.tokenizer)
+        max_tokens = request.sampling.max_new_tokens
+
+        def one(body: dict) -> dict:
+            parse = lambda reply: (reply, parse_choices(reply, request.group_size, max_tokens, vocab))  # noqa: E731
+            return self.client.call("POST", "/v1/chat/completions", body, check=parse)
+
+        with ThreadPoolExecutor(max_workers=min(len(bodies), 32)) as pool:  # concurrent: vLLM batches them
+            replies = list(pool.map(one, bodies))
+        if not self._prompts_checked:
+            self._check_prompt_tokens(request, [reply for reply, _ in replies])
+        samples = [sample for _, group in replies for sample in group]
+        return pad_samples(samples, policy.tokenizer.pad_token_id)
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+    def _write_weights(self, policy: Policy) -> Path:
+        """The policy's current weights (LoRA merged) in a fresh directory; older ones are removed."""
+        if self.weights_root is None:
+            root = self.settings.weights_dir or ("/dev/shm" if Path("/dev/shm").is_dir() else None)
+            if root:
+                Path(root).mkdir(parents=True, exist_ok=True)
+            self.weights_root = Path(tempfile.mkdtemp(prefix="audio-thinker-vllm-", dir=root))
+            atexit.register(self._remove_weights)
+        self._sync_count += 1
+        path = self.weights_root / f"weights-{self._sync_count:06d}"
+        save_merged(policy, path, with_processor=self._sync_count == 1)
+        for old in self.weights_root.glob("weights-*"):
+            if old != path and old.name != "weights-000001":  # the first one is the server's --model directory
+                shutil.rmtree(old, ignore_errors=True)
+        return path
+
+    def _check_model(self, policy: Policy) -> str:
+        """The served model's name; refuses a server whose model is not the policy's architecture."""
+
+        def served(reply):
+            if not reply or not reply.get("data"):
+                raise BadReply("/v1/models lists no model")
+            return reply["data"][0]
+
+        info = self.client.call("GET", "/v1/models", check=served)
+        config_path = Path(str(info.get("root", ""))) / "config.json"
+        want = model_summary(policy.hf_model.config.to_dict())
+        if config_path.is_file():
+            got = model_summary(json.loads(config_path.read_text()))
+            if got != want:
+                raise ValueError(
+                    f"the vLLM server at {self.client.url} serves {info.get('root')} ({got}), not the policy's "
+                    f"model ({want}): start it with the policy's model, or set rollout.server.url=null"
+                )
+        elif str(info.get("root")) != str(policy.hf_model.config.name_or_path):
+            raise ValueError(
+                f"the vLLM server at {self.client.url} serves {info.get('root')!r}, the policy is "
+                f"{policy.hf_model.config.name_or_path!r}: start it with the policy's model"
+            )
+        return info["id"]
+
+    def _check_prompt_tokens(self, request: GenerationRequest, replies: list[dict]) -> None:
+        """The server must have read the very tokens the trainer scores (template, tokenizer, audio length)."""
+        encoding = request.encoding
+        for row, reply in enumerate(replies):
+            ours = encoding.input_ids[row][encoding.attention_mask[row].bool()].tolist()
+            theirs = reply.get("prompt_token_ids")
+            if theirs is not None and list(theirs) != ours:
+                raise ValueError(
+                    f"the vLLM server tokenized prompt {row} differently from the trainer ({len(theirs)} vs "
+                    f"{len(ours)} tokens): it must serve the policy's own tokenizer and processor files"
+                )
+        self._prompts_checked = True
+
+
+def check_supported(policy: Policy) -> None:
+    """Fail at start, naming the alternative, for policies the vLLM engine cannot serve."""
+    if isinstance(policy, Qwen2_5OmniThinkerPolicy):
+        raise ValueError(
+            "rollout.engine=vllm does not support Qwen2.5-Omni yet: vLLM's Omni thinker needs torchvision, which "
+            "has no CPU build for vLLM's torch; use rollout.engine=hf with this model"
+        )
+    if getattr(policy.hf_model, "is_loaded_in_4bit", False) or getattr(policy.hf_model, "is_loaded_in_8bit", False):
+        raise ValueError(
+            "rollout.engine=vllm cannot sync quantized (quant=qlora_nf4) weights yet: use quant=lora, or "
+            "rollout.engine=hf"
+        )
+
+
+ENGINES["vllm"] = VLLMEngine
