@@ -12,7 +12,7 @@ from audio_thinker.callbacks.progress import StepProgressBar
 from audio_thinker.callbacks.resume import prepare_resume
 from audio_thinker.config_checks import check_train_config
 from audio_thinker.data.prompt_length import fit_datamodule
-from audio_thinker.jobs import resume_path
+from audio_thinker.jobs import resume_path, set_cpu_threads
 from audio_thinker.losses.config import build_loss, scale_rewards_of
 from audio_thinker.module import GRPOModule
 from audio_thinker.rewards.callback import RewardCallback
@@ -84,6 +84,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLitLoggerTip())
     check_train_config(cfg)  # every cheap part, before the model loads
     check_combination(cfg)
+    set_cpu_threads(cfg.get("cpu_threads"))
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)

@@ -29,6 +29,7 @@ from audio_thinker.eval.predict import predict
 from audio_thinker.eval.scaling import plot_curve, scaling_curve
 from audio_thinker.eval.weights import load_eval_policy
 from audio_thinker.format.scorers import SCORERS
+from audio_thinker.jobs import set_cpu_threads
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ def evaluate(cfg: DictConfig) -> dict:
     from audio_thinker.config_checks import check_eval_config
 
     check_eval_config(cfg)  # the cheap parts, before the model loads
+    set_cpu_threads(cfg.get("cpu_threads"))
     settings = EvalSettings.from_config(cfg.eval)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
