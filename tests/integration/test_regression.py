@@ -5,7 +5,8 @@ Re-recorded for the embedded model v4 (`TINY_VERSION`), whose new shape vLLM's C
 instead of 16, Whisper's 30 s audio window instead of 4 s): a different random model samples different
 completions, so every number changed. `dapo_kl`'s steps 1-2 re-recorded once more when the answer became the text
 of the *last* complete `<answer>` block (the `format` package): one step-1 completion holds two, only the last right.
-Same script idea: run the configs below with `StepRecorder` and copy the rows.
+Re-recorded for v5, whose format warm start covers every prompt template (a different warm model samples
+different completions). Same script idea: run the configs below with `StepRecorder` and copy the rows.
 """
 
 from __future__ import annotations
@@ -23,17 +24,17 @@ RECORDED = {
     "dapo_kl": (
         ["loss=dapo", "loss.beta=0.04"],
         [
-            (-0.05831405892968178, 1.125, 0.0),
-            (0.014274783432483673, 0.875, 4.7938156058080494e-06),
-            (0.0450732447206974, 1.5, 7.342363915086025e-06),
+            (-0.025029374286532402, 1.25, 0.0),
+            (-0.08742894232273102, 1.125, 6.851799980722717e-07),
+            (-0.1256542056798935, 0.875, 2.7873936687683454e-06),
         ],
     ),
     "lora": (
         ["quant=lora", "optimizer.lr=1e-3"],
         [
-            (3.3527612686157227e-08, 1.125, 0.0),
-            (7.450953125953674e-05, 1.75, 0.0018613156862556934),
-            (0.00013152509927749634, 1.25, 0.0032877426128834486),
+            (-1.4901161193847656e-08, 0.75, 0.0),
+            (5.476176738739014e-06, 1.625, 0.00013693729124497622),
+            (3.3546239137649536e-05, 0.875, 0.0008389198919758201),
         ],
     ),
 }
