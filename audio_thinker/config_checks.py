@@ -57,6 +57,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.on_error": (lambda v: v in ("raise", "skip"), "raise or skip"),
     "data.max_skip_fraction": (lambda v: _number(v) and 0 <= v <= 1, "a share within [0, 1]"),
     "data.max_empty_steps": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "data.audio_control": (lambda v: v in (None, "silence", "shuffle"), "null, silence or shuffle"),
     "rollout.max_new_tokens": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (tokens per completion)"),
     "rollout.temperature": (lambda v: _number(v) and v > 0, "a number > 0 (use a small value for near-greedy)"),
     "rollout.top_p": (lambda v: _number(v) and 0 < v <= 1, "a number within (0, 1]"),
@@ -68,7 +69,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.gradient_clip_val": (lambda v: v is None or (_number(v) and v >= 0), "a number >= 0, or null"),
     "trainer.log_every_n_steps": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
 }
-EVAL_RULES = {key: RULES[key] for key in ("seed", "data.max_audio_seconds")}
+EVAL_RULES = {key: RULES[key] for key in ("seed", "data.max_audio_seconds", "data.audio_control")}
 _ABSENT = object()
 
 

@@ -15,3 +15,13 @@ def sum_across_ranks(values: Sequence[float], strategy) -> list[float]:
     """
     tensor = torch.tensor([float(v) for v in values], dtype=torch.float64, device=strategy.root_device)
     return strategy.reduce(tensor, reduce_op="sum").tolist()
+
+
+def gather_objects(obj, strategy) -> list:
+    """`obj` of every rank, in rank order (picklable objects; a collective under DDP, `[obj]` on one process)."""
+    world_size = getattr(strategy, "world_size", 1)  # single-device strategies have none
+    if world_size == 1 or not torch.distributed.is_initialized():
+        return [obj]
+    gathered = [None] * world_size
+    torch.distributed.all_gather_object(gathered, obj)
+    return gathered

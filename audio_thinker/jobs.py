@@ -4,6 +4,7 @@
 - `gpu_of_its_own`: jobs that a local parallel launcher (joblib) runs side by side on one machine each train on
   one GPU of their own, held with a file lock while the job runs.
 - `resume_path`: a job that Slurm requeued or torchrun restarted continues from its last checkpoint.
+- `set_cpu_threads`: how many threads torch's CPU kernels use (the config's `cpu_threads`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,23 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
+
+
+# -- CPU threads -------------------------------------------------------------------------------------------------
+def set_cpu_threads(threads: int | str | None) -> None:
+    """Use `threads` threads for torch's CPU kernels (None: torch's default, one per core).
+
+    The embedded tiny models gain nothing from more than one, and on a machine whose cores are busy with other
+    work, OpenMP threads that spin-wait for each other made greedy generation ~50x slower (2 threads, load 4 on 2
+    cores: 7.7 s instead of 0.16 s for 16 prompts x 48 tokens).
+    """
+    if threads is None:
+        return
+    if int(threads) < 1:
+        raise ValueError(f"cpu_threads must be >= 1 (or null for torch's default), got {threads!r}")
+    import torch
+
+    torch.set_num_threads(int(threads))
 
 
 # -- the objective a sweeper optimises ----------------------------------------------------------------------------

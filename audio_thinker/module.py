@@ -9,7 +9,8 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
-from audio_thinker.distributed import sum_across_ranks
+from audio_thinker.distributed import gather_objects, sum_across_ranks
+from audio_thinker.eval.validation import Validator, ValRecord, unique_records, validation_metrics
 from audio_thinker.losses.grpo import GRPOLoss
 from audio_thinker.models.policy import Policy
 from audio_thinker.rollout.batch import Rollout
@@ -28,6 +29,9 @@ class GRPOModule(L.LightningModule):
     A step whose loss is not finite on any rank, or that has no completion on any rank, is skipped on every rank:
     its backward still runs (zero gradients, so DDP's all-reduce is met) but the optimizer leaves the weights,
     and its moments, untouched.
+    With a `validator`, every validation run (Lightning's, every `trainer.val_check_interval` training batches, and
+    its sanity check before step 1) answers the whole validation set greedily and logs `val/*`; `val_history`
+    keeps (step, val/accuracy) of each.
     """
 
     def __init__(
@@ -36,6 +40,7 @@ class GRPOModule(L.LightningModule):
         loss: GRPOLoss,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        validator: Validator | None = None,
     ) -> None:
         super().__init__()
         self.policy, self.loss_fn = policy, loss
@@ -50,6 +55,10 @@ class GRPOModule(L.LightningModule):
         self._step_tokens: list[float] = []  # completion tokens of each optimizer step of the generation, all ranks
         self._micro_step, self._micro_steps = -1, 1  # the last micro-step trained on, of how many in the generation
         self._skip_step = False  # set by any micro-batch of the optimizer step; read by optimizer_step
+        self.validator = validator
+        self.val_history: list[tuple[int, float]] = []  # (global step, val/accuracy) of every validation run
+        self._val_records: list[ValRecord] = []  # this rank's graded examples of the running validation
+        self._baseline: dict[str, float] = {}  # val/* of the sanity check (before the first step), not logged yet
 
     # -- log-prob passes ------------------------------------------------------------------------------
     def policy_logps(self, rollout: Rollout) -> torch.Tensor:
@@ -183,6 +192,55 @@ class GRPOModule(L.LightningModule):
 
         optimizer.step(closure=closure)
         self._skip_step = False
+
+    # -- validation ----------------------------------------------------------------------------------
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        """Greedy answers to a batch of held-out examples, graded and kept for the end of the validation run."""
+        if self.validator is not None and batch["examples"]:
+            self._val_records += self.validator.grade(self.policy, batch["examples"])
+
+    def on_validation_epoch_end(self) -> None:
+        """`val/*` over the whole validation set: every rank's records, each example once."""
+        if self.validator is None:
+            return
+        records = [r for part in gather_objects(self._val_records, self.trainer.strategy) for r in part]
+        self._val_records = []
+        metrics = validation_metrics(unique_records(records))
+        if not metrics:
+            return
+        if self.trainer.sanity_checking and not self._sanity_check_is_whole():
+            return  # a partial set is no baseline (trainer.num_sanity_val_steps=-1 checks the whole of it)
+        step = self.global_step
+        self.val_history.append((step, metrics["val/accuracy"]))
+        log.info(
+            "step %d: val/accuracy %.3f over %d examples", step, metrics["val/accuracy"], int(metrics["val/examples"])
+        )
+        if self.trainer.sanity_checking:  # before the first step; Lightning drops what self.log records here
+            self._baseline = metrics
+            return
+        self.log_dict(metrics, batch_size=len(records), logger=False)  # for monitors; the same on every rank
+        self._log_at_step(metrics)
+
+    def on_train_start(self) -> None:
+        # After the callbacks' on_train_start, so after a resumed run has told TensorBoard to drop the killed
+        # run's events from this step on (FlushLogsCallback): the step's validation is then shown once.
+        if self._baseline:
+            self._log_at_step(self._baseline)
+        self._baseline = {}
+
+    def _log_at_step(self, metrics: dict[str, float]) -> None:
+        """To the loggers at x = optimizer steps taken (0 before the first), as the scaling curve is logged.
+
+        (Lightning's own validation logging would place the result after k steps at x = k - 1, on the baseline's
+        x for k = 1.)
+        """
+        if self.trainer.is_global_zero:
+            for logger in self.loggers:
+                logger.log_metrics(metrics, step=self.global_step)
+
+    def _sanity_check_is_whole(self) -> bool:
+        """Whether Lightning's sanity check ran every validation batch."""
+        return list(self.trainer.num_sanity_val_batches) == list(self.trainer.num_val_batches)
 
     def configure_optimizers(self):
         params = [p for p in self.policy.parameters() if p.requires_grad]

@@ -13,7 +13,7 @@ from audio_thinker.callbacks.resume import prepare_resume
 from audio_thinker.callbacks.reward import RewardCallback
 from audio_thinker.config_checks import check_train_config
 from audio_thinker.data.prompt_length import fit_datamodule
-from audio_thinker.jobs import resume_path
+from audio_thinker.jobs import resume_path, set_cpu_threads
 from audio_thinker.losses.config import build_loss, scale_rewards_of
 from audio_thinker.models.loading import resolve_dtype
 from audio_thinker.module import GRPOModule
@@ -51,7 +51,8 @@ def build_module(cfg: DictConfig) -> GRPOModule:
     # _convert_="all": plain lists/dicts in optimizer state, so checkpoints load with torch's weights_only=True.
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.get("scheduler") else None
     optimizer = instantiate(cfg.optimizer, _convert_="all")
-    return GRPOModule(build_policy(cfg), build_loss(cfg.loss), optimizer, scheduler)
+    validator = instantiate(cfg.validation) if cfg.get("validation") else None
+    return GRPOModule(build_policy(cfg), build_loss(cfg.loss), optimizer, scheduler, validator)
 
 
 def build_policy(cfg: DictConfig):
@@ -72,7 +73,8 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     if cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback when the bar is off
         callbacks.append(StepProgressBar())
     loggers = instantiate_dict(cfg.get("logger"))
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    no_validation = {} if cfg.get("validation") else {"limit_val_batches": 0}  # validation=null: no val loop at all
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **no_validation)
     settings = {key: cfg[key] for key in cfg if key != "hydra"}  # the run's settings, not Hydra's own
     for logger in trainer.loggers:  # so TensorBoard's HParams view, MLflow and W&B compare runs
         logger.log_hyperparams(OmegaConf.to_container(OmegaConf.create(settings), resolve=True))
@@ -91,6 +93,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLitLoggerTip())
     check_train_config(cfg)  # every cheap part, before the model loads
     check_combination(cfg)
+    set_cpu_threads(cfg.get("cpu_threads"))
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
@@ -106,4 +109,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer.fit(module, datamodule=datamodule, ckpt_path=prepare_resume(trainer, resume_path(cfg.get("ckpt_path"))))
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     log.info("finished at step %d: %s", trainer.global_step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    if len(module.val_history) > 1:
+        (first_step, before), (last_step, after) = module.val_history[0], module.val_history[-1]
+        log.info("held-out val/accuracy: %.3f at step %d -> %.3f at step %d", before, first_step, after, last_step)
     return metrics

@@ -9,7 +9,7 @@ from functools import partial
 import lightning as L
 import torch
 
-from audio_thinker.distributed import sum_across_ranks
+from audio_thinker.distributed import gather_objects, sum_across_ranks
 from audio_thinker.losses.advantages import ScaleRewards, group_advantages, scale_rewards_mode, std_from_sums
 from audio_thinker.rewards.base import RewardInputs
 from audio_thinker.rewards.suite import RewardSuite
@@ -28,7 +28,8 @@ class RewardCallback(L.Callback):
 
     Tags, logged at every step with the values of the generation it trains on: `reward/total`, `reward/<term>`
     (mean over applicable completions) and `reward/<term>_std`, `completion/length`, `think/rate`, `think/length`,
-    `answer/length`, `format/malformed_rate`, and what the terms report through `metrics()` (`judge/failures`).
+    `answer/length`, `format/malformed_rate`, `think/rate_by_difficulty/<d>` (the think-mode share among the
+    completions of examples of difficulty d), and what the terms report through `metrics()` (`judge/failures`).
     """
 
     def __init__(self, suite: RewardSuite, scale_rewards: ScaleRewards | bool = "group") -> None:
@@ -40,7 +41,11 @@ class RewardCallback(L.Callback):
         rollout: Rollout | None = batch.get("rollout")
         if rollout is not None:  # a generation's first micro-step (the others train on the same, scored rollout)
             batch["rollout"] = scored = self.score(rollout, trainer)
-            self.last_metrics = self.metrics(scored, partial(sum_across_ranks, strategy=trainer.strategy))
+            self.last_metrics = self.metrics(
+                scored,
+                partial(sum_across_ranks, strategy=trainer.strategy),
+                partial(gather_objects, strategy=trainer.strategy),
+            )
         if self.last_metrics:  # every step logs the rewards of the rollout it trains on
             pl_module.log_dict(self.last_metrics, on_step=True, batch_size=1)
 
@@ -78,11 +83,13 @@ class RewardCallback(L.Callback):
             advantages=advantages.to(rollout.completion_ids.device),
         )
 
-    def metrics(self, rollout: Rollout, step_sum=list) -> dict[str, float]:
-        """The step's reward and shape statistics over every rank (`step_sum`: the cross-rank sum; a collective).
+    def metrics(self, rollout: Rollout, step_sum=list, gather=lambda obj: [obj]) -> dict[str, float]:
+        """The step's reward and shape statistics over every rank (`step_sum`: the cross-rank sum, `gather`: every
+        rank's object; both collectives).
 
         Means and unbiased stds come from summed counts, sums and squares, so under DDP `reward/*` describes the
-        whole step, not rank 0's share. The terms' own `metrics()` (judge counts) are this rank's.
+        whole step, not rank 0's share; the difficulty labels are the union of every rank's. The terms' own
+        `metrics()` (judge counts) are this rank's.
         """
         think = sum(c.mode == "think" for c in rollout.completions)
         malformed = sum(c.mode == "malformed" for c in rollout.completions)
@@ -101,6 +108,11 @@ class RewardCallback(L.Callback):
         for values in spreads.values():
             applicable = values[~values.isnan()].double()
             local += [applicable.numel(), applicable.sum().item(), (applicable**2).sum().item()]
+        difficulties = sorted(set().union(*gather({ex.difficulty for ex in rollout.examples})))
+        examples = rollout.expanded_examples()
+        modes = [(ex.difficulty, c.mode) for ex, c in zip(examples, rollout.completions, strict=True)]
+        for name in difficulties:
+            local += [sum(d == name for d, _ in modes), sum(d == name and m == "think" for d, m in modes)]
         summed = step_sum(local)
         completions, out = summed[0], {}
         if not completions:
@@ -111,6 +123,10 @@ class RewardCallback(L.Callback):
             count, total, total_sq = summed[1 + len(shapes) + 3 * j : 4 + len(shapes) + 3 * j]
             if count:
                 out[key], out[f"{key}_std"] = total / count, std_from_sums(count, total, total_sq)
+        by_difficulty = summed[1 + len(shapes) + 3 * len(spreads) :]
+        for name, count, thinking in zip(difficulties, by_difficulty[::2], by_difficulty[1::2], strict=True):
+            if count:
+                out[f"think/rate_by_difficulty/{name}"] = thinking / count
         for term in self.suite.terms.values():  # terms may share a key (two judge terms): counts add up
             for key, value in term.metrics().items():
                 out[key] = out.get(key, 0.0) + value

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from audio_thinker.data.audio import cap_audio
+from audio_thinker.data.controls import AudioControl, check_audio_control
 from audio_thinker.data.errors import DataError, SkippedExample, check_on_error, skip
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.generations import GenerationLoader, GenerationPlan
@@ -50,6 +51,13 @@ class SkipOnError(Dataset):
             return self.dataset[index]
         except DataError as err:  # only data problems; a bug in our code must still fail loudly
             return skip(err, f"{type(self.dataset).__name__}[{index}]")
+
+
+def innermost_dataset(dataset: Dataset | None) -> Dataset | None:
+    """The dataset under the error policy's and the audio control's wrappers."""
+    while isinstance(dataset, SkipOnError | AudioControl):
+        dataset = dataset.dataset
+    return dataset
 
 
 class ResumableSampler(DistributedSampler):
@@ -100,6 +108,9 @@ class AudioQADataModule(L.LightningDataModule):
     `"raise"` lets them stop the run; `max_skip_fraction` and `max_empty_steps` say when skipping must stop it
     (see `audio_thinker.data.skips`). `max_audio_seconds` caps every example's audio (any dataset) as batches
     are collated; manifest configs also pass it to `ManifestDataset`, which cuts before resampling.
+    `audio_control` (`silence` | `shuffle`, a debugging switch) replaces every example's audio, training and
+    validation alike, by silence or by another example's clip (`audio_thinker.data.controls`): a model that still
+    beats chance is answering from the text.
     Training order is a `ResumableSampler`: a checkpoint records how far into the epoch training got, and a resumed
     run continues with the next batch of the same order.
     """
@@ -116,6 +127,7 @@ class AudioQADataModule(L.LightningDataModule):
         max_audio_seconds: float | None = None,
         max_skip_fraction: float = MAX_SKIP_FRACTION,
         max_empty_steps: int = MAX_EMPTY_STEPS,
+        audio_control: str | None = None,
     ) -> None:
         super().__init__()
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -123,7 +135,8 @@ class AudioQADataModule(L.LightningDataModule):
         self.on_error = check_on_error(on_error)
         self.max_skip_fraction, self.max_empty_steps = max_skip_fraction, max_empty_steps
         self.collate = partial(collate_examples, max_audio_seconds=max_audio_seconds)
-        self.train_set, self.val_set = self._guard(train), self._guard(val)
+        self.audio_control = check_audio_control(audio_control)
+        self.train_set, self.val_set = self._guard(train, seed), self._guard(val, seed)
         self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
         self.num_workers, self.seed = num_workers, seed
         self._train_sampler: ResumableSampler | None = None
@@ -137,15 +150,17 @@ class AudioQADataModule(L.LightningDataModule):
 
     def skip_ledger(self) -> SkipLedger:
         """A fresh ledger with this module's limits and the training records dropped when the manifest was read."""
-        dataset = getattr(self.train_set, "dataset", self.train_set)  # under SkipOnError
+        dataset = innermost_dataset(self.train_set)
         dropped = list(getattr(dataset, "skipped_records", []))
         records = len(dropped) + len(dataset) if hasattr(dataset, "skipped_records") else 0
         ledger = SkipLedger(self.max_skip_fraction, self.max_empty_steps, records=records)
         ledger.record_load(dropped)
         return ledger
 
-    def _guard(self, dataset: Dataset | None) -> Dataset | None:
-        """Apply the error policy to `dataset`."""
+    def _guard(self, dataset: Dataset | None, seed: int) -> Dataset | None:
+        """Apply the audio control (if any), then the error policy, to `dataset`."""
+        if dataset is not None and self.audio_control is not None:
+            dataset = AudioControl(dataset, self.audio_control, seed)
         return SkipOnError(dataset) if dataset is not None and self.on_error == "skip" else dataset
 
     def train_dataloader(self) -> GenerationLoader:
@@ -186,5 +201,11 @@ class AudioQADataModule(L.LightningDataModule):
         if self.val_set is None:
             return []
         return DataLoader(
-            self.val_set, batch_size=self.val_batch_size, num_workers=self.num_workers, collate_fn=self.collate
+            self.val_set,
+            batch_size=self.val_batch_size,
+            num_workers=self.num_workers,
+            collate_fn=self.collate,
+            # Its own generator: starting the loader then draws no seed from the global stream, so validating
+            # leaves the training run's random numbers (sampling, shuffling) exactly as without it.
+            generator=torch.Generator().manual_seed(self.seed),
         )

@@ -119,9 +119,11 @@ class PromptBudget:
 
 def fit_datamodule(datamodule, policy, template, max_new_tokens: int, max_audio_seconds: float | None) -> None:
     """`fit_to_context` on the training and validation sets of an `AudioQADataModule`, for `policy`."""
+    from audio_thinker.data.datamodule import innermost_dataset  # imports lightning: only when training
+
     budget = PromptBudget.for_policy(policy, template, max_new_tokens)
     for dataset in (datamodule.train_set, datamodule.val_set):
-        fit_to_context(budget, dataset, max_audio_seconds, datamodule.on_error)
+        fit_to_context(budget, innermost_dataset(dataset), max_audio_seconds, datamodule.on_error)
 
 
 def fit_to_context(budget: PromptBudget | None, dataset, max_audio_seconds: float | None, on_error: str) -> int:

@@ -100,18 +100,24 @@ def duration_compare(rng: np.random.Generator, difficulty: str, rate: int) -> tu
 
 
 def count_beeps(rng: np.random.Generator, difficulty: str, rate: int) -> tuple[torch.Tensor, dict]:
-    """N short beeps; how many? Difficulty = count range and gap: 1-3 wide, 3-5, 5-7 tight gaps."""
-    low, high, gap = {"easy": (1, 3, 0.3), "medium": (3, 5, 0.15), "hard": (5, 7, 0.08)}[difficulty]
-    count = int(rng.integers(low, high + 1))
+    """N short beeps; how many? Difficulty = counts and gap: 1-4 wide apart, 3-6, 5-8 close together.
+
+    Nothing but listening gives the count away: the options are the level's four counts (the text cannot
+    narrow them down) and every clip of a level is padded with silence to one length (nor can the clip's length).
+    """
+    low, gap = {"easy": (1, 0.3), "medium": (3, 0.15), "hard": (5, 0.08)}[difficulty]
+    counts = list(range(low, low + 4))
+    count = int(rng.choice(counts))
     freq = float(rng.uniform(600, 1000))
     parts = [silence(0.1, rate)]
     for _ in range(count):
         parts += [tone(freq, 0.12, rate), silence(gap, rate)]
-    options = sorted({count, *(int(c) for c in rng.choice(np.arange(1, 10), size=6, replace=False))} - {count})
-    choices = [str(c) for c in sorted([count, *options[:3]])]
-    return torch.cat(parts), {
+    audio = torch.cat(parts)
+    longest = silence(0.1, rate).numel() + counts[-1] * (tone(freq, 0.12, rate).numel() + silence(gap, rate).numel())
+    audio = torch.cat([audio, torch.zeros(longest - audio.numel(), dtype=audio.dtype)])
+    return audio, {
         "question": "How many beeps do you hear?",
-        "choices": choices,
+        "choices": [str(c) for c in counts],
         "answer": str(count),
         "count": count,
     }

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from audio_thinker.config_checks import EVAL_RULES, ConfigError, build, check_data_values, check_model_path, check_rules
 from audio_thinker.data.audio import cap_audio
+from audio_thinker.data.controls import AudioControl
 from audio_thinker.data.errors import SkippedExample
 from audio_thinker.eval.examples import LazyExamples, choose_indices, default_scorer
 from audio_thinker.eval.metrics import by_budget, compute_metrics, write_predictions
@@ -31,6 +32,7 @@ from audio_thinker.eval.scaling import curve_from_predictions
 from audio_thinker.eval.scaling_plot import plot_curve
 from audio_thinker.eval.weights import eval_model_config, load_eval_policy
 from audio_thinker.format.scorers import SCORERS
+from audio_thinker.jobs import set_cpu_threads
 from audio_thinker.models.decoding import Decoding
 
 log = logging.getLogger(__name__)
@@ -113,6 +115,8 @@ def load_examples(data_cfg: DictConfig, split: str, max_examples: int | None, se
     if data_cfg.get(split) is None:
         raise ValueError(f"eval.split={split!r}: the data config has no {split!r} dataset")
     dataset = instantiate(data_cfg[split])  # only this split: other splits may be unset (`???`) in a manifest config
+    if data_cfg.get("audio_control"):  # the debugging control, as in training
+        dataset = AudioControl(dataset, data_cfg.audio_control, data_cfg.get("seed", seed))
     cap = data_cfg.get("max_audio_seconds")
     prepare = (lambda example: cap_audio(example, cap)) if cap else (lambda example: example)
     return LazyExamples(dataset, choose_indices(dataset, max_examples, seed), prepare)
@@ -149,6 +153,7 @@ def check_eval_config(cfg: DictConfig) -> None:
 def evaluate(cfg: DictConfig) -> dict:
     """Run the evaluation `cfg` describes, write its files to the Hydra output directory, return the metrics."""
     check_eval_config(cfg)  # the cheap parts, before the model loads
+    set_cpu_threads(cfg.get("cpu_threads"))
     settings = EvalSettings.from_config(cfg.eval)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from scipy import stats
 
@@ -130,6 +130,17 @@ class ScalingCurve:
     def to_dict(self) -> dict:
         """A JSON-ready dict (the content of `scaling.json`); nan becomes None."""
         return {key: _json_safe(value) for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> ScalingCurve:
+        """The curve `to_dict` wrote; a bare {budgets, accuracy} gets its fit computed."""
+        if "sweet_spot" not in data:
+            return scaling_curve(data["budgets"], data["accuracy"])
+        known = {f.name for f in fields(cls)} & set(data)
+        values = {key: data[key] for key in known}
+        if values.get("slope_interval") is not None:
+            values["slope_interval"] = tuple(values["slope_interval"])
+        return cls(**values)
 
 
 def _json_safe(value):

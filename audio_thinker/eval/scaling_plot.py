@@ -104,3 +104,48 @@ def plot_curve(curve: ScalingCurve, path: str | Path | None = None, title: str =
 def _bar_width(budgets: list[int]) -> float:
     gaps = [b - a for a, b in zip(budgets, budgets[1:], strict=False) if b > a]
     return 0.6 * min(gaps) if gaps else 1.0
+
+
+def plot_curves(curves: dict[str, ScalingCurve], path: str | Path | None = None, title: str = "Test-time scaling"):
+    """Several labelled curves on one figure (e.g. untrained vs trained): each with its 95% intervals, its fit (slope
+    in the legend) and its sweet spot (a star), and the chance level; saved to `path` when given (Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4.4), dpi=100)
+    axes = figure.subplots()
+    for label, curve in curves.items():
+        if curve.interval_low is not None:
+            below = [a - low for a, low in zip(curve.accuracy, curve.interval_low, strict=True)]
+            above = [high - a for a, high in zip(curve.accuracy, curve.interval_high, strict=True)]
+            line = axes.errorbar(curve.budgets, curve.accuracy, yerr=[below, above], fmt="o-", capsize=3, label=label)
+            color = line.lines[0].get_color()
+        else:
+            color = axes.plot(curve.budgets, curve.accuracy, "o-", label=label)[0].get_color()
+        if curve.slope is not None:
+            ends = [min(curve.budgets), max(curve.budgets)]
+            fit = [curve.intercept + curve.slope * b for b in ends]
+            axes.plot(ends, fit, "--", color=color, label=f"{label} {fit_label(curve).splitlines()[0]}")
+        axes.plot(
+            [curve.sweet_spot],
+            [curve.sweet_spot_accuracy],
+            "*",
+            markersize=14,
+            color=color,
+            label=f"{label} sweet spot L={curve.sweet_spot}",
+        )
+    chance = next((c.chance for c in curves.values() if c.chance is not None), None)
+    if chance is not None:
+        axes.axhline(chance, color="gray", linestyle=":", label=f"chance {chance:.2f}")
+    axes.set_xlabel("reasoning budget L (tokens)")
+    axes.set_ylabel("accuracy")
+    axes.set_ylim(-0.02, 1.02)
+    axes.grid(alpha=0.3)
+    axes.set_title(title, fontsize=10)
+    axes.legend(fontsize=7, loc="best")
+    figure.tight_layout()
+    if path is not None:
+        figure.savefig(path)
+    return figure

@@ -350,6 +350,12 @@ class Qwen2_5OmniThinkerPolicy(Qwen2AudioPolicy):
     def audio_modules(self) -> list[nn.Module]:
         return [self.hf_model.model.audio_tower]
 
+    def generate(self, encoding: PromptEncoding, group_size: int, **sampling) -> torch.Tensor:
+        # transformers keeps the last generation's rope deltas on the model and reuses them when a cache is given:
+        # after a batch of another size (validation's), they no longer fit.
+        self.hf_model.model.rope_deltas = None
+        return super().generate(encoding, group_size, **sampling)
+
     def encode_audio(self, encoding: PromptEncoding) -> torch.Tensor:
         features = self.hf_model.model.get_audio_features(
             encoding.input_features, feature_attention_mask=encoding.feature_attention_mask

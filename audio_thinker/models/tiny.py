@@ -33,7 +33,7 @@ from audio_thinker.models.warm_start import warm_start
 log = logging.getLogger(__name__)
 
 # Bump when anything below changes, so stale caches are rebuilt instead of reused.
-TINY_VERSION = "v4"  # shared by all embedded models
+TINY_VERSION = "v5"  # shared by all embedded models; v5: the warm start covers every prompt template
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
 # Reasoning tags are ordinary (decodable) added tokens, so one token each, as in recent Qwen tokenizers.

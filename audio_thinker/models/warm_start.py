@@ -3,10 +3,16 @@
 A random policy almost never writes `<think>…</think><answer>X</answer>`: every group then gets the same
 reward, every advantage is zero and nothing trains. A few hundred supervised steps on synthetic completions
 fix that. The answers in those completions are *random options*, so the warm model is at chance accuracy:
-learning to answer correctly is left to RL.
+learning to answer correctly is left to RL. It sees every prompt the templates make (think and adaptive, options
+lettered or listed), and answers with the option's letter when they are lettered and with its words when not.
+
+The prompts of a small pool of examples are encoded once (the audio encoder's 30 s window is most of the cost)
+and drawn again and again with fresh random targets, so there is no answer to memorise.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -15,7 +21,7 @@ from tqdm.auto import tqdm
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.format.prompts import ADAPTIVE, THINK
-from audio_thinker.models.policy import Policy, render_prompts
+from audio_thinker.models.policy import Policy, PromptEncoding, render_prompts
 
 OPENERS = (
     "First, I listen to the audio.",
@@ -26,37 +32,58 @@ OPENERS = (
 )
 
 
-def format_completion(example: AudioQAExample, rng: np.random.Generator, think: bool) -> str:
-    """A well-formed completion choosing a random option (and reasoning that names it when `think`)."""
+def format_completion(example: AudioQAExample, rng: np.random.Generator, think: bool, letters: bool = True) -> str:
+    """A well-formed completion choosing a random option (and reasoning that names it when `think`).
+
+    The answer is the option's letter when `letters` (the prompt lettered the options), else its words.
+    """
     choices = example.choices or [example.answer]
     pick = int(rng.integers(len(choices)))
-    letter = chr(ord("A") + pick)
+    answer = chr(ord("A") + pick) if letters else choices[pick]
     if not think:
         # Sometimes an empty think block: the shape budget forcing uses for a zero reasoning budget.
-        return f"<think></think><answer>{letter}</answer>" if rng.random() < 0.3 else f"<answer>{letter}</answer>"
-    reason = f"{OPENERS[int(rng.integers(len(OPENERS)))]} It seems to be {choices[pick]}, so the answer is {letter}."
-    return f"<think>{reason}</think><answer>{letter}</answer>"
+        return f"<think></think><answer>{answer}</answer>" if rng.random() < 0.3 else f"<answer>{answer}</answer>"
+    reason = f"{OPENERS[int(rng.integers(len(OPENERS)))]} It seems to be {choices[pick]}, so the answer is {answer}."
+    return f"<think>{reason}</think><answer>{answer}</answer>"
 
 
-def warm_start(policy: Policy, steps: int = 150, batch_size: int = 8, lr: float = 3e-3, seed: int = 0) -> list[float]:
+THINK_SHARE = 0.8  # mostly reasoning (the think prompt); the rest direct answers to the adaptive prompt
+
+
+def encode_pool(policy: Policy, examples: list[AudioQAExample]) -> dict[tuple[bool, bool], list[PromptEncoding]]:
+    """Every example's prompt in each variant, encoded once, audio included: {(think, letters): encodings}."""
+    pool = {}
+    for think, template in ((True, THINK), (False, ADAPTIVE)):
+        for letters in (True, False):
+            variant = replace(template, letter_options=letters)
+            audios = [[ex.audio] if policy.has_audio else None for ex in examples]
+            pool[think, letters] = [
+                policy.encode_prompts(render_prompts(policy, [ex], variant), audio)
+                for ex, audio in zip(examples, audios, strict=True)
+            ]
+    return pool
+
+
+def warm_start(
+    policy: Policy, steps: int = 150, batch_size: int = 8, lr: float = 3e-3, seed: int = 0, pool_size: int = 24
+) -> list[float]:
     """Supervised steps on format-only targets; returns the loss curve (mean token NLL per step)."""
     rng = np.random.default_rng(seed)
-    data = SyntheticAudioQA(size=steps * batch_size, seed=seed + 7919)
+    data = SyntheticAudioQA(size=pool_size, seed=seed + 7919)
+    examples = [data[i] for i in range(pool_size)]
+    pool = encode_pool(policy, examples)
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr)
     eos = policy.tokenizer.convert_tokens_to_ids("<|im_end|>")
     losses = []
-    for step in tqdm(range(steps), desc="warm start (format)", leave=False, disable=None):  # off when not a tty
-        examples = [data[step * batch_size + i] for i in range(batch_size)]
-        think = rng.random(batch_size) < 0.8  # mostly reasoning; some direct answers for the adaptive prompt
-        prompts = [
-            render_prompts(policy, [ex], THINK if t else ADAPTIVE)[0] for ex, t in zip(examples, think, strict=False)
-        ]
-        targets = [format_completion(ex, rng, bool(t)) for ex, t in zip(examples, think, strict=False)]
-        audios = [ex.audio for ex in examples] if policy.has_audio else None
-        encoding = policy.encode_prompts(prompts, audios)
-        ids, mask = _right_padded([policy.tokenizer(t, add_special_tokens=False)["input_ids"] + [eos] for t in targets])
-        logps = policy.completion_logps(encoding, ids, mask)  # one "sample" per prompt
+    for _ in tqdm(range(steps), desc="warm start (format)", leave=False, disable=None):  # off when not a tty
+        encodings, targets = [], []
+        for _ in range(batch_size):
+            think, letters, index = bool(rng.random() < THINK_SHARE), bool(rng.random() < 0.5), rng.integers(pool_size)
+            encodings.append(pool[think, letters][index])
+            targets.append(format_completion(examples[index], rng, think, letters))
+        ids, mask = right_padded([policy.tokenizer(t, add_special_tokens=False)["input_ids"] + [eos] for t in targets])
+        logps = policy.completion_logps(stack_encodings(encodings, policy.tokenizer.pad_token_id), ids, mask)
         loss = -(logps * mask).sum() / mask.sum()
         optimizer.zero_grad()
         loss.backward()
@@ -65,7 +92,23 @@ def warm_start(policy: Policy, steps: int = 150, batch_size: int = 8, lr: float 
     return losses
 
 
-def _right_padded(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+def stack_encodings(encodings: list[PromptEncoding], pad_id: int) -> PromptEncoding:
+    """One left-padded batch of single-prompt encodings (their audio rows packed in order)."""
+    width = max(e.input_ids.shape[1] for e in encodings)
+
+    def left_pad(tensor: torch.Tensor, value: int) -> torch.Tensor:
+        return torch.nn.functional.pad(tensor, (width - tensor.shape[1], 0), value=value)
+
+    audio = [e.audio_embeds for e in encodings if e.audio_embeds is not None]
+    return PromptEncoding(
+        torch.cat([left_pad(e.input_ids, pad_id) for e in encodings]),
+        torch.cat([left_pad(e.attention_mask, 0) for e in encodings]),
+        audio_embeds=torch.cat(audio) if audio else None,
+        audio_lengths=torch.cat([e.audio_lengths for e in encodings]) if audio else None,
+    )
+
+
+def right_padded(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Token lists as [N, C] ids (0-padded on the right) and their mask."""
     width = max(len(s) for s in sequences)
     ids = torch.zeros(len(sequences), width, dtype=torch.long)

@@ -5,9 +5,9 @@ Re-recorded for the embedded model v4 (`TINY_VERSION`), whose new shape vLLM's C
 instead of 16, Whisper's 30 s audio window instead of 4 s): a different random model samples different
 completions, so every number changed. `dapo_kl`'s steps 1-2 re-recorded once more when the answer became the text
 of the *last* complete `<answer>` block (the `format` package): one step-1 completion holds two, only the last right.
-`lora`'s steps 1-2 when the shared-prompt passes moved to replay-safe caches: rounding differs by ~1e-7, and
-Adam's first update (about lr x sign(gradient)) makes that a few percent of the KL; rewards are unchanged.
-Same script idea: run the configs below with `StepRecorder` and copy the rows.
+`lora`'s steps 1-2 re-recorded when the shared-prompt passes moved to replay-safe caches (rounding differs by ~1e-7;
+Adam's first update turns that into a few percent of the KL). Re-recorded for v5, whose format warm start covers
+every prompt template (a different warm model samples different completions). Same script idea: run the configs below with `StepRecorder` and copy the rows.
 """
 
 from __future__ import annotations
@@ -25,17 +25,17 @@ RECORDED = {
     "dapo_kl": (
         ["loss=dapo", "loss.beta=0.04"],
         [
-            (-0.05831405892968178, 1.125, 0.0),
-            (0.014274783432483673, 0.875, 4.7938156058080494e-06),
-            (0.0450732447206974, 1.5, 7.342363915086025e-06),
+            (-0.025029374286532402, 1.25, 0.0),
+            (-0.08742894232273102, 1.125, 6.851799980722717e-07),
+            (-0.1256542056798935, 0.875, 2.7873936687683454e-06),
         ],
     ),
     "lora": (
         ["quant=lora", "optimizer.lr=1e-3"],
         [
-            (3.3527612686157227e-08, 1.125, 0.0),
-            (7.125735282897949e-05, 1.75, 0.0017806811956688762),
-            (0.00013285502791404724, 1.25, 0.00332080852240324),
+            (-1.4901161193847656e-08, 0.75, 0.0),
+            (3.3229589462280273e-06, 1.5, 8.333949517691508e-05),
+            (2.0075589418411255e-05, 0.875, 0.0005018594674766064),
         ],
     ),
 }

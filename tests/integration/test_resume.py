@@ -103,7 +103,9 @@ def test_a_kill_right_after_a_checkpoint_write_loses_no_scalar_and_repeats_none(
     finish(reference[1])
     expected = shown(reference[0])
     assert {"loss/total", "lr-AdamW", "epoch", "data/skipped", "reward/length"} <= set(expected)
-    assert all([step for step, _ in points] == list(range(8)) for points in expected.values())
+    validation = {tag for tag in expected if tag.startswith("val/")}  # greedy val/* before the first step only
+    assert "val/accuracy" in validation and all([step for step, _ in expected[tag]] == [0] for tag in validation)
+    assert all([step for step, _ in expected[tag]] == list(range(8)) for tag in set(expected) - validation)
     assert shown(killed_dir) == expected  # every tag of every step, exactly once, with the uninterrupted values
 
 
@@ -151,6 +153,24 @@ def test_a_checkpoint_inside_a_reused_generation_saves_it_and_resumes_exactly(tm
     assert "generation" not in torch.load(tmp_path / "full" / "checkpoints" / "step000004.ckpt", weights_only=True)
     resumed = _train(tmp_path / "resumed", *reuse, f"ckpt_path={tmp_path / 'full' / 'checkpoints' / 'step000003.ckpt'}")
     assert resumed == after(expected, 2)  # from the checkpoint's own step, whose scalars it carries
+
+
+def test_a_run_validating_between_its_checkpoints_resumes_exactly(tmp_path, one_thread):
+    # Validation before step 1 and after step 5; checkpoints at 2, 4, 6, 8. Resumed from 4, the run must train as
+    # the uninterrupted one did (a validation leaves data order, random streams and the weights' mode alone) and
+    # validate after step 5 as it did. Step 6 ends an epoch without a validation: its checkpoint must not wait for
+    # one (Lightning's default when validating every N batches across epochs), or it is never written.
+    validating = ["trainer.val_check_interval=5"]
+    _train(tmp_path / "full", *validating)
+    checkpoints = tmp_path / "full" / "checkpoints"
+    written = sorted(p.name for p in checkpoints.glob("*.ckpt"))  # beside checkpoint-N/
+    assert written == ["last.ckpt", *(f"step{s:06d}.ckpt" for s in (2, 4, 6, 8))]
+    _train(tmp_path / "resumed", *validating, f"ckpt_path={checkpoints / 'step000004.ckpt'}")
+    full, resumed = shown(tmp_path / "full"), shown(tmp_path / "resumed")
+    assert [step for step, _ in full["val/accuracy"]] == [0, 5]  # x = steps taken (step 6's training is at 5 too)
+    from_3 = {tag: [p for p in points if p[0] >= 3] for tag, points in full.items()}
+    # From the checkpoint's own x (3, written back from the checkpoint) on: every tag, val/* included, the same.
+    assert resumed == {tag: points for tag, points in from_3.items() if points}
 
 
 def _ratios(run_dir: Path) -> list[float]:

@@ -6,6 +6,7 @@ import math
 import os
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from audio_thinker import jobs
@@ -83,3 +84,16 @@ def test_a_restarted_job_resumes_from_last(monkeypatch, counter):
     monkeypatch.setenv(counter, "1")
     assert jobs.resume_path(None) == "last"
     assert jobs.resume_path("runs/a/step000010.ckpt") == "runs/a/step000010.ckpt"  # an explicit choice wins
+
+
+def test_cpu_threads_are_set_and_a_bad_count_is_refused():
+    before = torch.get_num_threads()
+    try:
+        jobs.set_cpu_threads("1")  # as ${oc.env:OMP_NUM_THREADS,1} gives it
+        assert torch.get_num_threads() == 1
+        jobs.set_cpu_threads(None)  # torch's default: left alone
+        assert torch.get_num_threads() == 1
+        with pytest.raises(ValueError, match="cpu_threads must be >= 1"):
+            jobs.set_cpu_threads(0)
+    finally:
+        torch.set_num_threads(before)

@@ -149,9 +149,36 @@ def test_metrics_describe_the_whole_step_over_every_rank():
         rewards=torch.tensor([1.0, 3.0]),
         reward_terms={},
     )
-    other = [6, 30, 3, 9, 6, 0, 6, 6.0, 10.0]  # n, shapes (length, think, think length, answer, malformed), reward
+    # n, shapes (length, think, think length, answer, malformed), reward (n, sum, squares), difficulty "unknown"
+    # (completions, thinking)
+    other = [6, 30, 3, 9, 6, 0, 6, 6.0, 10.0, 6, 3]
     out = RewardCallback(RewardSuite({"judge": JudgeMean()})).metrics(rollout, OtherRank(other).sum)
     assert out["reward/total"] == pytest.approx((4 + 6) / 8)
     assert out["reward/total_std"] == pytest.approx(math.sqrt((10 + 10 - 10**2 / 8) / 7))
     assert out["think/rate"] == pytest.approx(4 / 8) and out["think/length"] == pytest.approx(11 / 8)
     assert out["completion/length"] == pytest.approx((6 + 30) / 8)
+
+
+def test_think_rate_by_difficulty_over_every_rank_and_its_labels():
+    # This rank: an easy example (both samples think) and a hard one (one of two thinks). The other rank has only
+    # "medium" and "hard" examples: 4 medium completions (none think) and 4 hard ones (3 think).
+    texts = ["<think>a</think><answer>A</answer>"] * 3 + ["<answer>B</answer>"]
+    rollout = replace(_rollout(texts, [1, 1, 1, 0]), rewards=torch.zeros(4), reward_terms={})
+    rollout = replace(
+        rollout, examples=[replace(ex, difficulty=d) for ex, d in zip(rollout.examples, ["easy", "hard"], strict=True)]
+    )
+    labels_seen = []
+
+    def gather(labels):
+        labels_seen.append(labels)
+        return [labels, {"medium", "hard"}]
+
+    # Other rank, in the order of the summed vector: n, 5 shapes, reward (n, sum, squares), then per label in
+    # sorted order (easy, hard, medium): (completions, thinking).
+    other = [8, 0, 3, 0, 0, 0, 8, 0.0, 0.0, 0, 0, 4, 3, 4, 0]
+    out = RewardCallback(RewardSuite({"judge": JudgeMean()})).metrics(rollout, OtherRank(other).sum, gather)
+    assert labels_seen == [{"easy", "hard"}]
+    assert out["think/rate_by_difficulty/easy"] == 1.0  # 2 of 2, all on this rank
+    assert out["think/rate_by_difficulty/hard"] == pytest.approx(4 / 6)  # 1 of 2 here + 3 of 4 there
+    assert out["think/rate_by_difficulty/medium"] == 0.0  # only the other rank has medium examples
+    assert out["think/rate"] == pytest.approx(6 / 12)

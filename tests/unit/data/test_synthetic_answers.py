@@ -7,6 +7,7 @@ rhythm by onset intervals. It also measures how far apart the stimuli are, which
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Callable
 
 import numpy as np
@@ -126,6 +127,27 @@ def test_the_answer_is_what_the_audio_says(task, difficulty):
             assert distance == pytest.approx(nominal, rel=0.08), (example.id, distance)
     # No fixed option letter or fixed answer gives the result away.
     assert len({e.answer_letter for e in batch}) > 1 and len({e.answer for e in batch}) > 1
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_nothing_but_the_sound_gives_the_answer_away(task):
+    """What a model can read without listening (the question, the options and their order, the clip's length,
+    which sets its number of audio tokens) does not predict the answer: audio controls then stay at chance."""
+    for difficulty in DIFFICULTIES:
+        batch = [make_example(3, index, task, difficulty) for index in range(240)]
+        chance = 1 / len(batch[0].choices)
+        positions = Counter(e.choices.index(e.answer) for e in batch)
+        assert max(positions.values()) / len(batch) < chance + 0.1, (difficulty, positions)  # no favourite letter
+        by_options: dict[tuple, Counter] = defaultdict(Counter)
+        for e in batch:
+            by_options[tuple(e.choices)][e.answer] += 1
+        for options, answers in by_options.items():  # no favourite answer for a given option list
+            if answers.total() >= 20:
+                assert max(answers.values()) / answers.total() < chance + 0.12, (difficulty, options, answers)
+        seconds = np.array([len(e.audio) / RATE for e in batch])
+        for answer in {e.answer for e in batch}:  # the clip's length says nothing either
+            mine = seconds[[e.answer == answer for e in batch]]
+            assert abs(mine.mean() - seconds.mean()) < 0.03 * seconds.mean(), (difficulty, answer)
 
 
 def test_difficulty_really_varies():
