@@ -7,7 +7,8 @@ completions, so every number changed. `dapo_kl`'s steps 1-2 re-recorded once mor
 of the *last* complete `<answer>` block (the `format` package): one step-1 completion holds two, only the last right.
 `lora`'s steps 1-2 re-recorded when the shared-prompt passes moved to replay-safe caches (rounding differs by ~1e-7;
 Adam's first update turns that into a few percent of the KL). Re-recorded for v5, whose format warm start covers
-every prompt template (a different warm model samples different completions). Same script idea: run the configs below with `StepRecorder` and copy the rows.
+every prompt template (a different warm model samples different completions). Same script idea: run the configs
+below with `StepRecorder` and copy the rows.
 """
 
 from __future__ import annotations
