@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-TOOL = Path(__file__).resolve().parents[3] / "tools" / "compare_scaling.py"
+from tools import compare_scaling as tool
 
 
-@pytest.fixture(scope="module")
-def tool():
-    spec = importlib.util.spec_from_file_location("compare_scaling", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_two_curves_one_plot_and_their_numbers(tool, tmp_path, capsys):
+def test_two_curves_one_plot_and_their_numbers(tmp_path, capsys):
     for name, accuracy in (("untrained", [0.5, 0.45, 0.4]), ("trained", [0.8, 0.85, 0.85])):
         (tmp_path / name).mkdir()
         (tmp_path / name / "scaling.json").write_text(json.dumps({"budgets": [0, 50, 100], "accuracy": accuracy}))
@@ -41,7 +31,7 @@ def test_two_curves_one_plot_and_their_numbers(tool, tmp_path, capsys):
     assert "| trained | +0.00050 | 0.808 | 50 | 0.850 |" in table  # ties go to the smaller budget
 
 
-def test_a_missing_curve_and_a_bad_argument_say_what_to_do(tool, tmp_path):
+def test_a_missing_curve_and_a_bad_argument_say_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="eval.budgets"):
         tool.main([f"x={tmp_path}"])
     with pytest.raises(SystemExit):

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 from torch.utils.tensorboard import SummaryWriter
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "plot_runs.py"
-
-
-@pytest.fixture(scope="module")
-def tool():
-    spec = importlib.util.spec_from_file_location("plot_runs", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tools import plot_runs as tool
 
 
 def write_run(directory: Path, scalars: dict[str, list[float]]) -> None:
@@ -27,7 +18,7 @@ def write_run(directory: Path, scalars: dict[str, list[float]]) -> None:
     writer.close()
 
 
-def test_two_runs_and_a_wildcard_tag(tool, tmp_path, capsys):
+def test_two_runs_and_a_wildcard_tag(tmp_path, capsys):
     write_run(tmp_path / "a", {"val/accuracy": [0.5, 0.7, 0.9], "think/rate_by_difficulty/easy": [1.0, 0.2]})
     write_run(tmp_path / "b", {"val/accuracy": [0.5, 0.5, 0.4], "think/rate_by_difficulty/easy": [1.0, 0.9]})
     out = tmp_path / "runs.png"
@@ -47,11 +38,11 @@ def test_two_runs_and_a_wildcard_tag(tool, tmp_path, capsys):
     assert "think/rate_by_difficulty/* | silence: easy: 1.000 (step 0) -> 0.900 (step 10)" in printed
 
 
-def test_smoothing_is_a_trailing_mean(tool):
+def test_smoothing_is_a_trailing_mean():
     assert tool.smooth([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
 
 
-def test_a_directory_without_events_and_an_unknown_tag_say_what_to_do(tool, tmp_path):
+def test_a_directory_without_events_and_an_unknown_tag_say_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="no TensorBoard events"):
         tool.main([f"x={tmp_path}"])
     write_run(tmp_path / "a", {"val/accuracy": [0.5]})
