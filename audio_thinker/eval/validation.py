@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from audio_thinker.data.example import AudioQAExample
+from audio_thinker.eval.metrics import accuracy_by
 from audio_thinker.eval.predict import predict
 from audio_thinker.format.scorers import get_scorer
 from audio_thinker.models.decoding import Decoding
@@ -87,9 +88,7 @@ def validation_metrics(records: Sequence[ValRecord]) -> dict[str, float]:
         "val/malformed_rate": sum(r.mode == "malformed" for r in records) / n,
         "val/examples": float(n),
     }
+    rows = [record._asdict() for record in records]
     for field in ("task", "difficulty"):
-        groups: dict[str, list[bool]] = {}
-        for record in records:
-            groups.setdefault(getattr(record, field), []).append(record.correct)
-        out |= {f"val/accuracy_by_{field}/{name}": sum(v) / len(v) for name, v in sorted(groups.items())}
+        out |= {f"val/accuracy_by_{field}/{name}": value for name, value in accuracy_by(rows, field).items()}
     return out
