@@ -16,6 +16,21 @@ def fit_label(curve: ScalingCurve) -> str:
     return text + (f"\n{curve.trend}" if curve.trend else "")
 
 
+def interval_errors(curve: ScalingCurve) -> list[list[float]]:
+    """The 95% intervals as matplotlib's asymmetric error bars: [below, above] each point."""
+    below = [a - low for a, low in zip(curve.accuracy, curve.interval_low, strict=True)]
+    above = [high - a for a, high in zip(curve.accuracy, curve.interval_high, strict=True)]
+    return [below, above]
+
+
+def label_budget_axes(axes) -> None:
+    """Budget on x, accuracy on y (0 to 1), a light grid: the frame every scaling figure shares."""
+    axes.set_xlabel("reasoning budget L (tokens)")
+    axes.set_ylabel("accuracy")
+    axes.set_ylim(-0.02, 1.02)
+    axes.grid(alpha=0.3)
+
+
 def plot_curve(curve: ScalingCurve, path: str | Path | None = None, title: str = "Test-time scaling"):
     """A matplotlib figure of P(L) with 95% intervals and n, chance, the fit and its verdict, the sweet spot, the
     reasoning tokens actually used (right axis) and the curve's warnings; saved to `path` when given (Agg backend)."""
@@ -28,12 +43,10 @@ def plot_curve(curve: ScalingCurve, path: str | Path | None = None, title: str =
     figure = Figure(figsize=(6.4, 4.4 + 0.22 * len(warnings)), dpi=100)
     axes = figure.subplots()
     if curve.interval_low is not None:
-        below = [a - low for a, low in zip(curve.accuracy, curve.interval_low, strict=True)]
-        above = [high - a for a, high in zip(curve.accuracy, curve.interval_high, strict=True)]
         axes.errorbar(
             curve.budgets,
             curve.accuracy,
-            yerr=[below, above],
+            yerr=interval_errors(curve),
             fmt="o-",
             capsize=3,
             zorder=3,
@@ -73,10 +86,7 @@ def plot_curve(curve: ScalingCurve, path: str | Path | None = None, title: str =
         zorder=5,
         label=f"sweet spot L={curve.sweet_spot}",
     )
-    axes.set_xlabel("reasoning budget L (tokens)")
-    axes.set_ylabel("accuracy")
-    axes.set_ylim(-0.02, 1.02)
-    axes.grid(alpha=0.3)
+    label_budget_axes(axes)
     if curve.mean_think_tokens is not None:
         used = axes.twinx()
         used.bar(
@@ -118,9 +128,9 @@ def plot_curves(curves: dict[str, ScalingCurve], path: str | Path | None = None,
     axes = figure.subplots()
     for label, curve in curves.items():
         if curve.interval_low is not None:
-            below = [a - low for a, low in zip(curve.accuracy, curve.interval_low, strict=True)]
-            above = [high - a for a, high in zip(curve.accuracy, curve.interval_high, strict=True)]
-            line = axes.errorbar(curve.budgets, curve.accuracy, yerr=[below, above], fmt="o-", capsize=3, label=label)
+            line = axes.errorbar(
+                curve.budgets, curve.accuracy, yerr=interval_errors(curve), fmt="o-", capsize=3, label=label
+            )
             color = line.lines[0].get_color()
         else:
             color = axes.plot(curve.budgets, curve.accuracy, "o-", label=label)[0].get_color()
@@ -139,10 +149,7 @@ def plot_curves(curves: dict[str, ScalingCurve], path: str | Path | None = None,
     chance = next((c.chance for c in curves.values() if c.chance is not None), None)
     if chance is not None:
         axes.axhline(chance, color="gray", linestyle=":", label=f"chance {chance:.2f}")
-    axes.set_xlabel("reasoning budget L (tokens)")
-    axes.set_ylabel("accuracy")
-    axes.set_ylim(-0.02, 1.02)
-    axes.grid(alpha=0.3)
+    label_budget_axes(axes)
     axes.set_title(title, fontsize=10)
     axes.legend(fontsize=7, loc="best")
     figure.tight_layout()
