@@ -12,6 +12,7 @@ import resource
 import torch
 from transformers import AutoProcessor
 
+from .environment import release_memory
 from .ours import run_ours
 from .stats import bootstrap_median
 from .workload import Workload, check_shapes, fixed_length_prompts
@@ -31,8 +32,8 @@ def absolute_run(workload: Workload, steps: int, warmup: int, device: str) -> di
     """Run our step `warmup + steps` times; the median measured step, tokens/s and peak memory."""
     processor = AutoProcessor.from_pretrained(workload.model)
     prompts = fixed_length_prompts(processor, workload, workload.batch_size * (warmup + steps))
+    release_memory(device)  # models of earlier runs in this process must not count towards this run's peak
     if device.startswith("cuda"):
-        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     run = run_ours(workload, prompts, warmup + steps, device)
     shapes = run.shapes[warmup:]

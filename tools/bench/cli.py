@@ -18,7 +18,7 @@ from audio_thinker.models.tiny import TINY_AUDIO_SECONDS
 
 from . import models, report
 from .absolute import absolute_run
-from .environment import ROOT, machine, pin, versions
+from .environment import ROOT, machine, pin, release_memory, versions
 from .floors import load_floor
 from .ours import PhaseProfile, run_ours
 from .pairing import PairedFloor, Run, run_naive_floor
@@ -42,7 +42,7 @@ def text_workload(ns: argparse.Namespace) -> Workload:
     if ns.preset == "paper":
         dtype = "bfloat16" if bf16_supported(ns.device) else "float32"
         base = Workload(
-            str(models.paper_lm(ns.layers)),
+            str(models.paper_lm(ns.layers, device=ns.device)),  # built on the device: seconds on a GPU
             batch_size=1,
             group_size=8,
             new_tokens=256,
@@ -62,7 +62,7 @@ def audio_workload(ns: argparse.Namespace) -> Workload | None:
     if ns.audio == "none":
         return None
     if ns.audio == "whisper-large":
-        model, seconds = models.whisper_large_audio(ns.audio_layers), models.WHISPER_SECONDS
+        model, seconds = models.whisper_large_audio(ns.audio_layers, device=ns.device), models.WHISPER_SECONDS
     else:
         model, seconds = models.tiny(audio=True), TINY_AUDIO_SECONDS
     return sized(Workload(str(model), audio=True, audio_seconds=seconds), ns)
@@ -110,15 +110,21 @@ def measure(ns, workload: Workload, make_contenders) -> tuple[dict, dict]:
     workload = replace(workload, prompt_tokens=prompts.text_tokens)
     audios = [ex.audio for ex in prompts.examples] if workload.audio else None
     paired = PairedFloor(load_floor(workload, prompts.prompts, audios, ns.device), ns.device)
-    runs = make_contenders(ns, workload, prompts, paired, total)
+    results = run_rounds(make_contenders(ns, workload, prompts, paired, total), ns.rounds, ns.device)
+    entries = {name: summarise(name, runs_of, workload, ns.warmup) for name, runs_of in results.items()}
+    return entries, workload.as_dict()
+
+
+def run_rounds(runs: dict, rounds: int, device: str) -> dict[str, list[Run]]:
+    """Every contender `rounds` times, in an order rotated each round; each run's models freed before the next."""
     results: dict[str, list[Run]] = {name: [] for name in runs}
-    for index in range(ns.rounds):
+    for index in range(rounds):
         names = list(runs)
         for name in names[index % len(names) :] + names[: index % len(names)]:
             results[name].append(runs[name]())
-            logging.getLogger("bench").info("round %d/%d: %s done", index + 1, ns.rounds, name)
-    entries = {name: summarise(name, runs_of, workload, ns.warmup) for name, runs_of in results.items()}
-    return entries, workload.as_dict()
+            release_memory(device)
+            logging.getLogger("bench").info("round %d/%d: %s done", index + 1, rounds, name)
+    return results
 
 
 def summarise(name: str, runs: list[Run], workload: Workload, warmup: int) -> dict:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 
 import pytest
 import torch
@@ -23,6 +25,32 @@ def setup(workload: Workload):
     audios = [ex.audio for ex in prompts.examples] if workload.audio else None
     paired = PairedFloor(floors.load_floor(workload, prompts.prompts, audios, "cpu"), "cpu")
     return prompts, paired
+
+
+def test_rounds_rotate_the_order_and_free_each_run_before_the_next_starts():
+    order, made, earlier_alive = [], [], []
+
+    class Module:  # in a reference cycle, as a Lightning run leaves its module: only the cycle collector frees it
+        def __init__(self) -> None:
+            self.itself = self
+
+    def contender(name: str):
+        def run() -> str:
+            earlier_alive.append(any(ref() is not None for ref in made))
+            order.append(name)
+            made.append(weakref.ref(Module()))
+            return name
+
+        return run
+
+    gc.disable()  # no automatic collection: only run_rounds may free the cycles
+    try:
+        results = cli.run_rounds({name: contender(name) for name in "abc"}, rounds=2, device="cpu")
+    finally:
+        gc.enable()
+    assert order == ["a", "b", "c", "b", "c", "a"]
+    assert results == {"a": ["a", "a"], "b": ["b", "b"], "c": ["c", "c"]}
+    assert not any(earlier_alive)
 
 
 @pytest.fixture(scope="module")
