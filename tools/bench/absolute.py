@@ -7,7 +7,9 @@ audio per prompt; the project target is a peak of at most 24 GiB. On a CPU the s
 
 from __future__ import annotations
 
+import logging
 import resource
+import time
 
 import torch
 from transformers import AutoProcessor
@@ -35,7 +37,14 @@ def absolute_run(workload: Workload, steps: int, warmup: int, device: str) -> di
     release_memory(device)  # models of earlier runs in this process must not count towards this run's peak
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
     run = run_ours(workload, prompts, warmup + steps, device)
+    logging.getLogger("bench").info(
+        "absolute: load + %d steps in %.0f s; steps took %s s",
+        warmup + steps,
+        time.perf_counter() - start,
+        ", ".join(f"{t:.2f}" for t in run.watch.wall),
+    )
     shapes = run.shapes[warmup:]
     check_shapes("ours (absolute)", shapes, shapes[0]._replace(completion_len=workload.new_tokens))
     step = bootstrap_median(run.watch.wall[warmup:])
