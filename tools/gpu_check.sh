@@ -94,12 +94,13 @@ EOF
 main() {
     echo "== gpu_check: $(date -u), budget $BUDGET_S s, rounds $ROUNDS, 7B steps $STEPS_7B"
     nvidia-smi
+    [[ -d .whl ]] || echo "== no .whl/ here: run tools/gpu_wheels.sh and carry .whl"
     install_wheels || echo "== wheel install failed: the image's packages are used as they are"
     export PYTHONPATH=$SITE:$PWD
     versions || echo "== version/bitsandbytes check failed (see above)"
-    local trl=()
-    if ! python3 -c "from trl import GRPOTrainer" 2>/dev/null; then
-        echo "== TRL does not import here (datasets, pandas and pyarrow come from the image): compared without it"
+    local trl=() err
+    if ! err=$(python3 -c "from trl import GRPOTrainer" 2>&1); then # datasets needs pandas + pyarrow from the image
+        echo "== TRL does not import ($(tail -n 1 <<<"$err")): the comparison runs without it"
         trl=(--trl "")
     fi
     local bench=(python3 tools/bench_step.py --preset paper --device cuda --cpu -1 --warmup 1)
