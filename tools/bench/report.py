@@ -234,7 +234,8 @@ def readme_block(docs: list[dict]) -> str:
         workloads += [describe_workload(doc["audio"]["workload"], doc["timing"])] if doc.get("audio") else []
         trl = [f"{name} {estimate(e)}" for name, e in doc["contenders"].items() if name in TRL_NAMES.values()]
         variants = f" TRL variants x tight: {'; '.join(trl)}." if trl else ""
-        lines.append(f"- {doc['name']}: " + "; ".join(workloads) + f".{variants} {describe_machine(doc)}")
+        described = "; ".join(workloads) + "." if workloads else ""  # an absolute-only run has its own table
+        lines.append(f"- {doc['name']}: " + " ".join(filter(None, (described + variants, describe_machine(doc)))))
     return "\n".join([*lines, README_END])
 
 
