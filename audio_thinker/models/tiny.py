@@ -27,13 +27,14 @@ from transformers import (
 )
 
 from audio_thinker.models.families import family_of
+from audio_thinker.models.listening import teach_listening
 from audio_thinker.models.processors import AudioTextProcessor
 from audio_thinker.models.warm_start import warm_start
 
 log = logging.getLogger(__name__)
 
 # Bump when anything below changes, so stale caches are rebuilt instead of reused.
-TINY_VERSION = "v5"  # shared by all embedded models; v5: the warm start covers every prompt template
+TINY_VERSION = "v6"  # shared by all embedded models; v6: the audio model learns to hear before the format
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
 # Reasoning tags are ordinary (decodable) added tokens, so one token each, as in recent Qwen tokenizers.
@@ -222,11 +223,16 @@ def ensure_tiny_qwen2(cache_dir: str | Path | None = None, seed: int = 0) -> Pat
     return _ensure(cache_dir, f"tiny-qwen2-text-{TINY_VERSION}-seed{seed}", audio=False, seed=seed)
 
 
-def _teach_format(policy_class, model, processor, seed: int) -> None:
-    """A short supervised warm start on the output format (see `warm_start`): GRPO then has signal at once."""
+def _warm_start(policy_class, model, processor, seed: int, listen: bool) -> None:
+    """Short supervised warm starts: hearing (`listening`, the default audio model only), then the output format
+    (`warm_start`), so GRPO has signal at once and a sound to learn from."""
     torch.manual_seed(seed)
     model.train()
-    warm_start(policy_class(model, processor), seed=seed)
+    policy = policy_class(model, processor)
+    if listen:
+        teach_listening(policy, seed=seed)  # the format too, on its own prompts
+    else:
+        warm_start(policy, seed=seed)
     model.eval()
 
 
@@ -236,7 +242,7 @@ def _ensure(cache_dir: str | Path | None, name: str, audio: bool, seed: int, omn
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    log.info("building the embedded model %s (one time, about 30 s on a CPU) into %s", name, target.parent)
+    log.info("building the embedded model %s (one time, about a minute on a CPU) into %s", name, target.parent)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
     tokenizer = build_tokenizer()
     if omni:
@@ -246,7 +252,7 @@ def _ensure(cache_dir: str | Path | None, name: str, audio: bool, seed: int, omn
         model, processor = build_model(tokenizer, seed=seed), build_processor(tokenizer)
     else:
         model, processor = build_text_model(tokenizer, seed=seed), tokenizer
-    _teach_format(family_of(model.config.model_type).policy_class, model, processor, seed)
+    _warm_start(family_of(model.config.model_type).policy_class, model, processor, seed, listen=audio and not omni)
     processor.save_pretrained(staging)
     model.save_pretrained(staging)
     try:  # an atomic rename: a half-written model is never visible under the final name
