@@ -47,7 +47,7 @@ def format_completion(
         # Sometimes an empty think block: the shape budget forcing uses for a zero reasoning budget.
         return f"<think></think><answer>{answer}</answer>" if rng.random() < 0.3 else f"<answer>{answer}</answer>"
     if describe:  # one place where the answer is chosen, after what was heard
-        reason = f"I hear {example.meta['caption']}. So the answer is {answer}."
+        reason = f"I hear {example.meta['caption']}."
     else:
         opener = OPENERS[int(rng.integers(len(OPENERS)))]
         reason = f"{opener} It seems to be {choices[pick]}, so the answer is {answer}."
