@@ -27,14 +27,14 @@ from transformers import (
 )
 
 from audio_thinker.models.families import family_of
-from audio_thinker.models.listening import teach_listening
+from audio_thinker.models.listening import teach_listening, teach_reasoning
 from audio_thinker.models.processors import AudioTextProcessor
 from audio_thinker.models.warm_start import warm_start
 
 log = logging.getLogger(__name__)
 
 # Bump when anything below changes, so stale caches are rebuilt instead of reused.
-TINY_VERSION = "v6"  # shared by all embedded models; v6: the audio model learns to hear before the format
+TINY_VERSION = "v7"  # shared by all embedded models; v7: the audio model reasons in text and hears before RL
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
 # Reasoning tags are ordinary (decodable) added tokens, so one token each, as in recent Qwen tokenizers.
@@ -162,8 +162,22 @@ def build_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> Qwen2Audio
     )
     torch.manual_seed(seed)
     model = Qwen2AudioForConditionalGeneration(config)
+    keep_signal(model.model.audio_tower)
     _set_generation_tokens(model, tokenizer)
     return model
+
+
+def keep_signal(tower: torch.nn.Module) -> None:
+    """He-initialise the encoder's two input convolutions (std sqrt(2 / fan_in)).
+
+    transformers' default (std 0.02) scales the log-mel input down ~10x below the sinusoidal position embeddings
+    added after the convolutions, so a clip barely moves the encoder's output; learning to hear then took twice
+    the steps (800 instead of 400 to describe every held-out clip).
+    """
+    for conv in (tower.conv1, tower.conv2):
+        fan_in = conv.in_channels * conv.kernel_size[0]
+        torch.nn.init.normal_(conv.weight, std=(2 / fan_in) ** 0.5)
+        torch.nn.init.zeros_(conv.bias)
 
 
 def ensure_tiny_qwen2_audio(cache_dir: str | Path | None = None, seed: int = 0) -> Path:
@@ -229,8 +243,9 @@ def _warm_start(policy_class, model, processor, seed: int, listen: bool) -> None
     torch.manual_seed(seed)
     model.train()
     policy = policy_class(model, processor)
-    if listen:
-        teach_listening(policy, seed=seed)  # the format too, on its own prompts
+    if listen:  # the format too, on its own prompts
+        teach_reasoning(policy, seed=seed)
+        teach_listening(policy, seed=seed)
     else:
         warm_start(policy, seed=seed)
     model.eval()
