@@ -2,7 +2,8 @@
 
 Every example is a pure function of (seed, index): the same seed always gives the same audio, question and
 answer, in any process. Difficulty is how close the two stimuli are (or how many events there are), so
-"hard" really is harder to hear. Option order is shuffled so no fixed letter is right.
+"hard" really is harder to hear. Option order is shuffled so no fixed letter is right. `meta["caption"]` describes
+the sound without the question ("a low tone, then a high tone"): the embedded model learns to hear from it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def _pair_question(
     return choices, answer
 
 
+def _two_tones(lesser: str, greater: str, second_greater: bool) -> str:
+    """The caption of a two-tone clip: 'a low tone, then a high tone' or the other way round."""
+    first, second = (lesser, greater) if second_greater else (greater, lesser)
+    return f"a {first} tone, then a {second} tone"
+
+
 def pitch_compare(rng: np.random.Generator, difficulty: str, rate: int) -> tuple[torch.Tensor, dict]:
     """Two tones; which one is higher? Difficulty = interval: 12, 4 or 1 semitones."""
     semitones = {"easy": 12, "medium": 4, "hard": 1}[difficulty]
@@ -61,6 +68,7 @@ def pitch_compare(rng: np.random.Generator, difficulty: str, rate: int) -> tuple
         "choices": choices,
         "answer": answer,
         "freqs_hz": freqs,
+        "caption": _two_tones("low", "high", freqs[1] > freqs[0]),
     }
 
 
@@ -78,6 +86,7 @@ def loudness_compare(rng: np.random.Generator, difficulty: str, rate: int) -> tu
         "choices": choices,
         "answer": answer,
         "amplitudes": amps,
+        "caption": _two_tones("soft", "loud", amps[1] > amps[0]),
     }
 
 
@@ -96,6 +105,7 @@ def duration_compare(rng: np.random.Generator, difficulty: str, rate: int) -> tu
         "choices": choices,
         "answer": answer,
         "durations_s": durations,
+        "caption": _two_tones("short", "long", durations[1] > durations[0]),
     }
 
 
@@ -120,6 +130,7 @@ def count_beeps(rng: np.random.Generator, difficulty: str, rate: int) -> tuple[t
         "choices": [str(c) for c in counts],
         "answer": str(count),
         "count": count,
+        "caption": f"{count} beep" + "s" * (count > 1),
     }
 
 
@@ -148,6 +159,7 @@ def rhythm_regularity(rng: np.random.Generator, difficulty: str, rate: int) -> t
         "choices": choices,
         "answer": "regular" if regular else "irregular",
         "onset_offsets_s": offsets.tolist(),
+        "caption": "six steady clicks" if regular else "six uneven clicks",
     }
 
 
@@ -170,6 +182,7 @@ def melody_contour(rng: np.random.Generator, difficulty: str, rate: int) -> tupl
         "choices": choices,
         "answer": contour,
         "freqs_hz": freqs,
+        "caption": "three notes, " + ", then ".join("up" if step > 0 else "down" for step in (first, second)),
     }
 
 

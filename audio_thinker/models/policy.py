@@ -300,21 +300,23 @@ class Qwen2AudioPolicy(Policy):
         encoding.audio_lengths = (encoding.input_ids == self.audio_token_id).sum(dim=1)
         return encoding
 
-    def encode_audio(self, encoding: PromptEncoding) -> torch.Tensor:
-        """Run the audio tower and projector: [A, H], one row per placeholder token."""
+    def encode_audio(self, encoding: PromptEncoding, tower: nn.Module | None = None) -> torch.Tensor:
+        """Run the audio tower (or another `tower` of the same class and weights) and projector: [A, H], one row per
+        placeholder token."""
         inner = self.hf_model.model
+        tower = tower or inner.audio_tower
         features, feature_mask = encoding.input_features, encoding.feature_attention_mask
-        conv_lengths, out_lengths = inner.audio_tower._get_feat_extract_output_lengths(feature_mask.sum(-1))
+        conv_lengths, out_lengths = tower._get_feat_extract_output_lengths(feature_mask.sum(-1))
         # Mask padded encoder frames exactly as transformers' own Qwen2AudioModel.forward does.
         frames = (features.shape[-1] - 2) // 2 + 1
         valid = torch.arange(frames, device=features.device)[None, :] < conv_lengths[:, None]  # [B, frames]
-        dtype = inner.audio_tower.conv1.weight.dtype
+        dtype = tower.conv1.weight.dtype
         mask = create_bidirectional_mask(
-            config=inner.audio_tower.config,
+            config=tower.config,
             inputs_embeds=torch.zeros(valid.shape + (1,), dtype=dtype, device=features.device),
             attention_mask=valid.long(),
         )
-        hidden = inner.audio_tower(features, attention_mask=mask)
+        hidden = tower(features, attention_mask=mask)
         audio = inner.multi_modal_projector(hidden.last_hidden_state)  # [B, T_audio, H]
         keep = torch.arange(audio.shape[1], device=audio.device)[None, :] < out_lengths[:, None]
         return audio[keep]  # [A, H]

@@ -32,10 +32,13 @@ OPENERS = (
 )
 
 
-def format_completion(example: AudioQAExample, rng: np.random.Generator, think: bool, letters: bool = True) -> str:
+def format_completion(
+    example: AudioQAExample, rng: np.random.Generator, think: bool, letters: bool = True, describe: bool = False
+) -> str:
     """A well-formed completion choosing a random option (and reasoning that names it when `think`).
 
-    The answer is the option's letter when `letters` (the prompt lettered the options), else its words.
+    The answer is the option's letter when `letters` (the prompt lettered the options), else its words. With
+    `describe`, the reasoning first says what the clip sounds like (`meta["caption"]`), then picks at random.
     """
     choices = example.choices or [example.answer]
     pick = int(rng.integers(len(choices)))
@@ -43,7 +46,11 @@ def format_completion(example: AudioQAExample, rng: np.random.Generator, think: 
     if not think:
         # Sometimes an empty think block: the shape budget forcing uses for a zero reasoning budget.
         return f"<think></think><answer>{answer}</answer>" if rng.random() < 0.3 else f"<answer>{answer}</answer>"
-    reason = f"{OPENERS[int(rng.integers(len(OPENERS)))]} It seems to be {choices[pick]}, so the answer is {answer}."
+    if describe:  # one place where the answer is chosen, after what was heard
+        reason = f"I hear {example.meta['caption']}."
+    else:
+        opener = OPENERS[int(rng.integers(len(OPENERS)))]
+        reason = f"{opener} It seems to be {choices[pick]}, so the answer is {answer}."
     return f"<think>{reason}</think><answer>{answer}</answer>"
 
 

@@ -1,66 +1,46 @@
-"""The embedded model can hear: a supervised probe learns `pitch_compare` from the sound, and not from silence.
+"""The default run learns to listen: GRPO lifts held-out accuracy from chance, and not with the audio silenced.
 
-Not the GRPO learning test the default run still lacks (README, "What it learns"): a guard that the audio path
-of the embedded model carries the answer at all. Correct answers as targets (think format, option words), the
-audio encoder frozen, fixed seeds; held-out greedy accuracy graded as validation grades it.
+Each run is `audio-thinker train` with no arguments (the embedded model and its recipe,
+configs/recipe/tiny_qwen2_audio_synthetic.yaml), seed 0, without checkpoints or export. The default suite runs it
+shortened (20 steps) and asserts a rise; `pytest -m slow` runs it whole (60 steps), then its silence control.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-from audio_thinker.data.controls import AudioControl
-from audio_thinker.data.synthetic import SyntheticAudioQA
-from audio_thinker.eval.validation import Validator, validation_metrics
-from audio_thinker.format.prompts import THINK
-from audio_thinker.models.loading import load_policy
-from audio_thinker.models.policy import render_prompts
-from audio_thinker.models.warm_start import right_padded, stack_encodings
+from audio_thinker.cli import compose_run
+from audio_thinker.train import train
+from tests.helpers.tb import read_scalars
 
-TASK = dict(tasks=["pitch_compare"], difficulties=["easy", "medium"])
+CHANCE = 0.6  # two options; 32 held-out examples, so a constant answer scores 0.38-0.62 depending on the draw
 
 
-def probe_accuracy(control: str | None, steps: int = 400) -> tuple[float, float]:
-    """Held-out accuracy (before, after) of `steps` supervised steps on 256 examples (batch 8, lr 3e-3)."""
-    torch.manual_seed(0)
-    policy = load_policy("tiny-qwen2-audio")
-    template = replace(THINK, letter_options=False)
-    train, val = SyntheticAudioQA(256, seed=0, **TASK), SyntheticAudioQA(48, seed=100003, **TASK)
-    if control:
-        train, val = AudioControl(train, control, seed=0), AudioControl(val, control, seed=1)
-    examples, held_out = [train[i] for i in range(len(train))], [val[i] for i in range(len(val))]
-    encodings = [policy.encode_prompts(render_prompts(policy, [e], template), [e.audio]) for e in examples]
-    validator = Validator(template)
+def held_out_accuracy(output_dir: Path, steps: int, control: str | None = None) -> tuple[float, float]:
+    """`val/accuracy` (before the first step, after the last) of the default run cut to `steps`."""
+    overrides = [
+        "trainer.accelerator=cpu",
+        f"trainer.max_steps={steps}",
+        f"trainer.val_check_interval={steps}",
+        "trainer.enable_progress_bar=false",
+        "callbacks.model_checkpoint=null",
+        "callbacks.export=null",
+    ]
+    train(compose_run(output_dir, [*overrides, *([f"data.audio_control={control}"] if control else [])]))
+    curve = read_scalars(output_dir / "tensorboard", "val/accuracy")
+    return curve[0][1], curve[-1][1]
 
-    def accuracy() -> float:
-        policy.hf_model.eval()
-        value = validation_metrics(validator.grade(policy, held_out))["val/accuracy"]
-        policy.hf_model.train()
-        return value
 
-    before = accuracy()
-    optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=3e-3)
-    eos = policy.tokenizer.convert_tokens_to_ids("<|im_end|>")
-    rng = np.random.default_rng(0)
-    for _ in range(steps):
-        batch = rng.integers(len(examples), size=8)
-        targets = [f"<think>It is {examples[i].answer}.</think><answer>{examples[i].answer}</answer>" for i in batch]
-        ids, mask = right_padded([policy.tokenizer(t, add_special_tokens=False)["input_ids"] + [eos] for t in targets])
-        encoding = stack_encodings([encodings[i] for i in batch], policy.tokenizer.pad_token_id)
-        loss = -(policy.completion_logps(encoding, ids, mask) * mask).sum() / mask.sum()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return before, accuracy()
+def test_twenty_steps_of_the_default_run_raise_held_out_accuracy_from_chance(tmp_path):
+    before, after = held_out_accuracy(tmp_path, steps=20)
+    assert before <= CHANCE and after >= before + 0.3, (before, after)  # measured: 0.38 -> 1.00
 
 
 @pytest.mark.slow
-def test_the_embedded_model_learns_pitch_from_the_sound_and_not_from_silence():
-    before, after = probe_accuracy(None)
-    assert before < 0.6 and after >= 0.75, (before, after)  # measured: 0.44 -> 0.83
-    _, silent = probe_accuracy("silence")
-    assert silent <= 0.6, silent  # one answer for every question: the majority share of 48 held-out examples
+def test_the_default_run_learns_from_the_sound_and_not_from_silence(tmp_path):
+    before, after = held_out_accuracy(tmp_path / "audio", steps=60)
+    assert before <= CHANCE and after >= 0.8, (before, after)  # measured: 0.38 -> 1.00
+    before, after = held_out_accuracy(tmp_path / "silence", steps=60, control="silence")
+    assert after <= CHANCE, (before, after)  # measured: 0.47 -> 0.47

@@ -1,0 +1,169 @@
+"""Give the embedded Qwen2-Audio what a pretrained audio LM brings to RL: it reasons in text and it hears.
+
+A real audio LM starts RL with an encoder that hears (Qwen2-Audio's is Whisper-large-v3, pretrained further on
+captions) and a language model that can reason about a described sound. A randomly initialised tiny model has
+neither, and GRPO on top of it stayed at chance (README "What it learns"). The build teaches both, and leaves
+the one thing the demo's RL should learn: to answer from what it hears.
+
+1. `teach_reasoning`, text only (no audio, cheap): the think prompt of a comparison question, completed with a
+   description of a clip and the answer that description implies:
+   `<think>I hear a low tone, then a high tone.</think><answer>the second tone</answer>`.
+2. `teach_listening`, with audio: every prompt the templates make, completed with the clip's *true* description
+   (`meta["caption"]`) and then an option picked *at random*; a few text-only examples of step 1 ride along in
+   every batch so the reasoning is kept.
+
+The warm model describes held-out clips correctly and answers from a described sound correctly, yet answers audio
+questions at chance: with audio in the prompt it learned that its answer is unrelated to what it said. GRPO only
+has to undo that (about 40 steps), and with the audio replaced by silence the descriptions say nothing and the
+answers stay at chance.
+
+The tasks are those a 64-wide encoder learns to hear in a few hundred steps (which of two tones is higher, which
+louder); durations, counts and rhythm did not come out of captioning on this budget.
+
+Listening trains through a short-window view of the encoder: an encoder of the same transformers class with the
+same modules (so the same weights, trained in place) but a window of `window_seconds` instead of 30 s. On a clip
+shorter than the window it computes what the full encoder computes on the clip's frames (padded frames are masked
+in both), at a tenth of the cost.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import Qwen2AudioProcessor
+
+from audio_thinker.data.example import AudioQAExample
+from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.format.prompts import ADAPTIVE, THINK
+from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy, render_prompts
+from audio_thinker.models.warm_start import THINK_SHARE, format_completion, right_padded
+
+LISTENING_TASKS = ("pitch_compare", "loudness_compare")
+DIFFICULTIES = ("easy", "medium")
+
+
+def window_view(tower: nn.Module, window_seconds: int) -> nn.Module:
+    """An encoder of `tower`'s class sharing its modules, for input features of `window_seconds` (100 frames/s)."""
+    config = copy.deepcopy(tower.config)
+    config.max_source_positions = window_seconds * 50  # mel frames / 2 (the second convolution's stride)
+    view = type(tower)(config)
+    for name in ("conv1", "conv2", "layers", "layer_norm"):
+        setattr(view, name, getattr(tower, name))
+    view.embed_positions.weight.data = tower.embed_positions.weight.data[: config.max_source_positions].clone()
+    return view
+
+
+def window_processor(policy: Qwen2AudioPolicy, window_seconds: int) -> Qwen2AudioProcessor:
+    """The policy's processor with its feature extractor cut to `window_seconds`."""
+    extractor = policy.processor.feature_extractor
+    features = type(extractor)(
+        feature_size=extractor.feature_size,
+        sampling_rate=extractor.sampling_rate,
+        chunk_length=window_seconds,
+        return_attention_mask=True,
+    )
+    return Qwen2AudioProcessor(features, policy.tokenizer, chat_template=policy.tokenizer.chat_template)
+
+
+def listening_pool(size: int = 512, seed: int = 0) -> list[AudioQAExample]:
+    """The examples both phases draw from (never the seeds of training or validation data)."""
+    data = SyntheticAudioQA(size, seed=seed + 104_729, tasks=LISTENING_TASKS, difficulties=DIFFICULTIES)
+    return [data[i] for i in range(size)]
+
+
+def reasoning_completion(example: AudioQAExample) -> str:
+    """The clip's description, then the answer it implies."""
+    return f"<think>I hear {example.meta['caption']}.</think><answer>{example.answer}</answer>"
+
+
+def reasoning_loss(policy: Qwen2AudioPolicy, examples: list[AudioQAExample]) -> torch.Tensor:
+    """Mean token NLL of `reasoning_completion` after the text-only think prompt (options listed as words)."""
+    template = replace(THINK, letter_options=False)
+    chat = policy.tokenizer
+    prompts = [
+        chat.apply_chat_template(template.messages(ex, with_audio=False), add_generation_prompt=True, tokenize=False)
+        for ex in examples
+    ]
+    eos = [chat.convert_tokens_to_ids("<|im_end|>")]
+    ids, mask = right_padded(
+        [chat(reasoning_completion(ex), add_special_tokens=False)["input_ids"] + eos for ex in examples]
+    )
+    logps = policy.completion_logps(policy.encode_prompts(prompts), ids, mask)
+    return -(logps * mask).sum() / mask.sum()
+
+
+def teach_reasoning(
+    policy: Qwen2AudioPolicy, steps: int = 600, batch_size: int = 16, lr: float = 3e-3, seed: int = 0
+) -> list[float]:
+    """Phase 1 (module docstring): text-only steps; returns the loss curve."""
+    rng = np.random.default_rng(seed + 1)
+    examples = listening_pool(seed=seed)
+    optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for _ in tqdm(range(steps), desc="warm start (reasoning)", leave=False, disable=None):
+        loss = reasoning_loss(policy, [examples[i] for i in rng.integers(len(examples), size=batch_size)])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def teach_listening(
+    policy: Qwen2AudioPolicy,
+    steps: int = 400,
+    batch_size: int = 16,
+    reasoning_per_step: int = 4,
+    lr: float = 1e-3,
+    seed: int = 0,
+    window_seconds: int = 4,
+) -> list[float]:
+    """Phase 2 (module docstring), every weight trained; returns the loss curve (mean token NLL per step)."""
+    rng = np.random.default_rng(seed)
+    examples = listening_pool(seed=seed)
+    pool_size = len(examples)
+    processor, rate = window_processor(policy, window_seconds), policy.processor.feature_extractor.sampling_rate
+    variants = {
+        (think, letters): replace(template, letter_options=letters)
+        for think, template in ((True, THINK), (False, ADAPTIVE))
+        for letters in (True, False)
+    }
+    tower = window_view(policy.hf_model.model.audio_tower, window_seconds)
+    optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=lr)
+    eos = policy.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    losses = []
+    for _ in tqdm(range(steps), desc="warm start (listening)", leave=False, disable=None):
+        picked = [examples[i] for i in rng.integers(pool_size, size=batch_size)]
+        prompts, targets = [], []
+        for example in picked:
+            think, letters = bool(rng.random() < THINK_SHARE), bool(rng.random() < 0.5)
+            prompts += render_prompts(policy, [example], variants[think, letters])
+            completion = format_completion(example, rng, think, letters, describe=True)
+            targets.append(policy.tokenizer(completion, add_special_tokens=False)["input_ids"] + [eos])
+        batch = processor(
+            text=prompts, audio=[e.audio for e in picked], sampling_rate=rate, return_tensors="pt", padding=True
+        )
+        encoding = PromptEncoding(
+            batch["input_ids"],
+            batch["attention_mask"],
+            input_features=batch["input_features"],
+            feature_attention_mask=batch["feature_attention_mask"],
+        )
+        encoding.audio_embeds = policy.encode_audio(encoding, tower)  # with gradient: the encoder learns
+        ids, mask = right_padded(targets)
+        logps = policy.completion_logps(encoding, ids, mask)
+        loss = -(logps * mask).sum() / mask.sum()
+        if reasoning_per_step:  # keeps phase 1's skill while the model learns to answer audio at random
+            loss = loss + reasoning_loss(
+                policy, [examples[i] for i in rng.integers(pool_size, size=reasoning_per_step)]
+            )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
