@@ -20,6 +20,7 @@ FAST = [
     "trainer.enable_model_summary=false",
     "rollout.max_new_tokens=12",
     "rollout.group_size=2",
+    "data.batch_size=2",  # the embedded model's recipe (configs/recipe/) trains 8 prompts a step
 ]
 # Only for the default synthetic data; dropped when a test picks another data config.
 FAST_SYNTHETIC = ["data.train.size=8", "data.val.size=4"]
