@@ -41,7 +41,7 @@ from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.format.prompts import ADAPTIVE, THINK
 from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy, render_prompts
-from audio_thinker.models.warm_start import THINK_SHARE, format_completion, right_padded
+from audio_thinker.models.warm_start import THINK_SHARE, format_completion, hesitation, right_padded
 
 LISTENING_TASKS = ("pitch_compare", "loudness_compare")
 DIFFICULTIES = ("easy", "medium")
@@ -76,12 +76,15 @@ def listening_pool(size: int = 512, seed: int = 0) -> list[AudioQAExample]:
     return [data[i] for i in range(size)]
 
 
-def reasoning_completion(example: AudioQAExample) -> str:
-    """The clip's description, then the answer it implies."""
-    return f"<think>I hear {example.meta['caption']}.</think><answer>{example.answer}</answer>"
+def reasoning_completion(example: AudioQAExample, rng: np.random.Generator, hesitate: bool = False) -> str:
+    """The clip's description (after some hesitations when `hesitate`), then the answer it implies."""
+    pause = hesitation(rng) if hesitate else ""
+    return f"<think>{pause}I hear {example.meta['caption']}.</think><answer>{example.answer}</answer>"
 
 
-def reasoning_loss(policy: Qwen2AudioPolicy, examples: list[AudioQAExample]) -> torch.Tensor:
+def reasoning_loss(
+    policy: Qwen2AudioPolicy, examples: list[AudioQAExample], rng: np.random.Generator, hesitate: bool = False
+) -> torch.Tensor:
     """Mean token NLL of `reasoning_completion` after the text-only think prompt (options listed as words)."""
     template = replace(THINK, letter_options=False)
     chat = policy.tokenizer
@@ -91,7 +94,7 @@ def reasoning_loss(policy: Qwen2AudioPolicy, examples: list[AudioQAExample]) -> 
     ]
     eos = [chat.convert_tokens_to_ids("<|im_end|>")]
     ids, mask = right_padded(
-        [chat(reasoning_completion(ex), add_special_tokens=False)["input_ids"] + eos for ex in examples]
+        [chat(reasoning_completion(ex, rng, hesitate), add_special_tokens=False)["input_ids"] + eos for ex in examples]
     )
     logps = policy.completion_logps(policy.encode_prompts(prompts), ids, mask)
     return -(logps * mask).sum() / mask.sum()
@@ -106,7 +109,7 @@ def teach_reasoning(
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=lr)
     losses = []
     for _ in tqdm(range(steps), desc="warm start (reasoning)", leave=False, disable=None):
-        loss = reasoning_loss(policy, [examples[i] for i in rng.integers(len(examples), size=batch_size)])
+        loss = reasoning_loss(policy, [examples[i] for i in rng.integers(len(examples), size=batch_size)], rng)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -117,6 +120,7 @@ def teach_reasoning(
 def teach_listening(
     policy: Qwen2AudioPolicy,
     steps: int = 500,
+    hesitant_steps: int = 100,
     batch_size: int = 16,
     reasoning_per_step: int = 4,
     lr: float = 1e-3,
@@ -137,13 +141,16 @@ def teach_listening(
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=lr)
     eos = policy.tokenizer.convert_tokens_to_ids("<|im_end|>")
     losses = []
-    for _ in tqdm(range(steps), desc="warm start (listening)", leave=False, disable=None):
+    for step in tqdm(range(steps + hesitant_steps), desc="warm start (listening)", leave=False, disable=None):
+        # The habit comes after the hearing (hesitations from the start slowed listening), and only in answers to
+        # audio: text examples that hesitated too taught the warm model to answer audio from its description.
+        hesitate = step >= steps
         picked = [examples[i] for i in rng.integers(pool_size, size=batch_size)]
         prompts, targets = [], []
         for example in picked:
             think, letters = bool(rng.random() < THINK_SHARE), bool(rng.random() < 0.5)
             prompts += render_prompts(policy, [example], variants[think, letters])
-            completion = format_completion(example, rng, think, letters, describe=True)
+            completion = format_completion(example, rng, think, letters, describe=True, hesitate=hesitate)
             targets.append(policy.tokenizer(completion, add_special_tokens=False)["input_ids"] + [eos])
         batch = processor(
             text=prompts, audio=[e.audio for e in picked], sampling_rate=rate, return_tensors="pt", padding=True
@@ -160,7 +167,7 @@ def teach_listening(
         loss = -(logps * mask).sum() / mask.sum()
         if reasoning_per_step:  # keeps phase 1's skill while the model learns to answer audio at random
             loss = loss + reasoning_loss(
-                policy, [examples[i] for i in rng.integers(pool_size, size=reasoning_per_step)]
+                policy, [examples[i] for i in rng.integers(pool_size, size=reasoning_per_step)], rng
             )
         optimizer.zero_grad()
         loss.backward()

@@ -34,7 +34,7 @@ from audio_thinker.models.warm_start import warm_start
 log = logging.getLogger(__name__)
 
 # Bump when anything below changes, so stale caches are rebuilt instead of reused.
-TINY_VERSION = "v7"  # shared by all embedded models; v7: the audio model reasons in text and hears before RL
+TINY_VERSION = "v8"  # shared by all embedded models; v8: the audio model reasons in text, hears, and hesitates
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
 # Reasoning tags are ordinary (decodable) added tokens, so one token each, as in recent Qwen tokenizers.
@@ -257,7 +257,7 @@ def _ensure(cache_dir: str | Path | None, name: str, audio: bool, seed: int, omn
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    log.info("building the embedded model %s (one time, about a minute on a CPU) into %s", name, target.parent)
+    log.info("building the embedded model %s (one time, 2-3 minutes on a CPU) into %s", name, target.parent)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
     tokenizer = build_tokenizer()
     if omni:

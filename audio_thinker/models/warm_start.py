@@ -33,7 +33,12 @@ OPENERS = (
 
 
 def format_completion(
-    example: AudioQAExample, rng: np.random.Generator, think: bool, letters: bool = True, describe: bool = False
+    example: AudioQAExample,
+    rng: np.random.Generator,
+    think: bool,
+    letters: bool = True,
+    describe: bool = False,
+    hesitate: bool = False,
 ) -> str:
     """A well-formed completion choosing a random option (and reasoning that names it when `think`).
 
@@ -47,11 +52,24 @@ def format_completion(
         # Sometimes an empty think block: the shape budget forcing uses for a zero reasoning budget.
         return f"<think></think><answer>{answer}</answer>" if rng.random() < 0.3 else f"<answer>{answer}</answer>"
     if describe:  # one place where the answer is chosen, after what was heard
-        reason = f"I hear {example.meta['caption']}."
+        reason = (hesitation(rng) if hesitate else "") + f"I hear {example.meta['caption']}."
     else:
         opener = OPENERS[int(rng.integers(len(OPENERS)))]
         reason = f"{opener} It seems to be {choices[pick]}, so the answer is {answer}."
     return f"<think>{reason}</think><answer>{answer}</answer>"
+
+
+# An overthinking habit for the listening model to start with: up to three hesitations before it says what it
+# heard. They carry no information and no CESAR keyword, so RL with an overthinking penalty can drop them at no cost
+# in accuracy (README "What it learns"); real audio LMs pad their reasoning the same way ("Wait, ..."). No "Hmm":
+# the tiny tokenizer spells it H-m-m, and greedy decoding then looped on "m".
+HESITATIONS = ("Wait.", "Okay.", "Well.", "Wait, wait.")
+
+
+def hesitation(rng: np.random.Generator) -> str:
+    """0 to 3 hesitations, each followed by a space (none half of the time)."""
+    count = int(rng.choice(4, p=[0.5, 0.2, 0.15, 0.15]))
+    return "".join(HESITATIONS[int(rng.integers(len(HESITATIONS)))] + " " for _ in range(count))
 
 
 THINK_SHARE = 0.8  # mostly reasoning (the think prompt); the rest direct answers to the adaptive prompt
