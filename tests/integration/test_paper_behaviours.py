@@ -33,7 +33,7 @@ def last(logs: Path, tag: str, n: int = 10) -> float:
 def test_cesar_ends_with_shorter_reasoning_than_rlvr_at_equal_accuracy(tmp_path):
     rlvr = run(tmp_path / "rlvr", ["callbacks.model_checkpoint=null"])
     cesar = run(tmp_path / "cesar", ["reward=cesar", "callbacks.model_checkpoint=null"])
-    assert last(cesar, "think/length") < last(rlvr, "think/length") - 0.5  # measured: 10.8 vs 11.9 tokens
+    assert last(cesar, "think/length") < last(rlvr, "think/length") - 0.5  # measured: 10.8 vs 11.8 tokens
     assert read_scalars(cesar, "val/accuracy")[-1][1] >= read_scalars(rlvr, "val/accuracy")[-1][1] - 0.1
 
 
