@@ -10,7 +10,8 @@ the one thing the demo's RL should learn: to answer from what it hears.
    `<think>I hear a low tone, then a high tone.</think><answer>the second tone</answer>`.
 2. `teach_listening`, with audio: every prompt the templates make, completed with the clip's *true* description
    (`meta["caption"]`) and then an option picked *at random*; a few text-only examples of step 1 ride along in
-   every batch so the reasoning is kept.
+   every batch so the reasoning is kept. Its last `hesitant_steps` add an overthinking habit: up to three
+   hesitations before the description (`warm_start.hesitation`), something for CESAR's overthinking term to remove.
 
 The warm model describes held-out clips correctly and answers from a described sound correctly, yet answers audio
 questions at chance: with audio in the prompt it learned that its answer is unrelated to what it said. GRPO only
@@ -41,7 +42,7 @@ from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.format.prompts import ADAPTIVE, THINK
 from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy, render_prompts
-from audio_thinker.models.warm_start import THINK_SHARE, format_completion, hesitation, right_padded
+from audio_thinker.models.warm_start import THINK_SHARE, format_completion, right_padded
 
 LISTENING_TASKS = ("pitch_compare", "loudness_compare")
 DIFFICULTIES = ("easy", "medium")
@@ -76,15 +77,12 @@ def listening_pool(size: int = 512, seed: int = 0) -> list[AudioQAExample]:
     return [data[i] for i in range(size)]
 
 
-def reasoning_completion(example: AudioQAExample, rng: np.random.Generator, hesitate: bool = False) -> str:
-    """The clip's description (after some hesitations when `hesitate`), then the answer it implies."""
-    pause = hesitation(rng) if hesitate else ""
-    return f"<think>{pause}I hear {example.meta['caption']}.</think><answer>{example.answer}</answer>"
+def reasoning_completion(example: AudioQAExample) -> str:
+    """The clip's description, then the answer it implies."""
+    return f"<think>I hear {example.meta['caption']}.</think><answer>{example.answer}</answer>"
 
 
-def reasoning_loss(
-    policy: Qwen2AudioPolicy, examples: list[AudioQAExample], rng: np.random.Generator, hesitate: bool = False
-) -> torch.Tensor:
+def reasoning_loss(policy: Qwen2AudioPolicy, examples: list[AudioQAExample]) -> torch.Tensor:
     """Mean token NLL of `reasoning_completion` after the text-only think prompt (options listed as words)."""
     template = replace(THINK, letter_options=False)
     chat = policy.tokenizer
@@ -94,7 +92,7 @@ def reasoning_loss(
     ]
     eos = [chat.convert_tokens_to_ids("<|im_end|>")]
     ids, mask = right_padded(
-        [chat(reasoning_completion(ex, rng, hesitate), add_special_tokens=False)["input_ids"] + eos for ex in examples]
+        [chat(reasoning_completion(ex), add_special_tokens=False)["input_ids"] + eos for ex in examples]
     )
     logps = policy.completion_logps(policy.encode_prompts(prompts), ids, mask)
     return -(logps * mask).sum() / mask.sum()
@@ -109,7 +107,7 @@ def teach_reasoning(
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=lr)
     losses = []
     for _ in tqdm(range(steps), desc="warm start (reasoning)", leave=False, disable=None):
-        loss = reasoning_loss(policy, [examples[i] for i in rng.integers(len(examples), size=batch_size)], rng)
+        loss = reasoning_loss(policy, [examples[i] for i in rng.integers(len(examples), size=batch_size)])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -167,7 +165,7 @@ def teach_listening(
         loss = -(logps * mask).sum() / mask.sum()
         if reasoning_per_step:  # keeps phase 1's skill while the model learns to answer audio at random
             loss = loss + reasoning_loss(
-                policy, [examples[i] for i in rng.integers(pool_size, size=reasoning_per_step)], rng
+                policy, [examples[i] for i in rng.integers(pool_size, size=reasoning_per_step)]
             )
         optimizer.zero_grad()
         loss.backward()

@@ -51,14 +51,15 @@ def test_the_window_view_encodes_short_clips_as_the_full_encoder_does(tiny_polic
 
 
 def test_each_reasoning_target_answers_what_its_description_says():
-    rng = np.random.default_rng(0)
     for example in listening_pool(size=64):
         first, second = re.fullmatch(r"a (\w+) tone, then a (\w+) tone", example.meta["caption"]).groups()
         assert {first, second} in ({"low", "high"}, {"soft", "loud"})
         winner = "the second tone" if second in ("high", "loud") else "the first tone"
         assert example.answer == winner
-        text = reasoning_completion(example, rng, hesitate=True)
-        assert f"I hear {example.meta['caption']}.</think><answer>{winner}</answer>" in text
+        assert (
+            reasoning_completion(example)
+            == f"<think>I hear {example.meta['caption']}.</think><answer>{winner}</answer>"
+        )
 
 
 def test_hesitations_are_padding_that_cesar_pays_no_keyword_for():
