@@ -5,8 +5,8 @@
 
 Each run is LABEL=DIR (a run directory: its TensorBoard events are found below it). A tag may name several
 tags with a `*` (`think/rate_by_difficulty/*`): each match is a line, labelled with the run and the tag's last
-part. `--smooth N` averages every line over a window of N logged points (training scalars are noisy; validation
-points are not smoothed when N is 1). Prints the first and last value of every line.
+part. `--smooth N` averages every training line over a window of N logged points (training scalars are noisy);
+`val/*` lines are never smoothed (a few exact points each). Prints the first and last value of every line.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ def read_run(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
         for tag in accumulator.Tags()["scalars"]:
             series.setdefault(tag, {}).update({e.step: e.value for e in accumulator.Scalars(tag)})
     return {tag: sorted(points.items()) for tag, points in series.items()}
+
+
+def smoothing_window(tag: str, window: int) -> int:
+    """`window` for training scalars, 1 for validation ones (averaging 4 points over 5 would smear the curve)."""
+    return 1 if tag.startswith("val/") else window
 
 
 def smooth(values: list[float], window: int) -> list[float]:
@@ -79,9 +84,11 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"no run logged a tag matching {pattern!r}")
         for label, points in found.items():
             steps, values = [s for s, _ in points], [v for _, v in points]
-            axes.plot(steps, smooth(values, args.smooth), "o-" if len(points) < 30 else "-", label=label, markersize=3)
+            window = smoothing_window(pattern, args.smooth)
+            axes.plot(steps, smooth(values, window), "o-" if len(points) < 30 else "-", label=label, markersize=3)
             print(f"{pattern} | {label}: {values[0]:.3f} (step {steps[0]}) -> {values[-1]:.3f} (step {steps[-1]})")
-        axes.set_title(pattern + (f" (mean of {args.smooth})" if args.smooth > 1 else ""), fontsize=9)
+        window = smoothing_window(pattern, args.smooth)
+        axes.set_title(pattern + (f" (mean of {window})" if window > 1 else ""), fontsize=9)
         axes.set_xlabel("optimizer step")
         axes.grid(alpha=0.3)
         axes.legend(fontsize=7)

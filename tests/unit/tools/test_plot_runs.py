@@ -42,6 +42,11 @@ def test_smoothing_is_a_trailing_mean():
     assert tool.smooth([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
 
 
+def test_validation_lines_are_never_smoothed():
+    assert tool.smoothing_window("val/accuracy", 5) == 1
+    assert tool.smoothing_window("think/length", 5) == 5
+
+
 def test_a_directory_without_events_and_an_unknown_tag_say_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="no TensorBoard events"):
         tool.main([f"x={tmp_path}"])
