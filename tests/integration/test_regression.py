@@ -7,8 +7,9 @@ completions, so every number changed. `dapo_kl`'s steps 1-2 re-recorded once mor
 of the *last* complete `<answer>` block (the `format` package): one step-1 completion holds two, only the last right.
 `lora`'s steps 1-2 re-recorded when the shared-prompt passes moved to replay-safe caches (rounding differs by ~1e-7;
 Adam's first update turns that into a few percent of the KL). Re-recorded for v5, whose format warm start covers
-every prompt template (a different warm model samples different completions). Same script idea: run the configs
-below with `StepRecorder` and copy the rows.
+every prompt template (a different warm model samples different completions). Re-recorded for v8 (a model that
+hears) under its recipe (configs/recipe/: lr 1e-3 for `dapo_kl` too, hence its larger KL; two tasks, options as
+words). Same script idea: run the configs below with `StepRecorder` and copy the rows.
 """
 
 from __future__ import annotations
@@ -26,17 +27,17 @@ RECORDED = {
     "dapo_kl": (
         ["loss=dapo", "loss.beta=0.04"],
         [
-            (-0.025029374286532402, 1.25, 0.0),
-            (-0.08742894232273102, 1.125, 6.851799980722717e-07),
-            (-0.1256542056798935, 0.875, 2.7873936687683454e-06),
+            (-0.06019454449415207, 1.5, 0.0),
+            (0.03478746488690376, 1.25, 0.08532494306564331),
+            (0.015373012982308865, 1.0, 0.3843253552913666),
         ],
     ),
     "lora": (
         ["quant=lora", "optimizer.lr=1e-3"],
         [
-            (-1.4901161193847656e-08, 0.75, 0.0),
-            (3.3229589462280273e-06, 1.5, 8.333949517691508e-05),
-            (2.0075589418411255e-05, 0.875, 0.0005018594674766064),
+            (2.9802322387695312e-08, 1.125, 0.0),
+            (6.310641765594482e-05, 1.5, 0.00157704867888242),
+            (0.00027801841497421265, 1.5, 0.006950429640710354),
         ],
     ),
 }

@@ -39,6 +39,7 @@ def our_overrides(workload: Workload, total_steps: int, device: str, engine: str
         f"rollout.group_size={w.group_size}",
         f"rollout.max_new_tokens={w.new_tokens}",
         f"rollout.min_new_tokens={w.new_tokens}",
+        "rollout.prompt.letter_options=true",  # every contender's prompt (the embedded model's recipe lists words)
         "rollout.log_samples_every_n_steps=0",
         f"loss.beta={w.beta}",
         "loss.kl_estimator=k3",

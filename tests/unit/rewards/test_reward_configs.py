@@ -17,9 +17,12 @@ CONFIGS = str(Path(__file__).resolve().parents[3] / "configs")
 
 
 def reward_config(*overrides: str):
+    """The reward node of train.yaml; the answers below are letters, so the prompt letters its options (the embedded
+    model's recipe lists them as words)."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides)).reward
+        lettered = ["rollout.prompt.letter_options=true", *overrides]
+        return compose(config_name="train", overrides=lettered).reward
 
 
 THINK = "<think>A bowed violin plays the melody, not a piano.</think><answer>B</answer>"
