@@ -238,12 +238,12 @@ def ensure_tiny_qwen2(cache_dir: str | Path | None = None, seed: int = 0) -> Pat
 
 
 def _warm_start(policy_class, model, processor, seed: int, listen: bool) -> None:
-    """Short supervised warm starts: hearing (`listening`, the default audio model only), then the output format
-    (`warm_start`), so GRPO has signal at once and a sound to learn from."""
+    """Short supervised warm starts, so GRPO has signal at once: the default audio model learns to reason in text
+    and to hear (`listening`, which teaches the output format too); the others learn the format (`warm_start`)."""
     torch.manual_seed(seed)
     model.train()
     policy = policy_class(model, processor)
-    if listen:  # the format too, on its own prompts
+    if listen:
         teach_reasoning(policy, seed=seed)
         teach_listening(policy, seed=seed)
     else:
@@ -257,7 +257,7 @@ def _ensure(cache_dir: str | Path | None, name: str, audio: bool, seed: int, omn
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    log.info("building the embedded model %s (one time, 2-3 minutes on a CPU) into %s", name, target.parent)
+    log.info("building the embedded model %s (one time, up to ~3 minutes on a CPU) into %s", name, target.parent)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
     tokenizer = build_tokenizer()
     if omni:
