@@ -60,6 +60,7 @@ def test_reward_suite_logs_every_term_on_the_embedded_default(suite, prompt, ter
         assert ("reward/judge_think" in tags) == (judged > 0)
 
 
+@pytest.mark.slow  # fast path of -m: test_cli's beta sweep (one log directory per run)
 def test_multirun_over_reward_suites_and_a_weight(tmp_path):
     from tests.helpers.configs import FAST, FAST_SYNTHETIC
 

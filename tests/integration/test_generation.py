@@ -135,6 +135,7 @@ def _fingerprints(tmp_path):
     return [torch.load(tmp_path / f"weights_rank{r}.pt", weights_only=True) for r in (0, 1)]
 
 
+@pytest.mark.slow  # fast paths: the NaN-loss DDP test below, and test_reward's rank with nothing to score
 def test_ddp_with_one_ranks_whole_batch_skipped_trains_on_without_hanging(tmp_path):
     # DistributedSampler's order for seed 0, epoch 0: rank 1 draws order[1] first; that item is broken.
     order = torch.randperm(8, generator=torch.Generator().manual_seed(0)).tolist()

@@ -59,6 +59,7 @@ def test_lora_reference_is_the_base_with_adapters_disabled(train_cfg):
     assert not torch.allclose(ref, pol)  # the trained adapters do change the policy
 
 
+@pytest.mark.slow  # fast path of learning: test_listening's 20-step default run
 def test_it_learns_a_dense_reward(train_cfg, tmp_path):
     """The proof the RL loop is right: mean reward climbs clearly within a bounded number of steps."""
     cfg = train_cfg(
