@@ -42,7 +42,7 @@ from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.format.prompts import ADAPTIVE, THINK
 from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy, render_prompts
-from audio_thinker.models.warm_start import THINK_SHARE, format_completion, right_padded
+from audio_thinker.models.warm_start import THINK_SHARE, completion_nll, format_completion
 
 LISTENING_TASKS = ("pitch_compare", "loudness_compare")
 DIFFICULTIES = ("easy", "medium")
@@ -90,12 +90,7 @@ def reasoning_loss(policy: Qwen2AudioPolicy, examples: list[AudioQAExample]) -> 
         chat.apply_chat_template(template.messages(ex, with_audio=False), add_generation_prompt=True, tokenize=False)
         for ex in examples
     ]
-    eos = [chat.convert_tokens_to_ids("<|im_end|>")]
-    ids, mask = right_padded(
-        [chat(reasoning_completion(ex), add_special_tokens=False)["input_ids"] + eos for ex in examples]
-    )
-    logps = policy.completion_logps(policy.encode_prompts(prompts), ids, mask)
-    return -(logps * mask).sum() / mask.sum()
+    return completion_nll(policy, policy.encode_prompts(prompts), [reasoning_completion(ex) for ex in examples])
 
 
 def teach_reasoning(
@@ -137,7 +132,6 @@ def teach_listening(
     }
     tower = window_view(policy.hf_model.model.audio_tower, window_seconds)
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=lr)
-    eos = policy.tokenizer.convert_tokens_to_ids("<|im_end|>")
     losses = []
     for step in tqdm(range(steps + hesitant_steps), desc="warm start (listening)", leave=False, disable=None):
         # The habit comes after the hearing (hesitations from the start slowed listening), and only in answers to
@@ -148,8 +142,7 @@ def teach_listening(
         for example in picked:
             think, letters = bool(rng.random() < THINK_SHARE), bool(rng.random() < 0.5)
             prompts += render_prompts(policy, [example], variants[think, letters])
-            completion = format_completion(example, rng, think, letters, describe=True, hesitate=hesitate)
-            targets.append(policy.tokenizer(completion, add_special_tokens=False)["input_ids"] + [eos])
+            targets.append(format_completion(example, rng, think, letters, describe=True, hesitate=hesitate))
         batch = processor(
             text=prompts, audio=[e.audio for e in picked], sampling_rate=rate, return_tensors="pt", padding=True
         )
@@ -160,9 +153,7 @@ def teach_listening(
             feature_attention_mask=batch["feature_attention_mask"],
         )
         encoding.audio_embeds = policy.encode_audio(encoding, tower)  # with gradient: the encoder learns
-        ids, mask = right_padded(targets)
-        logps = policy.completion_logps(encoding, ids, mask)
-        loss = -(logps * mask).sum() / mask.sum()
+        loss = completion_nll(policy, encoding, targets)
         if reasoning_per_step:  # keeps phase 1's skill while the model learns to answer audio at random
             loss = loss + reasoning_loss(
                 policy, [examples[i] for i in rng.integers(pool_size, size=reasoning_per_step)]

@@ -99,7 +99,6 @@ def warm_start(
     pool = encode_pool(policy, examples)
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr)
-    eos = policy.tokenizer.convert_tokens_to_ids("<|im_end|>")
     losses = []
     for _ in tqdm(range(steps), desc="warm start (format)", leave=False, disable=None):  # off when not a tty
         encodings, targets = [], []
@@ -107,14 +106,20 @@ def warm_start(
             think, letters, index = bool(rng.random() < THINK_SHARE), bool(rng.random() < 0.5), rng.integers(pool_size)
             encodings.append(pool[think, letters][index])
             targets.append(format_completion(examples[index], rng, think, letters))
-        ids, mask = right_padded([policy.tokenizer(t, add_special_tokens=False)["input_ids"] + [eos] for t in targets])
-        logps = policy.completion_logps(stack_encodings(encodings, policy.tokenizer.pad_token_id), ids, mask)
-        loss = -(logps * mask).sum() / mask.sum()
+        loss = completion_nll(policy, stack_encodings(encodings, policy.tokenizer.pad_token_id), targets)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
     return losses
+
+
+def completion_nll(policy: Policy, encoding: PromptEncoding, completions: list[str]) -> torch.Tensor:
+    """Mean token NLL of `completions` (each ended by <|im_end|>) after the prompts of `encoding`, one per row."""
+    eos = [policy.tokenizer.convert_tokens_to_ids("<|im_end|>")]
+    ids, mask = right_padded([policy.tokenizer(c, add_special_tokens=False)["input_ids"] + eos for c in completions])
+    logps = policy.completion_logps(encoding, ids, mask)
+    return -(logps * mask).sum() / mask.sum()
 
 
 def stack_encodings(encodings: list[PromptEncoding], pad_id: int) -> PromptEncoding:
