@@ -15,7 +15,7 @@ from huggingface_hub import constants, try_to_load_from_cache
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from audio_thinker.models.tiny import ensure_tiny_qwen2, ensure_tiny_qwen2_5_omni, ensure_tiny_qwen2_audio
+from audio_thinker.embedded.architecture import ensure_tiny_qwen2, ensure_tiny_qwen2_5_omni, ensure_tiny_qwen2_audio
 
 # Names that resolve to a model the package builds offline instead of a hub id.
 EMBEDDED = {

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from audio_thinker.cli import compose_run
+from audio_thinker.cli import CONFIG_MODULE, compose_run
 from audio_thinker.run_names import register_resolver
 
 register_resolver()  # also for tests that compose configs themselves (`${run_folder:...}`)
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+# The packaged configs (audio_thinker/configs, wherever the package is installed), for tests that read a YAML.
+CONFIGS = Path(resources.files(CONFIG_MODULE))
 
 # Small enough for a 2-core CPU: a handful of steps, short completions, a tiny dataset.
 FAST = [
@@ -30,3 +32,23 @@ def compose_train(output_dir: Path, overrides: list[str] | tuple[str, ...] = ())
     """The real `configs/train.yaml` with FAST settings, `overrides`, and outputs under `output_dir`."""
     fast = FAST if any(o.startswith("data=") for o in overrides) else [*FAST, *FAST_SYNTHETIC]
     return compose_run(output_dir, [*fast, *overrides])
+
+
+# A user's own reward suite, in a directory of their own: the packaged `rlvr` plus a term of its own.
+USER_REWARD_SUITE = """\
+defaults:
+  - rlvr
+  - _self_
+terms:
+  my_format:
+    _target_: audio_thinker.rewards.outcome.FormatReward
+    weight: 0.5
+    require: think
+"""
+
+
+def user_config_dir(root: Path) -> Path:
+    """A config directory outside the package with `reward/my_suite.yaml` (select it with `reward=my_suite`)."""
+    (root / "reward").mkdir(parents=True, exist_ok=True)
+    (root / "reward" / "my_suite.yaml").write_text(USER_REWARD_SUITE)
+    return root

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hydra.utils import instantiate
 
 from audio_thinker.train import train
+from tests.helpers.configs import CONFIGS
 from tests.helpers.runs import run_cli
 from tests.helpers.tb import read_scalars, scalar_tags
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 # Shrink a real-size preset to the tiny model on synthetic data, on the CPU (what the preset sets is kept).
 TINY = [

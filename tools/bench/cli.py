@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from transformers import AutoProcessor, AutoTokenizer
 
-from audio_thinker.models.tiny import TINY_AUDIO_SECONDS
+from audio_thinker.embedded.architecture import TINY_AUDIO_SECONDS
 
 from . import models, report
 from .absolute import absolute_run

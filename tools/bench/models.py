@@ -25,7 +25,7 @@ from transformers import (
     WhisperFeatureExtractor,
 )
 
-from audio_thinker.models.tiny import (
+from audio_thinker.embedded.architecture import (
     CHAT_TEMPLATE,
     SAMPLING_RATE,
     build_tokenizer,

@@ -94,7 +94,7 @@ class TransformersJudge:
         if self.model_package:
             path = package_file(self.model_package, str(self.gguf_file))
         elif self.model_path is None:
-            from audio_thinker.models.tiny import ensure_tiny_qwen2  # builds once; imported late to keep import light
+            from audio_thinker.embedded.architecture import ensure_tiny_qwen2  # builds once; imported late to keep import light
 
             path = str(ensure_tiny_qwen2())
         else:

@@ -11,10 +11,10 @@ import torch
 from transformers import Qwen2AudioEncoder, Qwen2AudioEncoderConfig
 
 from audio_thinker.data.synthetic import SyntheticAudioQA
-from audio_thinker.models.listening import listening_pool, reasoning_completion, window_processor, window_view
+from audio_thinker.embedded.listening import listening_pool, reasoning_completion, window_processor, window_view
 from audio_thinker.models.policy import PromptEncoding
-from audio_thinker.models.tiny import _audio_encoder_config, keep_signal
-from audio_thinker.models.warm_start import HESITATIONS, hesitation
+from audio_thinker.embedded.architecture import _audio_encoder_config, keep_signal
+from audio_thinker.embedded.format_warm_start import HESITATIONS, hesitation
 from audio_thinker.rewards.keywords import KeywordReward
 
 

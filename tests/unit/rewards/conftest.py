@@ -9,7 +9,7 @@ import pytest
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.format.parsing import parse_completion
-from audio_thinker.models import tiny
+from audio_thinker.embedded import architecture as tiny
 from audio_thinker.rewards.base import RewardInputs
 
 

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
+from audio_thinker.cli import CONFIG_MODULE
 from audio_thinker.rewards.combiners import AudioThinkerCombiner, WeightedSum
 from audio_thinker.rewards.judge.backends import OpenAIChatJudge, TransformersJudge
-
-CONFIGS = str(Path(__file__).resolve().parents[3] / "configs")
 
 
 def reward_config(*overrides: str):
     """The reward node of train.yaml; the answers below are letters, so the prompt letters its options (the embedded
     model's recipe lists them as words)."""
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         lettered = ["rollout.prompt.letter_options=true", *overrides]
         return compose(config_name="train", overrides=lettered).reward
 

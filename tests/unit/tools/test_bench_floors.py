@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoProcessor, AutoTokenizer
 
-from audio_thinker.models.tiny import TINY_AUDIO_SECONDS
+from audio_thinker.embedded.architecture import TINY_AUDIO_SECONDS
 from tools.bench import floors, models
 from tools.bench.workload import FILLER, StepShape, Workload, check_shapes, fixed_length_prompts
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoProcessor
 
-from audio_thinker.models.tiny import TINY_AUDIO_SECONDS
+from audio_thinker.embedded.architecture import TINY_AUDIO_SECONDS
 from tools.bench import absolute, cli, floors, models, report
 from tools.bench.ours import run_ours
 from tools.bench.pairing import PairedFloor

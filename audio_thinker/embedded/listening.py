@@ -42,7 +42,7 @@ from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.format.prompts import ADAPTIVE, THINK
 from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy, render_prompts
-from audio_thinker.models.warm_start import THINK_SHARE, completion_nll, format_completion
+from audio_thinker.embedded.format_warm_start import THINK_SHARE, completion_nll, format_completion
 
 LISTENING_TASKS = ("pitch_compare", "loudness_compare")
 DIFFICULTIES = ("easy", "medium")

@@ -27,9 +27,9 @@ from transformers import (
 )
 
 from audio_thinker.models.families import family_of
-from audio_thinker.models.listening import teach_listening, teach_reasoning
+from audio_thinker.embedded.listening import teach_listening, teach_reasoning
 from audio_thinker.models.processors import AudioTextProcessor
-from audio_thinker.models.warm_start import warm_start
+from audio_thinker.embedded.format_warm_start import warm_start
 
 log = logging.getLogger(__name__)
 
