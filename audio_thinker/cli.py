@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from importlib import resources
 from pathlib import Path
 
 import hydra
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -28,19 +29,29 @@ commands:
   rollout-server  the vLLM rollout server: --setup builds its environment; start, stop, health
 
 With no overrides, `train` runs the embedded default: a tiny Qwen2-Audio on synthetic audio, on the CPU.
+The configs ship in the package (pkg://audio_thinker.configs); add a directory of your own with --config-dir DIR
+(e.g. DIR/reward/mine.yaml, then reward=mine).
 """
 
 
-def config_dir() -> str:
-    """The `configs/` directory: $AUDIO_THINKER_CONFIGS, else the one beside the package (source checkout)."""
-    override = os.environ.get("AUDIO_THINKER_CONFIGS")
-    path = Path(override) if override else Path(__file__).resolve().parent.parent / "configs"
-    if not (path / "train.yaml").exists():
+# The configs ship inside the package: a wheel, `pip install .` or a source checkout all find them here. A user adds
+# a directory of their own with `--config-dir DIR` or `hydra.searchpath=[file://DIR]` (searched after ours).
+CONFIG_MODULE = "audio_thinker.configs"
+CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
+
+
+def config_path() -> str:
+    """Hydra's search path entry for the packaged configs, after checking that the install has them."""
+    try:
+        packaged = resources.files(CONFIG_MODULE).joinpath("train.yaml").is_file()
+    except ModuleNotFoundError:
+        packaged = False
+    if not packaged:
         raise SystemExit(
-            f"audio-thinker: no configs at {path}; install from a source checkout (pip install -e .) "
-            "or set AUDIO_THINKER_CONFIGS to a configs/ directory"
+            f"audio-thinker: the package has no configs ({CONFIG_MODULE} lacks train.yaml): reinstall it "
+            "(pip install audio-thinker, or pip install -e . from a checkout)"
         )
-    return str(path)
+    return CONFIG_PATH
 
 
 def compose_run(output_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), name: str = "train") -> DictConfig:
@@ -48,7 +59,8 @@ def compose_run(output_dir: str | Path, overrides: list[str] | tuple[str, ...] =
     notebooks): outputs under `output_dir`, and `${hydra:...}` interpolations resolve as in a real run."""
     register_resolver()
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+    config_path()  # the same check as the CLI's
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         cfg = compose(name, overrides=list(overrides), return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
@@ -133,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ[COMMAND_ENV] = argv[0]
     sys.argv = [sys.argv[0], *argv[1:]]
     register_resolver()  # `${run_folder:...}` names sweep run folders
-    hydra.main(config_path=config_dir(), config_name=config_name, version_base="1.3")(run)()
+    hydra.main(config_path=config_path(), config_name=config_name, version_base="1.3")(run)()
 
 
 if __name__ == "__main__":

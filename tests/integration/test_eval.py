@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from audio_thinker.cli import CONFIG_MODULE
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.eval.budget import budget_forced_generate
 from audio_thinker.eval.weights import eval_model_config, load_eval_policy
@@ -24,7 +25,7 @@ from audio_thinker.format.prompts import THINK
 from audio_thinker.models.policy import render_prompts
 from audio_thinker.train import build_module, build_trainer
 from tests.helpers.benchmarks import EXCERPT, official_rule, read_items, write_placeholder_audio
-from tests.helpers.configs import CONFIG_DIR, FAST, compose_train
+from tests.helpers.configs import FAST, compose_train
 from tests.helpers.rewards import LENGTH_REWARD
 from tests.helpers.runs import run_cli
 from tests.helpers.tb import read_scalars, scalar_tags
@@ -239,7 +240,7 @@ def test_sweep_summary_compares_the_runs(multirun, tmp_path):
 def test_eval_of_a_checkpoint_rebuilds_the_model_from_the_runs_own_config(tmp_path, caplog):
     lora_policy, ckpt = fake_run(tmp_path, LORA)  # a LoRA run; the eval config below has no LoRA
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         eval_cfg = compose("eval")
     with caplog.at_level(logging.INFO, logger="audio_thinker.eval.weights"):
         model_cfg = eval_model_config(eval_cfg.model, str(ckpt))

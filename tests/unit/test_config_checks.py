@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
 import audio_thinker.train as train_module
+from audio_thinker.cli import CONFIG_MODULE
 from audio_thinker.config_checks import ConfigError
 from audio_thinker.eval.run import check_eval_config
-from tests.helpers.configs import CONFIG_DIR
 
 # override -> what the message must start with (the key) and contain
 BAD = {
@@ -46,7 +46,7 @@ def test_on_error_is_settable_with_the_synthetic_data(train_cfg):
 
 def _eval_cfg(overrides):
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         return compose("eval", overrides=overrides)
 
 

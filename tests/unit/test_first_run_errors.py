@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
 import audio_thinker.train as train_module
+from audio_thinker.cli import CONFIG_MODULE
 from audio_thinker.config_checks import ConfigError
 from audio_thinker.eval.run import check_eval_config
 from audio_thinker.models.loading import load_policy
 from audio_thinker.models.sources import ModelSourceError, check_model_source
-from tests.helpers.configs import CONFIG_DIR
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_forgetting_the_validation_manifest_hints_data_val_null(train_cfg, no_mo
 
 def test_eval_without_its_manifest_asks_for_it_without_the_null_hint():
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         cfg = compose("eval", overrides=["data=manifest"])
     with pytest.raises(ConfigError) as err:
         check_eval_config(cfg)

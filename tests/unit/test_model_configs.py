@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from omegaconf import OmegaConf
 
-from tests.helpers.configs import CONFIG_DIR, compose_train
+from tests.helpers.configs import CONFIGS, compose_train
 
-MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
-BASE = OmegaConf.load(Path(CONFIG_DIR) / "model" / "base" / "policy.yaml")
+MODELS = sorted(p.stem for p in (CONFIGS / "model").glob("*.yaml"))
+BASE = OmegaConf.load(CONFIGS / "model" / "base" / "policy.yaml")
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hydra.utils import instantiate
@@ -15,9 +13,8 @@ from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.errors import AudioLoadError, SkippedExample
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
+from tests.helpers.configs import CONFIGS
 from tests.helpers.data import record, sine, write_audio, write_jsonl
-
-CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 
 
 @pytest.fixture

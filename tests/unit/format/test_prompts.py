@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -21,8 +19,8 @@ from audio_thinker.format.prompts import (
     rephrase_question,
     rephrasings,
 )
+from tests.helpers.configs import CONFIGS
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 EXAMPLE = AudioQAExample(
     "ex-1",
     "Which of the two tones is higher in pitch?",
