@@ -27,6 +27,7 @@ commands:
   data check  validate a dataset manifest and report every bad row (--help for options)
   export      save a checkpoint's LoRA adapter (or model) + processor; --merge folds it into the base
   rollout-server  the vLLM rollout server: --setup builds its environment; start, stop, health
+  build-models    rebuild the embedded tiny models (package files), checking each before it is written
 
 With no overrides, `train` runs the embedded default: a tiny Qwen2-Audio on synthetic audio, on the CPU.
 The configs ship in the package (pkg://audio_thinker.configs); add a directory of your own with --config-dir DIR
@@ -115,6 +116,12 @@ def _export(argv: list[str]) -> int:
     return export_main(argv)
 
 
+def _build_models(argv: list[str]) -> int:
+    from audio_thinker.embedded.build import build_models_main
+
+    return build_models_main(argv)
+
+
 def _rollout_server(argv: list[str]) -> int:
     from audio_thinker.rollout.server import rollout_server_main
 
@@ -122,7 +129,13 @@ def _rollout_server(argv: list[str]) -> int:
 
 
 # Commands with their own argparse options (not Hydra runs).
-PLAIN_COMMANDS = {"make-data": _make_data, "data": _data, "export": _export, "rollout-server": _rollout_server}
+PLAIN_COMMANDS = {
+    "make-data": _make_data,
+    "data": _data,
+    "export": _export,
+    "rollout-server": _rollout_server,
+    "build-models": _build_models,
+}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated model cache and the real train.yaml composed with fast CPU settings."""
+"""Shared fixtures: an isolated model cache (benchmark models) and the real train.yaml with fast CPU settings."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session", autouse=True)
 def model_cache(tmp_path_factory) -> Path:
-    """Build embedded models into a per-session cache (subprocesses inherit it through the environment)."""
+    """Build benchmark models into a per-session cache (subprocesses inherit it through the environment); the
+    embedded models ship with the package and need none."""
     cache = Path(os.environ.setdefault("AUDIO_THINKER_CACHE", str(tmp_path_factory.mktemp("model_cache"))))
     return cache
 

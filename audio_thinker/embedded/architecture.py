@@ -1,18 +1,14 @@
-"""The embedded default: a tiny random Qwen2-Audio model with an offline tokenizer, built from a config.
+"""The embedded models' architecture: tiny randomly initialised Qwen2-Audio, Qwen2 and Qwen2.5-Omni thinker
+models with an offline tokenizer, built from transformers configs.
 
 Nothing is downloaded. The tokenizer is a byte-level BPE trained with `tokenizers` on a corpus the package
-ships; the processor is the real `Qwen2AudioProcessor` around a `WhisperFeatureExtractor`. The result is saved
-once to a cache directory and then loaded with `from_pretrained`, exactly like a real checkpoint.
+ships; the processor is the real `Qwen2AudioProcessor` around a `WhisperFeatureExtractor`. `embedded.build`
+trains these into the shipped models, which load with `from_pretrained` exactly like real checkpoints.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
-import tempfile
 from importlib import resources
-from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -26,15 +22,7 @@ from transformers import (
     WhisperFeatureExtractor,
 )
 
-from audio_thinker.models.families import family_of
-from audio_thinker.embedded.listening import teach_listening, teach_reasoning
 from audio_thinker.models.processors import AudioTextProcessor
-from audio_thinker.embedded.format_warm_start import warm_start
-
-log = logging.getLogger(__name__)
-
-# Bump when anything below changes, so stale caches are rebuilt instead of reused.
-TINY_VERSION = "v8"  # shared by all embedded models; v8: the audio model reasons in text, hears, and hesitates
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
 # Reasoning tags are ordinary (decodable) added tokens, so one token each, as in recent Qwen tokenizers.
@@ -64,12 +52,6 @@ TINY_AUDIO_SECONDS = 30
 # clip featurised and encoded at 30 s would make building it (and its tests) several times slower.
 OMNI_AUDIO_SECONDS = 4
 SAMPLING_RATE = 16_000
-
-
-def default_cache_dir() -> Path:
-    """Where built tiny models live: $AUDIO_THINKER_CACHE, else ~/.cache/audio_thinker."""
-    root = os.environ.get("AUDIO_THINKER_CACHE") or Path.home() / ".cache" / "audio_thinker"
-    return Path(root)
 
 
 def build_tokenizer(vocab_size: int = 2048) -> PreTrainedTokenizerFast:
@@ -180,11 +162,6 @@ def keep_signal(tower: torch.nn.Module) -> None:
         torch.nn.init.zeros_(conv.bias)
 
 
-def ensure_tiny_qwen2_audio(cache_dir: str | Path | None = None, seed: int = 0) -> Path:
-    """Build the tiny Qwen2-Audio once and return its directory (processor + model)."""
-    return _ensure(cache_dir, f"tiny-qwen2-audio-{TINY_VERSION}-seed{seed}", audio=True, seed=seed)
-
-
 OMNI_EXTRA_TOKENS = ["<|IMAGE|>", "<|VIDEO|>", "<|vision_bos|>", "<|vision_eos|>"]
 
 
@@ -225,53 +202,3 @@ def build_omni_thinker(tokenizer: PreTrainedTokenizerFast, seed: int = 0):
     model = Qwen2_5OmniThinkerForConditionalGeneration(config)
     _set_generation_tokens(model, tokenizer)
     return model
-
-
-def ensure_tiny_qwen2_5_omni(cache_dir: str | Path | None = None, seed: int = 0) -> Path:
-    """Build the tiny Qwen2.5-Omni thinker once and return its directory (tokenizer + features + model)."""
-    return _ensure(cache_dir, f"tiny-qwen2_5-omni-thinker-{TINY_VERSION}-seed{seed}", audio=True, seed=seed, omni=True)
-
-
-def ensure_tiny_qwen2(cache_dir: str | Path | None = None, seed: int = 0) -> Path:
-    """Build the tiny text-only Qwen2 causal LM once and return its directory (tokenizer + model)."""
-    return _ensure(cache_dir, f"tiny-qwen2-text-{TINY_VERSION}-seed{seed}", audio=False, seed=seed)
-
-
-def _warm_start(policy_class, model, processor, seed: int, listen: bool) -> None:
-    """Short supervised warm starts, so GRPO has signal at once: the default audio model learns to reason in text
-    and to hear (`listening`, which teaches the output format too); the others learn the format (`warm_start`)."""
-    torch.manual_seed(seed)
-    model.train()
-    policy = policy_class(model, processor)
-    if listen:
-        teach_reasoning(policy, seed=seed)
-        teach_listening(policy, seed=seed)
-    else:
-        warm_start(policy, seed=seed)
-    model.eval()
-
-
-def _ensure(cache_dir: str | Path | None, name: str, audio: bool, seed: int, omni: bool = False) -> Path:
-    """Build into a staging directory and rename it into place; concurrent builders (DDP ranks) are safe."""
-    target = Path(cache_dir or default_cache_dir()) / name
-    if (target / "config.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    log.info("building the embedded model %s (one time, up to ~3 minutes on a CPU) into %s", name, target.parent)
-    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
-    tokenizer = build_tokenizer()
-    if omni:
-        model = build_omni_thinker(tokenizer, seed=seed)
-        processor = AudioTextProcessor(tokenizer, build_processor(tokenizer, OMNI_AUDIO_SECONDS).feature_extractor)
-    elif audio:
-        model, processor = build_model(tokenizer, seed=seed), build_processor(tokenizer)
-    else:
-        model, processor = build_text_model(tokenizer, seed=seed), tokenizer
-    _warm_start(family_of(model.config.model_type).policy_class, model, processor, seed, listen=audio and not omni)
-    processor.save_pretrained(staging)
-    model.save_pretrained(staging)
-    try:  # an atomic rename: a half-written model is never visible under the final name
-        staging.rename(target)
-    except OSError:  # another process won the race; its copy is complete
-        shutil.rmtree(staging, ignore_errors=True)
-    return target

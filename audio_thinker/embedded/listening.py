@@ -30,7 +30,7 @@ in both), several times cheaper (the synthetic clips last 1.9 s).
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -46,6 +46,17 @@ from audio_thinker.embedded.format_warm_start import THINK_SHARE, completion_nll
 
 LISTENING_TASKS = ("pitch_compare", "loudness_compare")
 DIFFICULTIES = ("easy", "medium")
+
+
+@dataclass(frozen=True)
+class ListeningSchedule:
+    """How long each phase trains (`embedded.build` checks the model after every listening round)."""
+
+    reasoning_steps: int = 600
+    first_listening_steps: int = 500  # the first round; later rounds add `more_listening_steps`
+    more_listening_steps: int = 200
+    hesitant_steps: int = 100  # closing every round: the overthinking habit
+    max_rounds: int = 5
 
 
 def window_view(tower: nn.Module, window_seconds: int) -> nn.Module:

@@ -15,14 +15,8 @@ from huggingface_hub import constants, try_to_load_from_cache
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from audio_thinker.embedded.architecture import ensure_tiny_qwen2, ensure_tiny_qwen2_5_omni, ensure_tiny_qwen2_audio
-
-# Names that resolve to a model the package builds offline instead of a hub id.
-EMBEDDED = {
-    "tiny-qwen2-audio": ensure_tiny_qwen2_audio,
-    "tiny-qwen2": ensure_tiny_qwen2,
-    "tiny-qwen2_5-omni": ensure_tiny_qwen2_5_omni,
-}
+from audio_thinker.models.embedded import NAMES as EMBEDDED
+from audio_thinker.models.embedded import embedded_model_dir
 
 
 class ModelSourceError(ValueError):
@@ -30,8 +24,8 @@ class ModelSourceError(ValueError):
 
 
 def resolve_path(path: str) -> str:
-    """An embedded name becomes its built directory; anything else is passed to `from_pretrained` as is."""
-    return str(EMBEDDED[path]()) if path in EMBEDDED else path
+    """An embedded name becomes its shipped directory (hash-checked); anything else goes to `from_pretrained` as is."""
+    return str(embedded_model_dir(path)) if path in EMBEDDED else path
 
 
 def hub_offline() -> bool:

@@ -10,6 +10,7 @@ leaves the cost of every pass unchanged.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -25,14 +26,8 @@ from transformers import (
     WhisperFeatureExtractor,
 )
 
-from audio_thinker.embedded.architecture import (
-    CHAT_TEMPLATE,
-    SAMPLING_RATE,
-    build_tokenizer,
-    default_cache_dir,
-    ensure_tiny_qwen2,
-    ensure_tiny_qwen2_audio,
-)
+from audio_thinker.embedded.architecture import CHAT_TEMPLATE, SAMPLING_RATE, build_tokenizer
+from audio_thinker.models.embedded import embedded_model_dir
 
 BUILD_VERSION = "v1"  # bump when a builder below changes
 QWEN2_AUDIO_7B_LM = {
@@ -55,7 +50,7 @@ WHISPER_LARGE = {
     "num_mel_bins": 128,
     "max_source_positions": 1500,
 }
-TINY_LM = {  # the embedded tiny language model (models/tiny.py), with room for 750 audio tokens
+TINY_LM = {  # the embedded tiny language model (embedded/architecture.py), with room for 750 audio tokens
     "hidden_size": 64,
     "intermediate_size": 128,
     "num_hidden_layers": 2,
@@ -106,7 +101,12 @@ def qwen2_audio_7b(device: str = "cpu") -> Path:
 
 def tiny(audio: bool) -> Path:
     """The embedded tiny models (`audio`: Qwen2-Audio with Whisper's 30 s window)."""
-    return ensure_tiny_qwen2_audio() if audio else ensure_tiny_qwen2()
+    return embedded_model_dir("tiny-qwen2-audio" if audio else "tiny-qwen2")
+
+
+def default_cache_dir() -> Path:
+    """Where the benchmark's real-shape models are built: $AUDIO_THINKER_CACHE, else ~/.cache/audio_thinker."""
+    return Path(os.environ.get("AUDIO_THINKER_CACHE") or Path.home() / ".cache" / "audio_thinker")
 
 
 def _audio_model(tokenizer, audio: dict, text: dict) -> Qwen2AudioForConditionalGeneration:

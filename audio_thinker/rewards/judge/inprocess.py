@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from audio_thinker.models.embedded import embedded_model_dir
 from audio_thinker.rewards.judge.protocol import Messages, plain
 from audio_thinker.rewards.judge.scores import ReplyGrammar
 
@@ -94,9 +95,7 @@ class TransformersJudge:
         if self.model_package:
             path = package_file(self.model_package, str(self.gguf_file))
         elif self.model_path is None:
-            from audio_thinker.embedded.architecture import ensure_tiny_qwen2  # builds once; imported late to keep import light
-
-            path = str(ensure_tiny_qwen2())
+            path = str(embedded_model_dir("tiny-qwen2"))
         else:
             path = str(self.model_path)
         if self.device == "auto":

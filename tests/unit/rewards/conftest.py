@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.format.parsing import parse_completion
-from audio_thinker.embedded import architecture as tiny
 from audio_thinker.rewards.base import RewardInputs
 
 
@@ -47,24 +45,3 @@ def make_inputs():
         return RewardInputs(completions, list(examples), list(think_lengths), answer_lengths, 1, step, total_steps)
 
     return make
-
-
-@pytest.fixture(scope="session")
-def tiny_judge_dir(tmp_path_factory) -> Path:
-    """A tiny random text Qwen2 + tokenizer built inline in seconds (no format warm start: a judge needs none)."""
-    path = tmp_path_factory.mktemp("tiny_judge")
-    tokenizer = tiny.build_tokenizer()
-    tiny.build_text_model(tokenizer, seed=0).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
-@pytest.fixture
-def embedded_judge(monkeypatch, tiny_judge_dir) -> Path:
-    """Make the judge's default (`model_path=None` -> `ensure_tiny_qwen2()`) resolve to `tiny_judge_dir`.
-
-    The real embedded model is built with a format warm start that takes minutes on a cold cache; the judge only
-    needs *a* small chat model, and the lead's integration tests cover the real default.
-    """
-    monkeypatch.setattr(tiny, "ensure_tiny_qwen2", lambda *args, **kwargs: tiny_judge_dir)
-    return tiny_judge_dir

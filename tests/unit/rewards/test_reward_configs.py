@@ -45,7 +45,7 @@ def test_cesar_weight_override_and_removal(make_inputs, violin):
     assert result.total.tolist() == pytest.approx([5 + 1 + 0.5 * (1 / 5 + 4 / 6) + (1 - 12 / 256)])
 
 
-def test_audio_thinker_suite_runs_on_the_embedded_judge(make_inputs, violin, embedded_judge):
+def test_audio_thinker_suite_runs_on_the_embedded_judge(make_inputs, violin):
     suite = instantiate(reward_config("reward=audio_thinker"))
     assert list(suite.terms) == ["adaptive_think_accuracy", "format", "judge_consistency", "judge_think"]
     assert isinstance(suite.combiner, AudioThinkerCombiner)

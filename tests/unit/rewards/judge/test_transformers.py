@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
+from audio_thinker.models.embedded import embedded_model_dir
 from audio_thinker.rewards.judge.inprocess import TransformersJudge, _Trie, package_file
 from audio_thinker.rewards.judge.scores import VERDICT_GRAMMAR, ReplyGrammar, score_grammar
 from audio_thinker.rewards.judge.terms import JudgeConsistencyReward, JudgeThinkReward
 
 
 @pytest.fixture
-def judge(tiny_judge_dir) -> TransformersJudge:
-    return TransformersJudge(str(tiny_judge_dir), max_new_tokens=8, device="cpu")
+def judge() -> TransformersJudge:
+    return TransformersJudge(str(embedded_model_dir("tiny-qwen2")), max_new_tokens=8, device="cpu")
 
 
 def conversation(text: str) -> list[dict]:
@@ -75,9 +76,9 @@ def test_terms_on_the_tiny_judge_have_no_parse_failures(judge, make_inputs, viol
     assert think.metrics()["judge/seconds"] > 0.0
 
 
-def test_default_is_the_embedded_model_and_identical_judges_share_it(judge, embedded_judge):
-    default = TransformersJudge(max_new_tokens=2, device="cpu")  # model_path None -> ensure_tiny_qwen2()
-    assert default._resolve()[0] == str(embedded_judge)
+def test_default_is_the_embedded_model_and_identical_judges_share_it(judge):
+    default = TransformersJudge(max_new_tokens=2, device="cpu")  # model_path None -> the embedded tiny-qwen2
+    assert default._resolve()[0] == str(embedded_model_dir("tiny-qwen2"))
     assert default.load()[0] is judge.load()[0]  # one loaded copy for every judge with the same settings
 
 
