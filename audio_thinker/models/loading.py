@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from audio_thinker.models.families import FAMILIES, TEXT, family_of
+from audio_thinker.models.four_bit import keep_4bit_weights_unpacked
 from audio_thinker.models.policy import Policy
 from audio_thinker.models.sources import EMBEDDED, read_model_config, resolve_path  # noqa: F401  (re-exported)
 
@@ -99,6 +100,7 @@ def load_policy(
     processor = family.load_processor(source, trust_remote_code)
     model = family.load_model(source, **kwargs)
     disable_dropout(model)
+    keep_4bit_weights_unpacked(model)  # no inference-only CPU layout that a training forward would then run
     model.train()  # from_pretrained returns eval mode; gradient checkpointing only runs in train mode
     freeze_audio(model, train_audio_encoder, train_projector)
     if quantization is not None:  # norms in fp32, inputs that require grad: what k-bit training needs

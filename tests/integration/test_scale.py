@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from hydra.utils import instantiate
 
 from audio_thinker.callbacks.reward import RewardCallback
 from audio_thinker.losses.config import build_loss
+from audio_thinker.models.four_bit import packed_4bit_layers
 from audio_thinker.train import build_module, build_trainer, check_combination
 from tests.helpers.configs import FAST, FAST_SYNTHETIC
 from tests.helpers.rewards import LENGTH_REWARD
@@ -36,6 +39,40 @@ def test_qlora_trains_adapters_on_a_4bit_base_and_the_reference_is_that_base(tra
         policy = module.policy_logps(rollout)
     assert torch.allclose(ref, base_before)  # reference = the quantized base, adapters off, untouched by training
     assert not torch.allclose(ref, policy)
+
+
+def test_no_4bit_layer_is_in_the_cpu_inference_layout_in_a_training_step(train_cfg, monkeypatch):
+    """bitsandbytes packs a `Linear4bit` for CPU inference at an eval-mode no-grad forward (generation), on a CPU with
+    AVX512-BF16 (`models.four_bit`). Every layer is made to believe it runs on one, so the test holds on any CPU."""
+    import bitsandbytes as bnb
+
+    monkeypatch.setattr(bnb.nn.modules, "has_avx512bf16", lambda: True)
+    assert bnb.nn.Linear4bit(64, 64).support_avx512bf16_for_cpu  # a layer built now would pack
+    cfg = train_cfg(["quant=qlora_nf4", "trainer.max_steps=1", *LENGTH_REWARD])
+    module = build_module(cfg)
+    forwards = {"generation": 0, "training": 0}
+
+    def check(layer: torch.nn.Module, args: tuple, name: str) -> None:
+        if torch.is_grad_enabled():  # a forward that backpropagates (or recomputes one under checkpointing)
+            forwards["training"] += 1
+            assert not packed_4bit_layers(layer), f"{name} is in the inference-only CPU layout in a training forward"
+        elif not layer.training:  # where bitsandbytes packs
+            forwards["generation"] += 1
+
+    for name, layer in module.named_modules():
+        if isinstance(layer, bnb.nn.Linear4bit):
+            layer.register_forward_pre_hook(functools.partial(check, name=name))
+    build_trainer(cfg).fit(module, datamodule=instantiate(cfg.data))
+    assert forwards["generation"] and forwards["training"]  # the step sampled, then trained, through 4-bit layers
+    rollout = tiny_rollout(module)  # generation still works after the step...
+    assert rollout.completion_mask.any() and not packed_4bit_layers(module)
+    model, scored = module.policy.hf_model, (rollout.encoding, rollout.completion_ids, rollout.completion_mask)
+    with torch.no_grad():
+        model.eval()
+        sampling = module.policy.completion_logps(*scored)
+        model.train()
+    training = module.policy.completion_logps(*scored)
+    assert torch.allclose(sampling, training.detach())  # ...and computes what a training forward computes
 
 
 def test_quantization_without_lora_fails_with_what_to_do(train_cfg):
