@@ -15,11 +15,32 @@ TensorBoard then shows every step once. (A text sample logged at the checkpoint'
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import lightning as L
+import numpy as np
+import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+
+
+def numeric_scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    """The entries of `metrics` that are one number (a Python number or a one-element tensor or array), as floats.
+
+    A logger's `log_metrics` also carries media: Lightning's `WandbLogger.log_table` and `log_image` pass a
+    `wandb.Table` or a list of `wandb.Image` through it. Those are the logger's to write, not scalars to replay.
+    """
+    return {name: float(value) for name, value in metrics.items() if _is_one_number(value)}
+
+
+def _is_one_number(value: Any) -> bool:
+    """A real Python or numpy number, or a tensor or array holding exactly one."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and not value.is_complex()
+    if isinstance(value, np.ndarray):
+        return value.size == 1 and value.dtype.kind in "biuf"
+    return isinstance(value, numbers.Real)
 
 
 class FlushLogsCallback(L.Callback):
@@ -41,11 +62,11 @@ class FlushLogsCallback(L.Callback):
     def _recording(self, log_metrics):
         """`log_metrics` that also remembers what the current step received (callbacks log straight to loggers)."""
 
-        def log_and_record(metrics: dict[str, float], step: int | None = None) -> None:
+        def log_and_record(metrics: dict[str, Any], step: int | None = None) -> None:
             if step != self._received_step:
                 self._received, self._received_step = {}, step
-            self._received.update({name: float(value) for name, value in metrics.items()})
-            log_metrics(metrics, step)
+            self._received.update(numeric_scalars(metrics))
+            log_metrics(metrics, step)  # all of it: W&B's log_table / log_image send their media this way
 
         return log_and_record
 
