@@ -11,6 +11,7 @@ have no common Lightning API, so `log_table` / `log_figure` / `log_text` write t
 | CSV           | `<log_dir>/<key>/step_<n>.csv` | `<log_dir>/<key>/step_<n>.png` | `.../step_<n>.txt`        |
 
 A logger of another kind gets a one-time warning naming it, never an exception: logging must not stop training.
+`finish_runs` ends the W&B run that Lightning leaves open when training ends.
 """
 
 from __future__ import annotations
@@ -75,6 +76,18 @@ def log_text(loggers: Sequence[Logger], key: str, text: str, step: int) -> None:
             _side_file(logger, key, step, "txt").write_text(text)
         else:
             _unsupported(logger, "text")
+
+
+def finish_runs(loggers: Sequence[Logger]) -> None:
+    """End the W&B run of every `WandbLogger` once training has finished (the other loggers close in `finalize`).
+
+    Lightning leaves it open: at interpreter exit wandb's service can stop before the run's last records are
+    written, and a Hydra multirun trains its jobs one after another in one process, where every later
+    `WandbLogger` would reuse the first job's run.
+    """
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()
 
 
 def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:

@@ -14,6 +14,7 @@ from audio_thinker.callbacks.reward import RewardCallback
 from audio_thinker.config_checks import check_train_config
 from audio_thinker.data.prompt_length import fit_datamodule
 from audio_thinker.jobs import resume_path, set_cpu_threads
+from audio_thinker.loggers import finish_runs
 from audio_thinker.losses.config import build_loss, scale_rewards_of
 from audio_thinker.models.loading import resolve_dtype
 from audio_thinker.module import GRPOModule
@@ -107,6 +108,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(cfg)
     # A job restarted by Slurm or torchrun resumes from `last` by itself; stale or unreadable checkpoints are handled.
     trainer.fit(module, datamodule=datamodule, ckpt_path=prepare_resume(trainer, resume_path(cfg.get("ckpt_path"))))
+    finish_runs(trainer.loggers)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     log.info("finished at step %d: %s", trainer.global_step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
     if len(module.val_history) > 1:
