@@ -1,5 +1,5 @@
 """The package installs as a package: a wheel, installed where no source checkout is in sight, trains from an
-unrelated directory with the configs it ships, and takes a user's own config directory beside them."""
+unrelated directory with the configs and embedded models it ships, and takes a user's own config directory."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_a_wheel_trains_from_an_unrelated_directory_with_a_users_config_dir(tmp_
     elsewhere = tmp_path / "elsewhere"
     user_config_dir(elsewhere / "my_configs")  # passed as `--config-dir my_configs`, relative, as a user would
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["OMP_NUM_THREADS"] = "1"
+    env |= {"OMP_NUM_THREADS": "1", "AUDIO_THINKER_CACHE": str(tmp_path / "cache")}
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(args, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600, check=False)
@@ -74,3 +74,5 @@ def test_a_wheel_trains_from_an_unrelated_directory_with_a_users_config_dir(tmp_
     assert {"reward/total", "reward/accuracy", "reward/my_format"} <= scalar_tags(out / "tensorboard")
     assert (out / "checkpoints" / "last.ckpt").is_file()
     assert "my_format" in (out / ".hydra" / "config.yaml").read_text()
+    built = sorted(p.name for p in (tmp_path / "cache").glob("*"))
+    assert not built, f"built {built}: the wheel should ship the embedded models (audio_thinker/assets/embedded)"
