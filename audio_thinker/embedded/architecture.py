@@ -21,8 +21,7 @@ from transformers import (
     Qwen2ForCausalLM,
     WhisperFeatureExtractor,
 )
-
-from audio_thinker.models.processors import AudioTextProcessor
+from transformers.models.whisper.modeling_whisper import sinusoids
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
 # Reasoning tags are ordinary (decodable) added tokens, so one token each, as in recent Qwen tokenizers.
@@ -150,16 +149,21 @@ def build_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> Qwen2Audio
 
 
 def keep_signal(tower: torch.nn.Module) -> None:
-    """He-initialise the encoder's two input convolutions (std sqrt(2 / fan_in)).
+    """Initialise the encoder as a real checkpoint's is: He-initialised input convolutions (std sqrt(2 / fan_in))
+    and Whisper's sinusoidal position table.
 
-    transformers' default (std 0.02) scales the log-mel input down ~10x below the sinusoidal position embeddings
-    added after the convolutions, so a clip barely moves the encoder's output; learning to hear then took twice
-    the steps (800 instead of 400 to describe every held-out clip).
+    transformers initialises Qwen2-Audio's frozen position table as noise (std 0.02; a real checkpoint loads
+    Whisper's sinusoids into it), which leaves the encoder nearly blind to *when* a sound happens, and the demo's
+    questions are about order (which of two tones is higher). Its default convolutions (std 0.02) would scale the
+    log-mel input far below the positions. With both, a probe on the encoder's output learns the order of two
+    tones in ~100 steps instead of ~450.
     """
     for conv in (tower.conv1, tower.conv2):
         fan_in = conv.in_channels * conv.kernel_size[0]
         torch.nn.init.normal_(conv.weight, std=(2 / fan_in) ** 0.5)
         torch.nn.init.zeros_(conv.bias)
+    with torch.no_grad():
+        tower.embed_positions.weight.copy_(sinusoids(*tower.embed_positions.weight.shape))
 
 
 OMNI_EXTRA_TOKENS = ["<|IMAGE|>", "<|VIDEO|>", "<|vision_bos|>", "<|vision_eos|>"]

@@ -35,6 +35,7 @@ from audio_thinker.embedded.architecture import (
 )
 from audio_thinker.embedded.checks import CheckReport, check_format_model, check_listening_model
 from audio_thinker.embedded.format_warm_start import warm_start
+from audio_thinker.embedded.hearing import teach_hearing
 from audio_thinker.embedded.listening import (
     DIFFICULTIES,
     LISTENING_TASKS,
@@ -76,31 +77,31 @@ def _checked(policy: Policy, check: Callable[[Policy], CheckReport]) -> CheckRep
         policy.hf_model.train()
 
 
-def build_listening_model(seed: int = 0, schedule: ListeningSchedule = ListeningSchedule()) -> Built:
-    """The default run's Qwen2-Audio: reasons in text, then listens until it hears every task and level."""
+def build_listening_model(seed: int = 0, schedule: ListeningSchedule | None = None) -> Built:
+    """The default run's Qwen2-Audio: reasons in text, then hears and listens, round after round, until it describes
+    every task and level."""
+    schedule = schedule or ListeningSchedule()
     tokenizer = build_tokenizer()
     policy = _policy(build_model(tokenizer, seed=seed), build_processor(tokenizer))
     torch.manual_seed(seed)
     steps = {"reasoning": len(teach_reasoning(policy, steps=schedule.reasoning_steps, seed=seed))}
-    steps["listening"] = 0
-
-    def check(p: Policy) -> CheckReport:
-        return check_listening_model(p, LISTENING_TASKS, DIFFICULTIES)
-
+    steps |= {"hearing": 0, "listening": 0}
     for round_ in range(schedule.max_rounds):
-        listening = schedule.first_listening_steps if round_ == 0 else schedule.more_listening_steps
-        losses = teach_listening(
-            policy, steps=listening, hesitant_steps=schedule.hesitant_steps, seed=seed + 1000 * round_
+        first = round_ == 0
+        round_seed = seed + 1000 * round_  # fresh clips and draws each round
+        hearing = schedule.hearing_steps if first else schedule.more_hearing_steps
+        steps["hearing"] += len(teach_hearing(policy, steps=hearing, seed=round_seed))
+        listening = schedule.listening_steps if first else schedule.more_listening_steps
+        steps["listening"] += len(
+            teach_listening(policy, steps=listening, hesitant_steps=schedule.hesitant_steps, seed=round_seed)
         )
-        steps["listening"] += len(losses)
-        report = _checked(policy, check)
-        log.info("listening round %d (%d steps in all): %s", round_ + 1, steps["listening"], report.summary())
+        report = _checked(policy, lambda p: check_listening_model(p, LISTENING_TASKS, DIFFICULTIES))
+        log.info("tiny-qwen2-audio round %d (%s): %s", round_ + 1, steps, report.summary())
         if report.passed:
             return Built(policy, report, steps)
     raise BuildCheckFailed(
-        f"tiny-qwen2-audio (seed {seed}) did not pass its check after {schedule.max_rounds} listening rounds "
-        f"({steps['listening']} steps): {report.summary()}. Nothing was written; try another --seed, or more "
-        "listening rounds (ListeningSchedule)"
+        f"tiny-qwen2-audio (seed {seed}) did not pass its check after {schedule.max_rounds} rounds ({steps}): "
+        f"{report.summary()}. Nothing was written; try another --seed, or more rounds (ListeningSchedule)"
     )
 
 

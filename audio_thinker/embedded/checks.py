@@ -59,8 +59,13 @@ class CheckReport:
 
 @torch.no_grad()
 def greedy_completions(
-    policy: Policy, examples: list[AudioQAExample], template: PromptTemplate, prefix: str = "", audio: bool = True,
-    max_new_tokens: int = 48, batch_size: int = 16,
+    policy: Policy,
+    examples: list[AudioQAExample],
+    template: PromptTemplate,
+    prefix: str = "",
+    audio: bool = True,
+    max_new_tokens: int = 48,
+    batch_size: int = 16,
 ) -> list[str]:
     """Greedy completions of `template`'s prompts (each continued from `prefix`), decoded without special tokens."""
     texts = []
@@ -76,7 +81,8 @@ def greedy_completions(
                 )
                 for ex in batch
             ]
-        encoding = policy.encode_prompts([p + prefix for p in prompts], [[ex.audio] for ex in batch] if with_audio else None)
+        audios = [ex.audio for ex in batch] if with_audio else None
+        encoding = policy.encode_prompts([p + prefix for p in prompts], audios)
         ids = policy.generate(encoding, 1, do_sample=False, max_new_tokens=max_new_tokens)
         texts += [prefix + policy.tokenizer.decode(row, skip_special_tokens=True) for row in ids]
     return texts
@@ -93,7 +99,9 @@ def hearing_scores(policy: Policy, examples: list[AudioQAExample]) -> dict[str, 
     right = defaultdict(list)
     for example, text in zip(examples, greedy_completions(policy, examples, WORD_OPTIONS), strict=True):
         said = CAPTION.search(parse_completion(text).think or "")
-        right[f"hearing {example.task}/{example.difficulty}"].append(bool(said) and said.group() == example.meta["caption"])
+        right[f"hearing {example.task}/{example.difficulty}"].append(
+            bool(said) and said.group() == example.meta["caption"]
+        )
     return {cell: sum(hits) / len(hits) for cell, hits in sorted(right.items())}
 
 

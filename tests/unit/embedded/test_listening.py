@@ -3,6 +3,7 @@ reasoning targets answer what their description says, and its hesitations are pa
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -11,10 +12,10 @@ import torch
 from transformers import Qwen2AudioEncoder, Qwen2AudioEncoderConfig
 
 from audio_thinker.data.synthetic import SyntheticAudioQA
-from audio_thinker.embedded.listening import listening_pool, reasoning_completion, window_processor, window_view
-from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.embedded.architecture import _audio_encoder_config, keep_signal
 from audio_thinker.embedded.format_warm_start import HESITATIONS, hesitation
+from audio_thinker.embedded.listening import listening_pool, reasoning_completion, window_processor, window_view
+from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.rewards.keywords import KeywordReward
 
 
@@ -72,7 +73,7 @@ def test_hesitations_are_padding_that_cesar_pays_no_keyword_for():
         assert reward.breakdown(pause + said) == reward.breakdown(said)
 
 
-def test_keep_signal_he_initialises_the_encoder_input_convolutions():
+def test_keep_signal_initialises_the_encoder_as_a_real_checkpoint():
     torch.manual_seed(0)
     tower = Qwen2AudioEncoder(Qwen2AudioEncoderConfig(**_audio_encoder_config(4)))
     keep_signal(tower)
@@ -80,3 +81,8 @@ def test_keep_signal_he_initialises_the_encoder_input_convolutions():
         fan_in = conv.in_channels * conv.kernel_size[0]
         assert abs(conv.weight.std().item() - (2 / fan_in) ** 0.5) < 0.05 * (2 / fan_in) ** 0.5
         assert not conv.bias.any()
+    positions = tower.embed_positions.weight  # Whisper's sinusoids: sin(t / 10000^(i / 31)), then the cosines
+    t, i = 37, 5
+    assert positions[t, i].item() == pytest.approx(math.sin(t / 10000 ** (i / 31)), abs=1e-5)
+    assert positions[t, 32 + i].item() == pytest.approx(math.cos(t / 10000 ** (i / 31)), abs=1e-5)
+    assert not positions.requires_grad  # frozen, as transformers keeps them

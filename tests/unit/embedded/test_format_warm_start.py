@@ -6,10 +6,10 @@ import numpy as np
 import torch
 
 from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.embedded.format_warm_start import format_completion, stack_encodings
 from audio_thinker.format.prompts import THINK
 from audio_thinker.models.loading import load_policy
 from audio_thinker.models.policy import render_prompts
-from audio_thinker.embedded.format_warm_start import format_completion, stack_encodings
 
 
 def test_the_answer_is_a_letter_for_lettered_options_and_the_words_otherwise():
