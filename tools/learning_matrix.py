@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: plo
 from plot_runs import read_run  # noqa: E402
 
 LEARNED, CHANCE = 0.8, 0.6
+AUDIO_THINKER = [sys.executable, "-c", "from audio_thinker.cli import main; main()"]  # this interpreter's install
 KERNELS = {  # label -> environment
     "native": {},
     "ATEN default": {"ATEN_CPU_CAPABILITY": "default"},
@@ -50,7 +51,7 @@ def run(out: Path, kernel: str, seed: int, control: str | None) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", **KERNELS[kernel]}
     start = time.perf_counter()
     with (out / f"{name}.log").open("w") as log:
-        code = subprocess.call(["audio-thinker", "train", *overrides], env=env, stdout=log, stderr=subprocess.STDOUT)
+        code = subprocess.call([*AUDIO_THINKER, "train", *overrides], env=env, stdout=log, stderr=subprocess.STDOUT)
     curve = read_run(run_dir / "tensorboard").get("val/accuracy", []) if code == 0 else []
     return {
         "name": name,
