@@ -3,7 +3,8 @@
 With `eval.ckpt_path`, the model is rebuilt from the run's own config beside the checkpoint
 (`<run>/.hydra/config.yaml`, as `audio-thinker export` does), so a LoRA run's checkpoint evaluates without
 repeating its `quant=lora model=...` overrides; `eval.run_config` names another file, or `null` keeps the eval
-config's `model`. Either config may name only audio-thinker's loaders (`models.export.check_model_config`).
+config's `model`. A run's config is read as data (`models.run_config.read_run_config`: resolved in full, only our
+own `_target_`s anywhere in it), and either config's `model` may name only audio-thinker's loaders.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import logging
 from pathlib import Path
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from audio_thinker.models.export import check_model_config, load_checkpoint_into
+from audio_thinker.models.export import load_checkpoint_into
 from audio_thinker.models.loading import quiet_peft, resolve_dtype
 from audio_thinker.models.policy import Policy
+from audio_thinker.models.run_config import check_model_config, read_run_config
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +33,8 @@ def eval_model_config(model_cfg: DictConfig, ckpt_path: str | None, run_config: 
             raise FileNotFoundError(f"eval.run_config={run_config}: no such file")
         log.info("no run config at %s: the checkpoint is loaded into the eval config's model", path)
         return model_cfg
-    node = OmegaConf.load(path).model
     # The eval config's own trust_remote_code is the user's consent; a run folder cannot grant it to itself.
-    check_model_config(node, str(path), trust_remote_code=bool(model_cfg.get("trust_remote_code", False)))
+    _, node = read_run_config(path, trust_remote_code=bool(model_cfg.get("trust_remote_code", False)))
     log.info("model config: %s (the checkpoint's run; eval.run_config=null uses the eval config's model)", path)
     return node
 
@@ -54,7 +55,7 @@ def load_eval_policy(
         )
     model_cfg = eval_model_config(model_cfg, ckpt_path, run_config)
     if ckpt_path:  # loading a run's weights: the model is rebuilt only by our own loaders, as `export` does
-        check_model_config(model_cfg, "the eval config (model)", trust_remote_code=True)  # the user's own flag
+        model_cfg = check_model_config(model_cfg, "the eval config (model)", trust_remote_code=True)  # user's flag
     extra = {"dtype": resolve_dtype(model_cfg.dtype, device)} if "dtype" in model_cfg else {}
     policy = instantiate(model_cfg, _convert_="all", **extra)  # as training builds it
     if adapter:

@@ -4,10 +4,11 @@ An exported adapter directory loads with `PeftModel.from_pretrained(base, dir)`;
 directory loads with its family's `saved_as` class (`models.families`). Both carry the processor and a model card
 (`models.model_card`), so they are complete; `--push-to-hub REPO` uploads one (`models.hub`).
 
-A checkpoint and its run folder are data: `export` rebuilds the model from the run's `.hydra/config.yaml`, so that
-file may name only our own model loader and the settings objects it takes (`SAFE_MODEL_TARGETS`), and
-`trust_remote_code: true` there is refused unless `--trust-remote-code` is given. Anything else a copied or
-tampered run folder names would otherwise be imported and called.
+A checkpoint and its run folder are data: `export` rebuilds the model from the run's `.hydra/config.yaml`, read by
+`models.run_config.read_run_config` (resolved in full, then only our own `_target_`s anywhere in it, only our model
+loader and its settings objects under `model`), and `trust_remote_code: true` there is refused unless
+`--trust-remote-code` is given. Anything else a copied or tampered run folder names would otherwise be imported and
+called.
 """
 
 from __future__ import annotations
@@ -15,59 +16,19 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from audio_thinker.checkpoints.files import read_checkpoint
 from audio_thinker.models.families import family_of
 from audio_thinker.models.model_card import model_card, write_card
 from audio_thinker.models.policy import Policy
+from audio_thinker.models.run_config import UnsafeConfigError as UnsafeConfigError  # imported from here too
+from audio_thinker.models.run_config import check_model_config as check_model_config
+from audio_thinker.models.run_config import read_run_config
 
 log = logging.getLogger(__name__)
 
 POLICY_PREFIX = "policy."
-# What a model config from a run folder may instantiate: the loader and the settings objects it takes.
-SAFE_MODEL_TARGETS = frozenset(
-    {"audio_thinker.models.loading.load_policy", "peft.LoraConfig", "transformers.BitsAndBytesConfig"}
-)
-# transformers also accepts hub repositories of kernels here, which it downloads and runs: only these names.
-SAFE_ATTENTION = (None, "sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
-
-
-class UnsafeConfigError(ValueError):
-    """A model config that would run code other than our loaders; the message names the file and the key."""
-
-
-def check_model_config(node: DictConfig, source: str, trust_remote_code: bool = False) -> None:
-    """Refuse a `model` config (read from `source`) naming targets outside `SAFE_MODEL_TARGETS`, attention
-    implementations outside `SAFE_ATTENTION`, or `trust_remote_code` without the caller's consent."""
-    for key, target in _targets(node, "model"):
-        if target not in SAFE_MODEL_TARGETS:
-            raise UnsafeConfigError(
-                f"{source}: {key}._target_={target!r} is not one of audio-thinker's model loaders "
-                f"{sorted(SAFE_MODEL_TARGETS)}; a run's config is data, so the model is rebuilt only from these. "
-                "Pass --config with a config that uses them."
-            )
-    if node.get("attn_implementation", None) not in SAFE_ATTENTION:
-        raise UnsafeConfigError(
-            f"{source}: model.attn_implementation={node.attn_implementation!r} is not one of {list(SAFE_ATTENTION)}"
-        )
-    if node.get("trust_remote_code", False) and not trust_remote_code:
-        raise UnsafeConfigError(
-            f"{source}: model.trust_remote_code=true would run code shipped with {node.get('path')!r}; refused "
-            "unless you pass --trust-remote-code (only for a model whose code you trust)"
-        )
-
-
-def _targets(node, key: str):
-    """(key, `_target_`) of every node under `node`, lists included."""
-    if isinstance(node, DictConfig):
-        if "_target_" in node:
-            yield key, str(node._target_)
-        for name in node:
-            yield from _targets(node._get_node(name), f"{key}.{name}")
-    elif isinstance(node, ListConfig):
-        for index in range(len(node)):
-            yield from _targets(node._get_node(index), f"{key}[{index}]")
 
 
 def export_policy(
@@ -125,7 +86,7 @@ def run_config_path(ckpt_path: str | Path, config_path: str | Path | None = None
 def rebuild_policy(
     ckpt_path: str | Path, config_path: str | Path | None = None, trust_remote_code: bool = False
 ) -> tuple[Policy, DictConfig, dict]:
-    """The policy of a training checkpoint: rebuilt from the run's config (checked by `check_model_config`) in the
+    """The policy of a training checkpoint: rebuilt from the run's config (read as data: `read_run_config`) in the
     dtype training used, its trained weights loaded; with the run config and the checkpoint.
 
     The base is loaded unquantized: a QLoRA run's adapter is the same on a full-precision base, and merging needs
@@ -134,14 +95,13 @@ def rebuild_policy(
     from hydra.utils import instantiate
 
     config_path = run_config_path(ckpt_path, config_path)
-    run_cfg = OmegaConf.load(config_path)
-    check_model_config(run_cfg.model, str(config_path), trust_remote_code)
+    run_cfg, model_cfg = read_run_config(config_path, trust_remote_code)
     checkpoint = read_checkpoint(ckpt_path)
-    dtype = run_cfg.model.get("dtype", "float32")
+    dtype = model_cfg.get("dtype", "float32")
     if dtype == "auto":
         dtype = checkpoint.get("model_dtype", "auto")
     log.info("rebuilding the model from %s in %s", config_path, dtype)
-    policy = instantiate(run_cfg.model, _convert_="all", dtype=dtype, quantization=None, gradient_checkpointing=False)
+    policy = instantiate(model_cfg, _convert_="all", dtype=dtype, quantization=None, gradient_checkpointing=False)
     load_checkpoint_into(policy, ckpt_path, checkpoint)
     return policy, run_cfg, checkpoint
 
