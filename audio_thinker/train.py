@@ -20,6 +20,7 @@ from audio_thinker.models.loading import resolve_dtype
 from audio_thinker.module import GRPOModule
 from audio_thinker.rewards.suite import build_reward_suite
 from audio_thinker.run_names import register_resolver
+from audio_thinker.user_code import make_importable
 
 register_resolver()  # configs composed in code (tests, tools) name sweep folders like the CLI
 
@@ -92,6 +93,7 @@ class _DropLitLoggerTip(logging.Filter):
 def train(cfg: DictConfig) -> dict[str, float]:
     """Run one GRPO training and return the last logged metrics (`audio_thinker.jobs.objective_value` picks one)."""
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLitLoggerTip())
+    make_importable()  # a `_target_` of the user's own (my_rewards.brevity) imports from where they run
     check_train_config(cfg)  # every cheap part, before the model loads
     check_combination(cfg)
     set_cpu_threads(cfg.get("cpu_threads"))

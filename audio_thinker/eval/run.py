@@ -34,6 +34,7 @@ from audio_thinker.eval.weights import eval_model_config, load_eval_policy
 from audio_thinker.format.scorers import SCORERS
 from audio_thinker.jobs import set_cpu_threads
 from audio_thinker.models.decoding import Decoding
+from audio_thinker.user_code import make_importable
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def check_eval_config(cfg: DictConfig) -> None:
 
 def evaluate(cfg: DictConfig) -> dict:
     """Run the evaluation `cfg` describes, write its files to the Hydra output directory, return the metrics."""
+    make_importable()  # a `_target_` of the user's own imports from where they run
     check_eval_config(cfg)  # the cheap parts, before the model loads
     set_cpu_threads(cfg.get("cpu_threads"))
     settings = EvalSettings.from_config(cfg.eval)

@@ -1,4 +1,6 @@
-"""Plain Python functions as reward terms, in TRL's shape: `f(completions, examples, **kwargs) -> list[float | None]`.
+"""Plain Python functions as reward terms. Two shapes, told apart by the function's signature (`wrap_callable`):
+TRL's and ms-SWIFT's `f(completions, **kwargs)` (`rewards.trl_style`), and ours, with parsed completions and the
+examples, `f(completions, examples, **kwargs) -> list[float | None]`:
 
     # my_rewards.py
     def brevity(completions, examples, **kwargs):
@@ -14,10 +16,12 @@ answers (`.question`, `.choices`, `.answer`, `.task`, ...). The keyword argument
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from audio_thinker.rewards.base import RewardInputs, RewardTerm
+from audio_thinker.rewards.trl_style import TRLStyleReward, describe
 
 RewardFunction = Callable[..., Sequence[float | None]]
 
@@ -30,6 +34,7 @@ class FunctionReward(RewardTerm):
         if not callable(function):
             raise TypeError(f"FunctionReward needs a callable, got {function!r}")
         self.function, self.options = function, options
+        self.label = describe(function)
 
     def score(self, inputs: RewardInputs) -> Sequence[float | None]:
         return self.function(
@@ -42,3 +47,28 @@ class FunctionReward(RewardTerm):
             total_steps=inputs.total_steps,
             **self.options,
         )
+
+
+def wrap_callable(name: str, target: Any, weight: float = 1.0, options: dict | None = None) -> RewardTerm:
+    """The term for a callable `_target_` that is not a `RewardTerm` class, by its shape:
+    - a function (or callable object) with an `examples` parameter: ours (`FunctionReward`);
+    - any other function or callable object: TRL's shape (`TRLStyleReward`), completions as texts or messages;
+    - a class: ms-SWIFT's ORM, built with `options` as constructor arguments, its instances called with texts.
+    """
+    options = dict(options or {})
+    if inspect.isclass(target):
+        try:
+            instance = target(**options)
+        except TypeError as err:
+            raise TypeError(
+                f"reward.terms.{name}: cannot build {describe(target)}({', '.join(options)}) ({err}); its config "
+                "keys other than _target_ and weight are the class's constructor arguments"
+            ) from err
+        return TRLStyleReward(instance, weight, texts_only=True)
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"reward.terms.{name}: cannot read the signature of {describe(target)} ({err})") from err
+    if "examples" in parameters:
+        return FunctionReward(target, weight=weight, **options)
+    return TRLStyleReward(target, weight, **options)

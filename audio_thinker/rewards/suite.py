@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -12,7 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from audio_thinker.rewards.base import RewardAbort, RewardInputs, RewardTerm
 from audio_thinker.rewards.combiners import WeightedSum
-from audio_thinker.rewards.function import FunctionReward
+from audio_thinker.rewards.function import wrap_callable
+from audio_thinker.user_code import make_importable
 
 
 class RewardError(RuntimeError):
@@ -30,7 +31,10 @@ class RewardResult:
 class RewardSuite:
     """Named reward terms plus a combiner. Keys become term names (and TensorBoard tags `reward/<key>`)."""
 
-    def __init__(self, terms: Mapping[str, RewardTerm], combiner=None) -> None:
+    def __init__(self, terms: Mapping[str, RewardTerm], combiner=None, paths: Sequence[str] = ()) -> None:
+        # `paths` (folders of the user's reward modules) are put on sys.path by `build_reward_suite`, before the
+        # terms import; accepted here so `instantiate(cfg.reward)` builds the same suite.
+        make_importable(paths, key="reward.paths")
         if not terms:
             raise ValueError("a reward suite needs at least one term (reward.terms is empty)")
         self.terms = dict(terms)
@@ -74,36 +78,46 @@ def _score_or_explain(term: RewardTerm, inputs: RewardInputs) -> torch.Tensor:
             except Exception as error:
                 example = inputs.examples[index]
                 raise RewardError(
-                    f"reward term '{term.name}' ({type(term).__name__}) failed on example id={example.id!r} "
+                    f"reward term '{term.name}' ({_label(term)}) failed on example id={example.id!r} "
                     f"(completion {index}: {inputs.completions[index].text[:200]!r}): {error!r}"
                 ) from error
         raise RewardError(
-            f"reward term '{term.name}' ({type(term).__name__}) failed on the batch of examples "
+            f"reward term '{term.name}' ({_label(term)}) failed on the batch of examples "
             f"{sorted({e.id for e in inputs.examples})}: {batch_error!r}"
         ) from batch_error
 
 
+def _label(term: RewardTerm) -> str:
+    """What a term runs: its class, or the user's function it wraps."""
+    return getattr(term, "label", type(term).__name__)
+
+
 def build_reward_suite(config: DictConfig) -> RewardSuite:
-    """The suite a `reward` config describes. A term whose `_target_` is a plain function (not a `RewardTerm`
-    class) is wrapped in `FunctionReward`, its other keys becoming keyword arguments (see `rewards.function`)."""
+    """The suite a `reward` config describes. A term whose `_target_` is a plain function or a callable class (not a
+    `RewardTerm`) is wrapped by its shape (`wrap_callable`). `paths` (directories) are made importable first."""
+    make_importable(config.get("paths") or (), key="reward.paths")
     if get_object(config._target_) is not RewardSuite:
-        return instantiate(config)  # a suite class of the user's own: built as configured
+        own = OmegaConf.masked_copy(config, [key for key in config if key != "paths"])
+        return instantiate(own)  # a suite class of the user's own: built as configured
     terms = {name: build_term(name, node) for name, node in config.terms.items() if node is not None}
     combiner = instantiate(config.combiner) if config.get("combiner") is not None else None
-    return RewardSuite(terms, combiner)
+    return RewardSuite(terms, combiner, config.get("paths") or ())
 
 
 def build_term(name: str, node: DictConfig) -> RewardTerm:
-    """One term from its config: a `RewardTerm` class is instantiated; a plain function is wrapped."""
+    """One term from its config: a `RewardTerm` class is instantiated; a function or other callable is wrapped."""
     if "_target_" not in node:
         raise ValueError(f"reward.terms.{name} has no _target_ (a RewardTerm class or a reward function)")
     try:
         target = get_object(node._target_)
     except Exception as err:  # Hydra reports any import failure as a plain Exception
-        raise ValueError(f"reward.terms.{name}: cannot import its _target_ {node._target_!r} ({err})") from err
-    if inspect.isclass(target) or not callable(target):
+        raise ValueError(
+            f"reward.terms.{name}: cannot import its _target_ {node._target_!r} ({err}); a module of your own must be "
+            "in the directory you run from or in a folder listed in reward.paths"
+        ) from err
+    if inspect.isclass(target) and issubclass(target, RewardTerm) or not callable(target):
         return instantiate(node)
     options = OmegaConf.to_container(node, resolve=True)
     options.pop("_target_")
     weight = options.pop("weight", 1.0)
-    return FunctionReward(target, weight=weight, **instantiate(options, _convert_="all"))
+    return wrap_callable(name, target, weight, instantiate(options, _convert_="all"))
