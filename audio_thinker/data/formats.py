@@ -16,6 +16,8 @@ Formats (pick with `format=`, or "auto" to tell them apart by the first record's
   Relative paths resolve as for every format (`audio_root=.`: the working directory). The word "video" in the
   question becomes
   "audio", as Audio-Thinker does, since the model only hears the soundtrack (the original is kept in meta).
+- `trl`, `swift`: TRL's prompt-only records (`prompt`: a string or messages) and ms-SWIFT's GRPO records
+  (`messages` with `<audio>`, `audios`, `solution`); see `data.peer_formats`.
 Either container works for every format: a JSON list (`[...]`) or one JSON object per line.
 
 Adding a format: write `adapter(record, where, audio_base) -> AudioQAExample` and `register_format(...)` it.
@@ -286,7 +288,8 @@ def avqa_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample
 register_format("jsonl", jsonl_record, {"audio", "question"})
 register_format("mmau", mmau_record, {"audio_id", "question", "choices"})
 register_format("avqa", avqa_record, {"question_text", "multi_choice"})
-
+# TRL's and ms-SWIFT's records register themselves (they use the helpers above, so they come after them).
+from audio_thinker.data import peer_formats  # noqa: E402, F401
 
 # ------------------------------------------------------------------------------------------------- reading
 

@@ -13,8 +13,11 @@ soundfile decodes them (`data.audio`): mono, resampled, cut to `max_audio_second
 manifests. Columns map onto the example by config: `question_column`, `choices_column` (a list of option texts,
 or a JSON list in a string; null for open questions, or for a `ClassLabel` answer whose label names become the
 options), `answer_column` (the option text, its letter, or a 0-based option index), and optional `id_column`,
-`task_column`, `difficulty_column`. Rows are checked when the dataset is opened, as manifest records are
-(`on_error`); audio is decoded when an example is drawn.
+`task_column`, `difficulty_column`. Or `format=` a record format instead of the column mapping: `trl` (TRL's
+`prompt` + `solution`), `swift` (ms-SWIFT's `messages` + `audios` + `solution`), or `auto` to tell by the columns
+(`data.formats`); the audio is then the `audio_column` (default `audio`), else `audios` (the first clip).
+Rows are checked when the dataset is opened, as manifest records are (`on_error`); audio is decoded when an example
+is drawn.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from torch.utils.data import Dataset
 from audio_thinker.data.audio import Truncation, check_truncation, load_audio, load_audio_bytes
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, Location, SkippedExample, check_on_error, skip
 from audio_thinker.data.example import AudioQAExample
-from audio_thinker.data.formats import _bad_field, _choices, _gold, _missing, _text
+from audio_thinker.data.formats import FORMATS, _bad_field, _choices, _gold, _missing, _text, detect_format
 
 logger = logging.getLogger("audio_thinker.data")
 
@@ -163,12 +166,19 @@ class HFAudioQADataset(Dataset):
         target_rate: int = 16_000,
         truncation: Truncation = "head",
         on_error: str = "raise",
+        format: str = "columns",
     ) -> None:
-        self.path, self.split, self.on_error = str(path), split, check_on_error(on_error)
+        if format not in ("columns", "auto", *FORMATS):
+            raise ValueError(
+                f"data format {format!r}: use columns (the *_column mapping), auto or one of {sorted(FORMATS)}"
+            )
+        self.path, self.split, self.on_error, self.format = str(path), split, check_on_error(on_error), format
         self.max_audio_seconds, self.target_rate = max_audio_seconds, target_rate
         self.truncation = check_truncation(truncation)
         table, self.audio_base, fixed_audio = open_dataset(self.path, split, name)
         self.audio_column = fixed_audio if fixed_audio and audio_column not in table.column_names else audio_column
+        if format != "columns" and self.audio_column not in table.column_names and "audios" in table.column_names:
+            self.audio_column = "audios"  # ms-SWIFT's list of clips
         self.columns = {
             "question": question_column,
             "choices": choices_column,
@@ -182,10 +192,14 @@ class HFAudioQADataset(Dataset):
         self.examples: list[AudioQAExample] = []
         self.skipped_records: list[SkippedExample] = []
         label_names = _label_names(table, answer_column) if choices_column is None else None
-        for index, row in enumerate(table.select_columns(self._text_columns())):
+        rows = self._record_rows() if format != "columns" else table.select_columns(self._text_columns())
+        for index, row in enumerate(rows):
             where = Location(Path(self.path), index=index)
             try:
-                self.examples.append(self._example(row, index, where, label_names))
+                if format == "columns":
+                    self.examples.append(self._example(row, index, where, label_names))
+                else:
+                    self.examples.append(self._record_example(row, index, where))
             except DataFormatError as err:
                 if self.on_error == "raise":
                     raise
@@ -209,7 +223,7 @@ class HFAudioQADataset(Dataset):
 
     def _check_columns(self, available: list[str]) -> None:
         """Every configured column exists; the message names the setting and the columns there are."""
-        wanted = {"audio": self.audio_column, **self.columns}
+        wanted = {"audio": self.audio_column, **(self.columns if self.format == "columns" else {})}
         for role, column in wanted.items():
             if column is not None and column not in available:
                 raise DataFormatError(
@@ -218,6 +232,33 @@ class HFAudioQADataset(Dataset):
                     kind="missing_field",
                     path=self.path,
                 )
+
+    def _record_rows(self):
+        """Whole rows for a record format, the audio cell replaced by its path (or a label when it holds bytes:
+        the clip is decoded from the table when the example is drawn), so opening never reads audio bytes."""
+        audio = self.audio_column
+        feature, inner = _audio_feature(self.table, audio)
+        listed = inner is not feature
+        others = self.table.select_columns([c for c in self.table.column_names if c != audio])
+        encoded = isinstance(inner, import_datasets().Audio)
+        if encoded and listed:
+            import pyarrow.compute as pc
+
+            counts = pc.list_value_length(self.table.data.column(audio)).to_pylist()
+        paths = None if encoded else self.table[audio]
+        for index, row in enumerate(others):
+            label = f"{self.split}-{index}"
+            row[audio] = paths[index] if not encoded else [label] * (counts[index] or 0) if listed else label
+            yield row
+
+    def _record_example(self, row: dict, index: int, where: Location) -> AudioQAExample:
+        """One row of a record format (`trl`, `swift`, ...) as an example, as the manifest reader makes it."""
+        if self.format == "auto":  # the first row decides, as for a manifest
+            self.format = detect_format(row, where)
+        name = self.format
+        example = FORMATS[name].adapter(row, where, self.audio_base or Path.cwd())
+        example.meta.update(row=index, dataset=self.path, split=self.split, source_format=name)
+        return example
 
     def _text_columns(self) -> list[str]:
         return [column for column in self.columns.values() if column is not None]
@@ -249,7 +290,8 @@ class HFAudioQADataset(Dataset):
     def __getitem__(self, index: int) -> AudioQAExample | SkippedExample:
         example = self.examples[index]
         try:
-            wave = self.load_audio(self.table[example.meta["row"]][self.audio_column], example.meta["source"])
+            cell = self.table[example.meta["row"]][self.audio_column]
+            wave = self.load_audio(cell[0] if isinstance(cell, list) and cell else cell, example.meta["source"])
         except AudioLoadError as err:
             error = AudioLoadError(f"{example.meta['source']} (id {example.id!r}): {err}", kind=err.kind, path=err.path)
             if self.on_error == "raise":
@@ -274,12 +316,29 @@ class HFAudioQADataset(Dataset):
         return load_audio(path, *settings)
 
 
+def _audio_feature(table, column: str):
+    """(the column's feature, the feature of its items when it is a list of clips, else the feature itself)."""
+    feature = table.features[column]
+    if isinstance(feature, list):
+        return feature, feature[0]
+    if not isinstance(feature, import_datasets().Audio) and hasattr(feature, "feature"):
+        return feature, feature.feature
+    return feature, feature
+
+
 def _undecoded(table, column: str):
-    """The table with its Audio column left encoded (`Audio(decode=False)`): soundfile decodes it, not torchcodec."""
+    """The table with its Audio column (or list of clips) left encoded (`Audio(decode=False)`): soundfile decodes
+    it, not torchcodec."""
     datasets = import_datasets()
-    if isinstance(table.features.get(column), datasets.Audio):
+    if column not in table.column_names:
+        return table
+    feature, inner = _audio_feature(table, column)
+    if not isinstance(inner, datasets.Audio):
+        return table
+    if inner is feature:
         return table.cast_column(column, datasets.Audio(decode=False))
-    return table
+    listed = getattr(datasets, "List", datasets.Sequence)  # `List` since datasets 4, `Sequence` before
+    return table.cast_column(column, listed(datasets.Audio(decode=False)))
 
 
 def _label_names(table, column: str) -> list[str] | None:

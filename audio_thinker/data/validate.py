@@ -321,7 +321,9 @@ def _without_where(issue: Issue) -> str:
 def data_check_main(argv: Sequence[str] | None = None) -> int:
     """`audio-thinker data check MANIFEST`: print the report; exit status 1 when there are errors."""
     parser = argparse.ArgumentParser(prog="audio-thinker data check", description=__doc__.splitlines()[0])
-    parser.add_argument("manifest", type=Path, help="manifest file (JSONL, MMAU or AVQA JSON)")
+    parser.add_argument(
+        "manifest", type=Path, help="manifest file (our JSONL, MMAU or AVQA JSON, TRL or ms-SWIFT GRPO JSONL)"
+    )
     parser.add_argument("--format", default="auto", choices=["auto", *FORMATS])
     parser.add_argument("--audio-root", type=Path, default=None, help="base of relative audio paths")
     parser.add_argument("--target-rate", type=int, default=16_000)

@@ -105,9 +105,10 @@ class PromptTemplate:
     """How an example is put to the model: optional system turn, question + options + `instruction`.
 
     Attributes:
-        instruction: the output-format instruction appended after the options.
+        instruction: the output-format instruction appended after the options ("" appends nothing).
         mode: "think", "adaptive" or "direct": what the instruction asks for (rewards and logs read it).
-        system: the system message, or None for the model's default.
+        system: the system message, or None for the example's own (`meta["prompt_system"]`, from a TRL or
+            ms-SWIFT record's system turn), else the model's default.
         rephrase: replace the question by an equivalent wording chosen by (`seed`, example id).
         seed: the rephrasing seed.
         letter_options: list the options as "A. …", "B. …" (True) or as "- …" lines; answer matching accepts a
@@ -134,7 +135,8 @@ class PromptTemplate:
         parts = [self.question(example)]
         if example.choices:
             parts.append(options_block(example.choices, self.letter_options))
-        parts.append(self.instruction)
+        if self.instruction:  # "" asks the question as the dataset wrote it (a TRL or ms-SWIFT prompt)
+            parts.append(self.instruction)
         return "\n".join(parts)
 
     def messages(self, example: AudioQAExample, with_audio: bool = True) -> list[dict]:
@@ -143,7 +145,9 @@ class PromptTemplate:
         # The "audio" key matters: Qwen2-Audio's hub chat template tests `'audio' in content`, not the type.
         audio = {"type": "audio", "audio": example.meta.get("audio_path", example.id)}
         user = [audio, {"type": "text", "text": text}] if with_audio else text
-        system = [{"role": "system", "content": self.system}] if self.system is not None else []
+        # The template's system message, else the dataset's own (a TRL or ms-SWIFT record's system turn).
+        system_text = self.system if self.system is not None else example.meta.get("prompt_system")
+        system = [{"role": "system", "content": system_text}] if system_text is not None else []
         return [*system, {"role": "user", "content": user}]
 
 
