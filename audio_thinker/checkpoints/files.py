@@ -4,6 +4,12 @@
 absent. `read_checkpoint` loads with `weights_only=True` (tensors and plain containers, no code). A truncated or
 corrupt archive raises a `CheckpointReadError` naming the file and the newest readable one beside it. Lightning's
 side of this (the `CheckpointIO` plugin) is `audio_thinker.checkpoints.atomic_io`; this module needs only torch.
+
+Bytes changed inside a checkpoint (a bad disk, a bad copy) are caught by a checksum recorded at save time: the
+CRC-32 that `torch.save`'s zip format stores for every member (the tensors included) and that `torch.load` never
+reads back. `verify_checkpoint` recomputes them before a load (`damaged`: one read of the file, ~2 GB/s; a file
+already verified in this process is not read again), so a damaged checkpoint is refused, naming the file and its
+member, instead of loading NaN or garbage weights.
 """
 
 from __future__ import annotations
@@ -41,20 +47,78 @@ def explained_read_errors(path: Any):
         damaged = local and (isinstance(err, EOFError) or "PytorchStreamReader" in str(err) or unreadable(Path(path)))
         if not damaged:  # another problem (a device mismatch, say): torch's own message says it best
             raise
-        earlier = [c for c in checkpoints_newest_first(Path(path).parent) if c != Path(path) and unreadable(c) is None]
-        hint = (
-            f"resume from the newest readable one, ckpt_path={earlier[0]}, or with ckpt_path=last, which "
-            "passes over unreadable files"
-            if earlier
-            else "no other readable checkpoint is in that folder"
-        )
-        raise CheckpointReadError(f"cannot read checkpoint {path}: it is truncated or corrupt ({err}); {hint}") from err
+        raise CheckpointReadError(
+            f"cannot read checkpoint {path}: it is truncated or corrupt ({err}); {_way_on(Path(path))}"
+        ) from err
+
+
+def _way_on(path: Path) -> str:
+    """What to resume from instead of the unreadable `path`: the newest other readable checkpoint beside it."""
+    earlier = [c for c in checkpoints_newest_first(path.parent) if c != path and unreadable(c) is None]
+    if not earlier:
+        return "no other readable checkpoint is in that folder"
+    return (
+        f"resume from the newest readable one, ckpt_path={earlier[0]}, or with ckpt_path=last, which passes over "
+        "unreadable files"
+    )
+
+
+_verified: set[tuple[str, int, int]] = set()  # (path, size, mtime) of files whose checksums matched
+
+
+def damaged(path: Path) -> str | None:
+    """Why `path` is not the checkpoint that was saved (cut short, or bytes that differ from the CRC-32 recorded
+    for them), or None; reads the whole file once (a file that passed in this process is not read again)."""
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key in _verified:
+            return None
+        with zipfile.ZipFile(path) as archive:
+            member = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        return str(err)
+    if member is not None:
+        return f"the bytes of {member} differ from the checksum (CRC-32) recorded when it was saved"
+    _verified.add(key)
+    return None
+
+
+def verify_checkpoint(path: str | Path) -> None:
+    """Raise a `CheckpointReadError` naming `path`, its damage and a way on, unless its checksums match."""
+    if get_protocol(str(path)) != "file" or not Path(path).is_file() or unreadable(Path(path)):
+        return  # remote, sharded, absent or cut short: loading it fails, and says so (`explained_read_errors`)
+    problem = damaged(Path(path))
+    if problem is not None:
+        message = f"cannot read checkpoint {path}: it is truncated or corrupt ({problem}); {_way_on(Path(path))}"
+        raise CheckpointReadError(message)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """`torch.load` a checkpoint as data (`weights_only=True`), with `explained_read_errors`."""
+    """`torch.load` a checkpoint as data (`weights_only=True`) once its checksums match, with
+    `explained_read_errors`."""
     with explained_read_errors(path):
+        verify_checkpoint(path)
         return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def nonfinite_weights(state: dict[str, Any]) -> list[str]:
+    """The names of the floating-point tensors in `state` that hold a NaN or an infinity."""
+    return [
+        name
+        for name, value in state.items()
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
+
+
+def saved_step(path: Path) -> int | None:
+    """The `global_step` a checkpoint recorded, read without its tensors (memory-mapped), or None."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001  (anything unreadable simply has no step to rank by)
+        return None
+    step = checkpoint.get("global_step") if isinstance(checkpoint, dict) else None
+    return step if isinstance(step, int) else None
 
 
 TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # `write_atomically`'s temporary names, and nothing else

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from audio_thinker.checkpoints.files import read_checkpoint
+from audio_thinker.checkpoints.files import CheckpointReadError, nonfinite_weights, read_checkpoint
 from audio_thinker.models.families import family_of
 from audio_thinker.models.model_card import model_card, write_card
 from audio_thinker.models.policy import Policy
@@ -65,6 +65,11 @@ def load_checkpoint_into(policy: Policy, ckpt_path: str | Path, checkpoint: dict
     weights = {k[len(POLICY_PREFIX) :]: v for k, v in state.items() if k.startswith(POLICY_PREFIX)}
     if not weights:
         raise ValueError(f"{ckpt_path}: no 'policy.*' weights in this checkpoint; is it an audio-thinker checkpoint?")
+    if broken := nonfinite_weights(weights):  # a diverged run's weights, or a checkpoint written by other code
+        raise CheckpointReadError(
+            f"checkpoint {ckpt_path}: {len(broken)} weight tensor(s) hold NaN or inf ({', '.join(broken[:3])}); "
+            "use an earlier checkpoint of the run (its checkpoints/ folder)"
+        )
     missing, unexpected = policy.load_state_dict(weights, strict=False)
     frozen = {name for name, param in policy.named_parameters() if not param.requires_grad}
     missing = [key for key in missing if key not in frozen]  # frozen weights are not stored: the base has them

@@ -132,6 +132,22 @@ def test_last_falls_back_to_the_newest_readable_checkpoint_when_last_ckpt_is_tru
     assert resume.prepare_resume(_Folder(tmp_path), "other.ckpt") == "other.ckpt"  # explicit paths pass through
 
 
+def test_last_takes_the_checkpoint_of_the_latest_step_not_the_file_named_last(tmp_path):
+    """Killed between writing step000004.ckpt and last.ckpt: last.ckpt still holds step 2, whatever its file time."""
+    for name, step, mtime in (("step000002.ckpt", 2, 1000), ("step000004.ckpt", 4, 1001), ("last.ckpt", 2, 1002)):
+        AtomicCheckpointIO().save_checkpoint({"global_step": step}, tmp_path / name)
+        os.utime(tmp_path / name, (mtime, mtime))
+    assert resume.prepare_resume(_Folder(tmp_path), "last") == str(tmp_path / "step000004.ckpt")
+    AtomicCheckpointIO().save_checkpoint({"global_step": 4}, tmp_path / "last.ckpt")  # written next: a tie, newest
+    assert resume.prepare_resume(_Folder(tmp_path), "last") == str(tmp_path / "last.ckpt")
+
+
+def test_last_without_any_checkpoint_starts_fresh(tmp_path, caplog):
+    with caplog.at_level("INFO", logger="audio_thinker.callbacks.resume"):
+        assert resume.prepare_resume(_Folder(tmp_path / "checkpoints"), "last") is None
+    assert f"ckpt_path=last: no checkpoint in {tmp_path / 'checkpoints'} yet; starting a fresh run" in caplog.text
+
+
 def test_loading_a_truncated_checkpoint_names_the_file_and_the_previous_one(tmp_path):
     _checkpoints(tmp_path, "step000002.ckpt", "last.ckpt")
     data = (tmp_path / "last.ckpt").read_bytes()
