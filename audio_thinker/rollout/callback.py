@@ -16,7 +16,7 @@ from audio_thinker.loggers import log_table
 from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.engine import RolloutEngine, SamplingSettings
-from audio_thinker.rollout.engines import build_engine
+from audio_thinker.rollout.engines import build_engine, engine_generation_kwargs
 from audio_thinker.rollout.sampler import sample_rollout
 
 if TYPE_CHECKING:  # the module imports the layers below it, never the reverse at run time
@@ -36,7 +36,8 @@ class RolloutCallback(L.Callback):
 
     `engine` names the rollout engine (`hf`: transformers generate on the policy; `vllm`: a vLLM server configured
     by `server`); its weights are synced before a generation whenever an optimizer step happened since the last
-    one (`rollout/sync_seconds`), so a resumed run re-syncs before its first rollout.
+    one (`rollout/sync_seconds`), so a resumed run re-syncs before its first rollout. `generation_kwargs` are more
+    sampling settings (repetition_penalty, min_p, ...), put under the engine's names or refused by it here, at start.
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class RolloutCallback(L.Callback):
         steps_per_generation: int = 1,
         engine: str = "hf",
         server: dict | None = None,
+        generation_kwargs: dict | None = None,
         log_samples_every_n_steps: int = 50,
         num_samples_to_log: int = 4,
     ) -> None:
@@ -69,6 +71,7 @@ class RolloutCallback(L.Callback):
             top_k=top_k,
             max_new_tokens=max_new_tokens,
             min_new_tokens=min_new_tokens,
+            generation_kwargs=engine_generation_kwargs(engine, generation_kwargs),  # refused here, before step 1
         )
         self.num_iterations, self.steps_per_generation = num_iterations, steps_per_generation
         self.engine_name, self.engine_options = engine, dict(server or {})

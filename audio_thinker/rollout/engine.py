@@ -10,13 +10,15 @@ process and needs the policy's weights after every optimizer step: `sync_weights
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from audio_thinker.models.decoding import Decoding
 from audio_thinker.models.policy import Policy, PromptEncoding
+from audio_thinker.rollout.generation_kwargs import hf_generation_kwargs
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class SamplingSettings(Decoding):
     prefix: str = "rollout."
     max_new_tokens: int = 64
     min_new_tokens: int = 0  # > 0 forbids stopping earlier (fixed-length benchmarks)
+    # More settings under the engine's own names (`rollout.generation_kwargs`, checked by the engine's class).
+    generation_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -68,6 +72,13 @@ class RolloutEngine(ABC):
         """The engine for `rollout.engine=<name>`; server engines read the `rollout.server` keys."""
         return cls()
 
+    @classmethod
+    def generation_kwargs(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """`rollout.generation_kwargs` under this engine's names; an error for a key it cannot honour."""
+        if kwargs:
+            raise ValueError(f"rollout.generation_kwargs: the {cls.__name__} engine takes none, got {sorted(kwargs)}")
+        return {}
+
     @abstractmethod
     def generate(self, policy: Policy, request: GenerationRequest) -> Completions:
         """Sample `request.group_size` completions for each prompt."""
@@ -82,6 +93,10 @@ class RolloutEngine(ABC):
 class HFEngine(RolloutEngine):
     """transformers `generate` on the policy itself: nothing to sync, no second copy of the weights."""
 
+    @classmethod
+    def generation_kwargs(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return hf_generation_kwargs(kwargs)
+
     def generate(self, policy: Policy, request: GenerationRequest) -> Completions:
         sampling = request.sampling
         ids = policy.generate(
@@ -90,6 +105,7 @@ class HFEngine(RolloutEngine):
             max_new_tokens=sampling.max_new_tokens,
             min_new_tokens=sampling.min_new_tokens or None,
             **sampling.generate_kwargs(),
+            **sampling.generation_kwargs,
         )  # [B*G, C]
         return Completions(ids)
 

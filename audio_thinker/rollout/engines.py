@@ -9,6 +9,14 @@ from audio_thinker.rollout.vllm_engine import VLLMEngine
 ENGINES: dict[str, type[RolloutEngine]] = {"hf": HFEngine, "vllm": VLLMEngine}
 
 
+def engine_generation_kwargs(name: str, kwargs: dict | None) -> dict:
+    """`rollout.generation_kwargs` as engine `name` takes them (its own names), or an error naming the bad key."""
+    if name not in ENGINES:
+        raise ValueError(f"rollout.engine must be one of {', '.join(sorted(ENGINES))}; got {name!r}")
+    settings = {key: value for key, value in (kwargs or {}).items() if value is not None}  # null: not set
+    return ENGINES[name].generation_kwargs(settings)
+
+
 def build_engine(name: str, server: dict | None = None) -> RolloutEngine:
     """The engine `rollout.engine` names; `server` (the `rollout.server` keys) configures a server engine."""
     if name not in ENGINES:

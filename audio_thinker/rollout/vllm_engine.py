@@ -33,6 +33,7 @@ import torch
 
 from audio_thinker.models.policy import Policy, Qwen2_5OmniThinkerPolicy
 from audio_thinker.rollout.engine import Completions, GenerationRequest, RolloutEngine, SamplingSettings
+from audio_thinker.rollout.generation_kwargs import vllm_sampling_params
 from audio_thinker.rollout.server import ServerProcess, ServerSettings
 from audio_thinker.rollout.weights import model_summary, save_merged
 
@@ -84,6 +85,7 @@ def chat_request(
         "temperature": sampling.temperature,
         "top_p": sampling.top_p,
         "top_k": sampling.top_k,  # 0: off, as in the hf engine
+        **sampling.generation_kwargs,  # already under vLLM's names (`VLLMEngine.generation_kwargs`)
         "stop_token_ids": stop_ids,
         "logit_bias": {str(i): -100 for i in banned_ids},  # the policy's audio placeholders, as the hf engine
         "logprobs": True,
@@ -192,6 +194,10 @@ class VLLMEngine(RolloutEngine):
     @classmethod
     def from_options(cls, server: dict) -> VLLMEngine:
         return cls(ServerSettings.from_config(server))
+
+    @classmethod
+    def generation_kwargs(cls, kwargs: dict) -> dict:
+        return vllm_sampling_params(kwargs)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def sync_weights(self, policy: Policy) -> None:
