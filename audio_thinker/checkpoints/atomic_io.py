@@ -9,6 +9,7 @@ from fsspec.utils import get_protocol
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from audio_thinker.checkpoints.files import explained_read_errors, verify_checkpoint, write_atomically
+from audio_thinker.models.divergence import check_weights_finite
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -21,6 +22,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        check_weights_finite(checkpoint, path)  # diverged weights are never written over the last good checkpoint
         if storage_options is not None or get_protocol(str(path)) != "file":
             return super().save_checkpoint(checkpoint, path, storage_options)
         write_atomically(checkpoint, Path(path))

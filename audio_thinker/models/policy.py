@@ -22,6 +22,7 @@ from transformers.masking_utils import create_bidirectional_mask
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.format.prompts import PromptTemplate
+from audio_thinker.models.divergence import with_finite_scores
 from audio_thinker.models.prompt_cache import (
     CACHE_KWARG,
     PromptKVLayer,
@@ -157,7 +158,8 @@ class Policy(nn.Module):
         """transformers `generate` after input embeddings, in eval mode (the train/eval mode is restored after).
 
         Returns only the new tokens [N, C], padded after each row's stop (`stop_ids`, default the policy's);
-        placeholder tokens (audio) are never sampled.
+        placeholder tokens (audio) are never sampled. NaN/inf scores stop it with a `DivergenceError` naming the
+        likely setting (`models.divergence.FiniteScores`).
         """
         model = self.hf_model
         was_training = model.training
@@ -169,7 +171,7 @@ class Policy(nn.Module):
                 suppress_tokens=self.special_token_ids() or None,
                 eos_token_id=stop_ids or self.stop_token_ids(),
                 pad_token_id=self.tokenizer.pad_token_id,
-                **generate_kwargs,
+                **with_finite_scores(generate_kwargs),
             )
         finally:
             model.train(was_training)
