@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
+import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -12,10 +14,11 @@ import hydra
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-from audio_thinker import jobs
+from audio_thinker import cli_completion, cli_errors, jobs
 from audio_thinker.run_names import register_resolver
 
 USAGE = """usage: audio-thinker <command> [overrides ...]
@@ -29,6 +32,7 @@ commands:
   rollout-server  the vLLM rollout server: --setup builds its environment; start, stop, health
   build-models    rebuild the embedded tiny models (package files), checking each before it is written
 
+`audio-thinker <command> --help` lists a command's most used settings; `audio-thinker --version`.
 With no overrides, `train` runs the embedded default: a tiny Qwen2-Audio on synthetic audio, on the CPU.
 The configs ship in the package (pkg://audio_thinker.configs); add a directory of your own with --config-dir DIR
 (e.g. DIR/reward/mine.yaml, then reward=mine).
@@ -138,6 +142,17 @@ PLAIN_COMMANDS = {
 }
 
 
+def version() -> str:
+    """The installed package's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("audio-thinker")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Dispatch to a command; everything after the command name goes to Hydra (or the command's parser)."""
     argv = sys.argv[1:] if argv is None else argv
@@ -146,19 +161,56 @@ def main(argv: list[str] | None = None) -> None:
     relaunched = "LOCAL_RANK" in os.environ and os.environ.get(COMMAND_ENV) in COMMANDS
     if argv and argv[0] not in COMMANDS and relaunched:
         argv = [os.environ[COMMAND_ENV], *argv]  # a DDP worker re-launched by Lightning without the command word
+    if argv and argv[0] == "--version":
+        print(f"audio-thinker {version()}")
+        raise SystemExit(0)
+    if argv and argv[0] in cli_completion.FLAGS:  # Hydra's completion script asks `audio-thinker -sc query=...`
+        command = cli_completion.completion_target(argv, list(COMMANDS), [*COMMANDS, *PLAIN_COMMANDS])
+        if command is None:
+            raise SystemExit(0)
+        argv = [command, *argv]
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         raise SystemExit(0)
     if argv[0] not in COMMANDS:
-        print(f"audio-thinker: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
+        close = difflib.get_close_matches(argv[0], [*COMMANDS, *PLAIN_COMMANDS], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        print(f"audio-thinker: unknown command {argv[0]!r}{hint}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(2)
+    if "--help" in argv[1:] or "-h" in argv[1:]:  # ours, short; Hydra's own is --hydra-help
+        from audio_thinker.cli_help import short_help
+
+        print(short_help(argv[0], argv[1:]))
+        raise SystemExit(0)
     config_name, run = COMMANDS[argv[0]]
     # Hydra parses sys.argv[1:] as overrides; Lightning re-launches DDP workers as sys.argv[0] + sys.argv[1:],
     # so the command word travels in the environment instead.
     os.environ[COMMAND_ENV] = argv[0]
     sys.argv = [sys.argv[0], *argv[1:]]
     register_resolver()  # `${run_folder:...}` names sweep run folders
-    hydra.main(config_path=config_path(), config_name=config_name, version_base="1.3")(run)()
+    ours = cli_errors.take_over_hydra_errors()  # Hydra raises; a user's mistake is then printed as one line
+    try:
+        hydra.main(config_path=config_path(), config_name=config_name, version_base="1.3")(run)()
+    except Exception as error:
+        keys = _config_keys(config_name, argv[1:]) if isinstance(error, ConfigCompositionException) else []
+        line = cli_errors.user_error_line(error, keys) if ours else None
+        if line is None:
+            raise
+        print(f"audio-thinker {argv[0]}: error: {line}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _config_keys(config_name: str, overrides: list[str]) -> list[str]:
+    """The keys of the config the overrides' group choices compose (for "did you mean"), or [] if none composes."""
+    choices = [o for o in overrides if re.fullmatch(r"[\w/]+=[^,]*", o) and "." not in o.split("=")[0]]
+    for attempt in (choices, []):
+        GlobalHydra.instance().clear()
+        try:
+            with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+                return cli_errors.flat_keys(compose(config_name, overrides=attempt))
+        except Exception:  # noqa: BLE001 (no suggestion is better than a second error)
+            continue
+    return []
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ names, first on `sys.path`.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Iterable
@@ -45,3 +46,23 @@ def make_importable(paths: Iterable[str | os.PathLike] = (), key: str = "paths")
             sys.path.insert(0, entry)
             added.append(entry)
     return added
+
+
+def locate(path: str):
+    """The object a dotted `_target_` names (`my_rewards.brevity`, `pkg.mod.Class.method`); an ImportError saying
+    which part failed (Hydra's `get_object` also logs a three-line error first)."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            obj = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name is not None and not module_name.startswith(err.name):
+                raise  # the module exists but imports something missing: say so, not "no module"
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(obj, attribute):
+                raise ImportError(f"module {module_name!r} has no {'.'.join(parts[cut:])!r}")
+            obj = getattr(obj, attribute)
+        return obj
+    raise ImportError(f"no module named {parts[0]!r}")

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from audio_thinker.rewards.base import RewardAbort, RewardInputs, RewardTerm
 from audio_thinker.rewards.combiners import WeightedSum
 from audio_thinker.rewards.function import wrap_callable
-from audio_thinker.user_code import make_importable
+from audio_thinker.user_code import locate, make_importable
 
 
 class RewardError(RuntimeError):
@@ -109,8 +109,8 @@ def build_term(name: str, node: DictConfig) -> RewardTerm:
     if "_target_" not in node:
         raise ValueError(f"reward.terms.{name} has no _target_ (a RewardTerm class or a reward function)")
     try:
-        target = get_object(node._target_)
-    except Exception as err:  # Hydra reports any import failure as a plain Exception
+        target = locate(node._target_)
+    except Exception as err:  # an ImportError, or whatever the module raised while importing
         raise ValueError(
             f"reward.terms.{name}: cannot import its _target_ {node._target_!r} ({err}); a module of your own must be "
             "in the directory you run from or in a folder listed in reward.paths"
