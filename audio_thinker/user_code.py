@@ -57,7 +57,7 @@ def locate(path: str):
         try:
             obj = importlib.import_module(module_name)
         except ModuleNotFoundError as err:
-            if err.name is not None and not module_name.startswith(err.name):
+            if err.name is not None and not (module_name + ".").startswith(err.name + "."):
                 raise  # the module exists but imports something missing: say so, not "no module"
             continue
         for attribute in parts[cut:]:

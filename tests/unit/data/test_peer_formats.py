@@ -108,3 +108,11 @@ def test_hugging_face_datasets_in_these_formats_load_with_format_auto(folder):
     swift.cast_column("audios", datasets.List(datasets.Audio())).save_to_disk(str(folder / "swift_ds"))
     data = HFAudioQADataset(str(folder / "swift_ds"), split="train", format="auto")
     assert data.format == "swift" and data[1].audio.shape == (8_000,) and data[0].question == "High or low?"
+
+
+def test_an_empty_instruction_asks_the_question_as_the_dataset_wrote_it(folder):
+    from audio_thinker.format.prompts import PromptTemplate
+
+    standard = next(read_records(write_jsonl(folder / "std.jsonl", [TRL_STANDARD]))).example
+    assert PromptTemplate(instruction="").user_text(standard) == "Is the tone high or low?"
+    assert THINK.user_text(standard).startswith("Is the tone high or low?\nFirst think")

@@ -199,5 +199,11 @@ def test_a_reward_module_imports_from_reward_paths(tmp_path, monkeypatch, clean_
 
 def test_a_module_that_does_not_import_says_where_modules_are_looked_for(tmp_path, monkeypatch, clean_imports):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ValueError, match="in the directory you run from or in a folder listed in reward.paths"):
+    with pytest.raises(ValueError, match=r"'no_such_rewards_28.brevity' \(no module named 'no_such_rewards_28'\); a "):
         _suite("no_such_rewards_28.brevity")
+    (tmp_path / "cwd_rewards_28.py").write_text("import not_installed_28\n")  # found, but its import fails
+    with pytest.raises(ValueError, match="No module named 'not_installed_28'"):
+        _suite("cwd_rewards_28.brevity")
+    (tmp_path / "listed_rewards_28.py").write_text("x = 1\n")
+    with pytest.raises(ValueError, match="module 'listed_rewards_28' has no 'brevity'"):
+        _suite("listed_rewards_28.brevity")
