@@ -4,7 +4,9 @@ A bad value should cost a second, not the minutes a 7B model takes to load. `che
 `train`) and `eval.run.check_eval_config` (first thing in `evaluate`) do two things:
 
 1. Range checks on plain values no constructor sees before the model exists (`RULES`: `data.batch_size`,
-   `rollout.max_new_tokens`, `rollout.temperature`, `optimizer.lr`, `trainer.max_steps`, reward weights, ...).
+   `rollout.max_new_tokens`, `rollout.temperature`, `optimizer.lr`, `trainer.max_steps`, reward weights, ...), and
+   what would leave a run without a gradient: every reward weight 0, or a NaN/inf anywhere in the settings
+   (`loss.epsilon=nan` skips every step, `loss.beta=nan` drops the KL term).
 2. They build every cheap object once and throw it away, so its own constructor validates it: the loss (its
    aggregations, KL estimators, reward scaling), the rollout callback, the reward suite, the optimizer and the
    scheduler on a one-element stand-in parameter, and each extra callback. Their errors come back as
@@ -32,6 +34,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from audio_thinker.losses.config import build_loss, scale_rewards_of
+from audio_thinker.models.run_config import as_data
 from audio_thinker.models.sources import ModelSourceError, check_model_source
 from audio_thinker.rewards.suite import build_reward_suite
 
@@ -82,12 +85,54 @@ def check_rules(cfg: DictConfig, rules: dict[str, tuple[Callable[[Any], bool], s
 
 
 def check_reward_weights(cfg: DictConfig) -> None:
-    """`reward.terms.<name>.weight` is a finite number for every term."""
+    """`reward.terms.<name>.weight` is a finite number for every term, and not 0 for all of them."""
     terms = OmegaConf.select(cfg, "reward.terms", default=None) or {}
+    weights = {}
     for name, term in terms.items():
+        if term is None:  # switched off
+            continue
         weight = term.get("weight", 1.0) if isinstance(term, DictConfig) else 1.0
         if not _number(weight):
             raise ConfigError(f"reward.terms.{name}.weight: must be a finite number, got {weight!r}")
+        weights[name] = weight
+    if weights and not any(weights.values()):
+        listed = ", ".join(f"reward.terms.{name}.weight=0" for name in weights)
+        raise ConfigError(
+            f"reward.terms: every weight is 0 ({listed}): every reward is 0, so every advantage is 0 and no step "
+            f"can change the weights; give at least one term a weight, e.g. reward.terms.{next(iter(weights))}.weight=1"
+        )
+
+
+# What a NaN or inf does where users most often type one (any other number gets the general message).
+NONFINITE_EFFECTS = {
+    "loss.epsilon": "every ratio clip is NaN, so every step's loss is NaN and every step is skipped",
+    "loss.epsilon_high": "every ratio clip is NaN, so every step's loss is NaN and every step is skipped",
+    "loss.beta": "the KL term is NaN or silently vanishes",
+}
+
+
+def check_finite_numbers(cfg: DictConfig) -> None:
+    """No number in the run's settings (interpolations resolved; Hydra's own node aside) is NaN or infinite."""
+    for name in cfg:
+        if name == "hydra":
+            continue
+        try:
+            node = cfg[name]
+        except Exception:  # noqa: BLE001  (an unresolvable value is another check's business)
+            continue
+        for key, value in _numbers(as_data(node, str(name), {}), str(name)):
+            if not math.isfinite(value):
+                effect = NONFINITE_EFFECTS.get(key, "a NaN or inf setting makes the loss or the sampling NaN")
+                raise ConfigError(f"{key}: must be a finite number, got {value!r} ({effect}); set a number")
+
+
+def _numbers(tree: Any, key: str = "") -> list[tuple[str, float]]:
+    """(dotted key, value) of every float in a plain dict/list tree (`key`: the tree's own key)."""
+    if isinstance(tree, dict):
+        return [item for name, child in tree.items() for item in _numbers(child, f"{key}.{name}" if key else name)]
+    if isinstance(tree, list):
+        return [item for index, child in enumerate(tree) for item in _numbers(child, f"{key}[{index}]")]
+    return [(key, tree)] if isinstance(tree, float) else []
 
 
 def missing_values(node: Any, key: str) -> list[str]:
@@ -179,6 +224,7 @@ def check_train_config(cfg: DictConfig) -> None:
     check_resume(cfg)
     check_rules(cfg, RULES)
     check_reward_weights(cfg)
+    check_finite_numbers(cfg)
     build("loss", lambda: build_loss(cfg.loss))
     build("loss.scale_rewards", lambda: scale_rewards_of(cfg.loss))
     build("rollout", lambda: instantiate(cfg.rollout))

@@ -19,6 +19,10 @@ from audio_thinker.rollout.engine import logprob_mismatch
 log = logging.getLogger(__name__)
 
 
+class NothingTrainedError(RuntimeError):
+    """A run ended without a single optimizer step that changed the weights."""
+
+
 class GRPOModule(L.LightningModule):
     """Trains `policy` on the rollouts that `RolloutCallback` samples and `RewardCallback` scores.
 
@@ -51,6 +55,7 @@ class GRPOModule(L.LightningModule):
             # mode equal to the policy's keeps both on the same code paths.
             self.reference = copy.deepcopy(policy).requires_grad_(False)
         self.nonfinite_losses = 0
+        self.trained_steps = 0  # optimizer steps that changed the weights (not skipped); 0 at the end is an error
         self.generation: Rollout | None = None  # the scored rollout the current generation's micro-steps draw from
         self._step_tokens: list[float] = []  # completion tokens of each optimizer step of the generation, all ranks
         self._micro_step, self._micro_steps = -1, 1  # the last micro-step trained on, of how many in the generation
@@ -191,7 +196,18 @@ class GRPOModule(L.LightningModule):
             return loss
 
         optimizer.step(closure=closure)
+        self.trained_steps += not self._skip_step
         self._skip_step = False
+
+    def check_trained(self) -> None:
+        """Raise `NothingTrainedError` after a run whose every optimizer step was skipped (none changed the weights)."""
+        if self.trained_steps == 0 and self.global_step > 0:
+            raise NothingTrainedError(
+                f"none of the {self.global_step} optimizer step(s) changed the weights: each was skipped "
+                f"({self.nonfinite_losses} micro-batch(es) with a non-finite loss; the others had no usable "
+                "example, see the data warnings above), so nothing was exported. Fix the data (audio-thinker data "
+                "check) or the setting the warnings name, and run again"
+            )
 
     # -- validation ----------------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -264,6 +280,7 @@ class GRPOModule(L.LightningModule):
         for key in self.frozen_keys() & state.keys():
             del state[key]
         checkpoint["nonfinite_losses"] = self.nonfinite_losses
+        checkpoint["trained_steps"] = self.trained_steps
         checkpoint["model_dtype"] = str(self.policy.hf_model.config.dtype).removeprefix("torch.")  # for `export`
         generation = self.generation
         if generation is not None and self._micro_step + 1 < self._micro_steps:  # inside a generation
@@ -280,6 +297,7 @@ class GRPOModule(L.LightningModule):
         for key in self.frozen_keys():
             state.setdefault(key, current[key])
         self.nonfinite_losses = checkpoint.get("nonfinite_losses", 0)
+        self.trained_steps = checkpoint.get("trained_steps", checkpoint.get("global_step", 0))  # older: assume all
         if (saved := checkpoint.get("generation")) is not None:
             rollout = Rollout.from_state_dict(saved["rollout"])
             self.generation = rollout.to(self.policy.device)

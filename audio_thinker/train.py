@@ -111,6 +111,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # A job restarted by Slurm or torchrun resumes from `last` by itself; stale or unreadable checkpoints are handled.
     trainer.fit(module, datamodule=datamodule, ckpt_path=prepare_resume(trainer, resume_path(cfg.get("ckpt_path"))))
     finish_runs(trainer.loggers)
+    module.check_trained()  # a run whose every step was skipped exits non-zero (and exported nothing)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     log.info("finished at step %d: %s", trainer.global_step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
     if len(module.val_history) > 1:

@@ -10,6 +10,7 @@ import pytest
 from audio_thinker.cli import main
 from audio_thinker.data.errors import DataError
 from audio_thinker.data.skips import NoUsableDataError
+from audio_thinker.module import NothingTrainedError
 from audio_thinker.train import train
 from tests.helpers.tb import read_scalars
 
@@ -90,6 +91,15 @@ def test_a_manifest_with_nothing_usable_stops_instead_of_training_on_nothing(man
         train(cfg)
     assert "4 distinct example(s) skipped (corrupt_audio: 4)" in str(err.value)
     assert not (tmp_path / "export").exists()  # no untrained model is exported as if it had trained
+
+
+def test_a_run_too_short_to_stop_on_empty_steps_still_fails_when_no_step_trained(manifest_dir, train_cfg, tmp_path):
+    """Issue 26: with trainer.max_steps=2 the empty-step rule (3) never fires; the run must not exit 0 and export."""
+    _break(manifest_dir, 4)
+    cfg = train_cfg([*_manifest_overrides(manifest_dir), "data.on_error=skip", "trainer.max_steps=2"])
+    with pytest.raises(NothingTrainedError, match=r"none of the 2 optimizer step\(s\) changed the weights"):
+        train(cfg)
+    assert not (tmp_path / "export").exists()
 
 
 def test_skips_are_distinct_by_kind_across_epochs_and_summed_up_at_the_end(manifest_dir, train_cfg, tmp_path, caplog):

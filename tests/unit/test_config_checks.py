@@ -26,6 +26,12 @@ BAD = {
     "rollout.temperature=0": ("rollout.temperature: must be a number > 0", "got 0"),
     "data.on_error=ignore": ("data.on_error: must be raise or skip", "'ignore'"),
     "callbacks.model_checkpoint.every_n_train_steps=-3": ("callbacks.model_checkpoint: ", "every_n_train_steps"),
+    # Settings that leave a run without a gradient (issue 26: these trained silently, or skipped every step)
+    "loss.epsilon=nan": ("loss.epsilon: must be a finite number, got nan", "every step is skipped"),
+    "loss.beta=nan": ("loss.beta: must be a finite number, got nan", "KL term"),
+    "loss.epsilon_high=inf": ("loss.epsilon_high: must be a finite number, got inf", "set a number"),
+    "optimizer.weight_decay=nan": ("optimizer.weight_decay: must be a finite number, got nan", "set a number"),
+    "optimizer.lr=nan": ("optimizer.lr: must be a number > 0", "got nan"),
 }
 
 
@@ -36,6 +42,16 @@ def test_a_bad_value_fails_before_the_model_is_built_naming_its_key(train_cfg, m
     with pytest.raises(ConfigError) as err:
         train_module.train(train_cfg([override]))
     assert str(err.value).startswith(start) and words in str(err.value)
+
+
+def test_every_reward_weight_zero_fails_before_the_model_naming_the_weights(train_cfg, monkeypatch):
+    monkeypatch.setattr(train_module, "build_module", lambda cfg: pytest.fail("the model was built first"))
+    with pytest.raises(ConfigError) as err:
+        train_module.train(train_cfg(["reward.terms.accuracy.weight=0", "reward.terms.format.weight=0.0"]))
+    message = str(err.value)
+    assert message.startswith("reward.terms: every weight is 0 (reward.terms.accuracy.weight=0, ")
+    assert "no step can change the weights" in message and "reward.terms.accuracy.weight=1" in message
+    train_module.check_train_config(train_cfg(["reward.terms.accuracy.weight=0"]))  # one term left is fine
 
 
 def test_on_error_is_settable_with_the_synthetic_data(train_cfg):
