@@ -80,7 +80,7 @@ def table(rows: list[dict]) -> str:
     ]
     for row in rows:
         curve = " -> ".join(f"{v:.2f}" for v in row["curve"]) or "-"
-        audio = row["control"] or "as recorded"
+        audio = row["control"] or "the clip"
         lines.append(
             f"| {row['kernel']} | {row['seed']} | {audio} | {curve} | {verdict(row)} | {row['seconds'] / 60:.1f} |"
         )
