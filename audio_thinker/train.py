@@ -18,7 +18,8 @@ from audio_thinker.loggers import finish_runs
 from audio_thinker.losses.config import build_loss, scale_rewards_of
 from audio_thinker.models.loading import resolve_dtype
 from audio_thinker.module import GRPOModule
-from audio_thinker.rewards.suite import build_reward_suite
+from audio_thinker.redaction import redacted
+from audio_thinker.rewards.suite import RewardSuite, build_reward_suite
 from audio_thinker.run_names import register_resolver
 from audio_thinker.user_code import make_importable
 
@@ -66,10 +67,12 @@ def build_policy(cfg: DictConfig):
     return instantiate(cfg.model, _convert_="all", dtype=dtype)
 
 
-def build_trainer(cfg: DictConfig) -> L.Trainer:
-    """The Lightning trainer with the rollout and reward callbacks first, then the configured extras."""
-    suite = build_reward_suite(cfg.reward)
-    suite.setup()  # a judge endpoint that is down, or a judge model that cannot load, fails here, before step 1
+def build_trainer(cfg: DictConfig, suite: RewardSuite | None = None) -> L.Trainer:
+    """The Lightning trainer with the rollout and reward callbacks first, then the configured extras (`suite`: the
+    reward suite, already set up; built from `cfg.reward` when not given)."""
+    if suite is None:
+        suite = build_reward_suite(cfg.reward)
+        suite.setup()  # a judge endpoint that is down, or a judge model that cannot load, fails here, before step 1
     callbacks = [instantiate(cfg.rollout), RewardCallback(suite, scale_rewards_of(cfg.loss))]
     callbacks += instantiate_dict(cfg.get("callbacks"))
     if cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback when the bar is off
@@ -79,7 +82,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **no_validation)
     settings = {key: cfg[key] for key in cfg if key != "hydra"}  # the run's settings, not Hydra's own
     for logger in trainer.loggers:  # so TensorBoard's HParams view, MLflow and W&B compare runs
-        logger.log_hyperparams(OmegaConf.to_container(OmegaConf.create(settings), resolve=True))
+        logger.log_hyperparams(redacted(OmegaConf.to_container(OmegaConf.create(settings), resolve=True)))
     return trainer
 
 
@@ -99,6 +102,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     set_cpu_threads(cfg.get("cpu_threads"))
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
+    suite = build_reward_suite(cfg.reward)
+    suite.setup()  # a judge endpoint that is down fails in seconds, not after the policy's minutes of loading
     module = build_module(cfg)
     fit_datamodule(
         datamodule,
@@ -107,7 +112,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         cfg.rollout.max_new_tokens,
         cfg.data.get("max_audio_seconds"),
     )
-    trainer = build_trainer(cfg)
+    trainer = build_trainer(cfg, suite)
     # A job restarted by Slurm or torchrun resumes from `last` by itself; stale or unreadable checkpoints are handled.
     trainer.fit(module, datamodule=datamodule, ckpt_path=prepare_resume(trainer, resume_path(cfg.get("ckpt_path"))))
     finish_runs(trainer.loggers)

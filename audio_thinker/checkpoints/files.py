@@ -15,10 +15,12 @@ member, instead of loading NaN or garbage weights.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
 import secrets
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -167,11 +169,48 @@ def write_atomically(obj: Any, path: Path) -> None:
             file.flush()
             os.fsync(file.fileno())  # the bytes are on disk before the name points at them
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
+        cause = _os_error_in(err)
+        if cause is None or (cause is err and cause.errno not in NO_SPACE):
+            raise
+        # torch's zip writer reports a failed write as "unexpected pos ...", with the OSError only as its context:
+        # raise the real cause last, where a reader looks.
+        raise CheckpointWriteError(cause.errno, _write_failure(path, cause)) from err
     _fsync_dir(path.parent)
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint that could not be written, with the operating system's reason (a full disk, say) named."""
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _os_error_in(err: BaseException) -> OSError | None:
+    """The first OSError in `err`'s chain of causes and contexts (itself included), or None."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _write_failure(path: Path, cause: OSError) -> str:
+    """What went wrong writing the checkpoint `path`, and what to do; the previous checkpoint is untouched."""
+    name = errno.errorcode.get(cause.errno, "?")
+    message = f"cannot write checkpoint {path}: {cause.strerror or cause} ({name})"
+    if cause.errno not in NO_SPACE:
+        return message + "; the previous checkpoint is kept"
+    with contextlib.suppress(OSError):
+        message += f", {shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free there"
+    return message + (
+        "; the previous checkpoint is kept. Free space, keep fewer checkpoints "
+        "(callbacks.model_checkpoint.save_top_k) or write them elsewhere (callbacks.model_checkpoint.dirpath)"
+    )
 
 
 def _fsync_dir(directory: Path) -> None:

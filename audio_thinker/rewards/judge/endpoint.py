@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from audio_thinker.redaction import redact_urls
 from audio_thinker.rewards.judge.protocol import JudgeInterrupted, JudgeUnavailable, Messages, TransportReport, plain
 from audio_thinker.rewards.judge.scores import ReplyGrammar
 
@@ -104,7 +105,17 @@ class OpenAIChatJudge:
                 ".hydra/ folder, where Hydra has already written it"
             )
         self.base_url = base_url.rstrip("/")
-        self.url = self.base_url + "/chat/completions"
+        self.shown_url = redact_urls(self.base_url + "/chat/completions")  # for every message and log line
+        # Credentials in the URL travel as basic auth, so the URL requests go to (which httpx logs) has none.
+        url = httpx.URL(self.base_url + "/chat/completions")
+        self.url = str(url.copy_with(userinfo=b""))
+        self._basic_auth = (url.username, url.password) if url.userinfo else None
+        if self._basic_auth:
+            log.warning(
+                "judge %s: base_url carries credentials, shown here as ***; they are also in this run's "
+                ".hydra/config.yaml: for an API key, prefer api_key_env",
+                self.shown_url,
+            )
         self.model = model
         self.api_key_env = api_key_env
         self.timeout_s = timeout_s
@@ -123,7 +134,12 @@ class OpenAIChatJudge:
     @property
     def identity(self) -> str:
         """What makes this judge's replies differ from another's (part of the cache key)."""
-        return f"openai:{self.base_url}:{self.model}:{self.temperature}"
+        return f"openai:{redact_urls(self.base_url)}:{self.model}:{self.temperature}"
+
+    @property
+    def description(self) -> str:
+        """The judge as error messages name it (credentials in the URL redacted)."""
+        return f"judge endpoint {self.shown_url} (model {self.model!r})"
 
     def check(self) -> None:
         """A tiny request, once: a clear error naming the URL if the server cannot answer; structured output probed."""
@@ -135,11 +151,11 @@ class OpenAIChatJudge:
         refused = error and self.structured_output and error.startswith("HTTP 400")
         # A server that only refuses response_format still judges: parse its free text instead.
         if refused and _run(self._probe(probe, api_key, None)) is None:
-            log.info("judge %s refused structured output (%s): replies are parsed from text", self.url, error)
+            log.info("judge %s refused structured output (%s): replies are parsed from text", self.shown_url, error)
             self.structured_output, error = False, None
         if error:
             raise JudgeUnavailable(
-                f"judge endpoint {self.url} (model {self.model!r}) did not answer a test request: {error}. Start the "
+                f"{self.description} did not answer a test request: {error}. Start the "
                 "server, or fix base_url / model / api_key_env (reward.terms.<judge term>.judge.*), or use the "
                 "offline judge=smollm2"
             )
@@ -161,14 +177,16 @@ class OpenAIChatJudge:
         key = os.environ.get(self.api_key_env)
         if not key and self.api_key_env not in _WARNED_UNSET:
             _WARNED_UNSET.add(self.api_key_env)
-            log.warning("judge %s: $%s is unset, so requests carry no API key", self.url, self.api_key_env)
+            log.warning("judge %s: $%s is unset, so requests carry no API key", self.shown_url, self.api_key_env)
         return key or None
 
     def _client(self, api_key: str | None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         limits = httpx.Limits(max_connections=self.max_workers, max_keepalive_connections=self.max_workers)
         # follow_redirects=False: a redirect must not carry the Authorization header to another host.
-        return httpx.AsyncClient(headers=headers, timeout=self.timeout_s, limits=limits, follow_redirects=False)
+        return httpx.AsyncClient(
+            headers=headers, auth=self._basic_auth, timeout=self.timeout_s, limits=limits, follow_redirects=False
+        )
 
     async def _probe(self, messages: Messages, api_key: str | None, grammar: ReplyGrammar | None) -> str | None:
         """None if the server answers one request (with retries), else why not."""
@@ -221,7 +239,7 @@ class OpenAIChatJudge:
         except (httpx.HTTPError, asyncio.TimeoutError, _Unreadable) as error:
             reason, detail = _describe(error, self.timeout_s)
             report.fail(reason, _redact(detail, api_key))
-            log.debug("judge %s: %s (%s)", self.url, reason, detail)
+            log.debug("judge %s: %s (%s)", self.shown_url, reason, _redact(detail, api_key))
             return None
 
     async def _attempt(self, client: httpx.AsyncClient, body: dict, report: TransportReport) -> str:
@@ -290,8 +308,8 @@ def _unwrap(content: str) -> str:
 
 
 def _redact(text: str, secret: str | None) -> str:
-    """`text` with the secret replaced, in case a server echoes the request back."""
-    return text.replace(secret, "***") if secret else text
+    """`text` with the secret and any URL's credentials replaced, in case a server or httpx echoes the request."""
+    return redact_urls(text.replace(secret, "***") if secret else text)
 
 
 def _run(awaitable: Awaitable[T]) -> T:

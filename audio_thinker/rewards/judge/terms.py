@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from audio_thinker.data.example import AudioQAExample
 from audio_thinker.format.parsing import ParsedCompletion
+from audio_thinker.redaction import redact_urls
 from audio_thinker.rewards.base import RewardInputs, RewardTerm
 from audio_thinker.rewards.judge.cache import JudgeCache
 from audio_thinker.rewards.judge.protocol import JudgeBackend, JudgeUnavailable, Messages, TransportReport
@@ -241,15 +242,22 @@ class JudgeTerm(RewardTerm):
                 "the judge's max_workers to the server's parallel slots, or raise timeout_s"
             )
         summary = f"{sum(failed)} of {len(failed)} judgments failed: {why}, {unparsed} unparsable{note}"
-        log.warning("%s: %s; %s", self.name, summary, f"on_failure={self.on_failure}")
+        judge = self.judge_description()
+        log.warning("%s (%s): %s; %s", self.name, judge, summary, f"on_failure={self.on_failure}")
         self._recent.extend(failed)
         window = self._recent.maxlen or 1
         if len(self._recent) == window and sum(self._recent) / window > self.max_failure_rate:
             self._stop = (
-                f"reward term '{self.name}': {sum(self._recent)} of the last {window} judgments failed, more than "
+                f"reward term '{self.name}' ({judge}): {sum(self._recent)} of the last {window} judgments failed, "
+                "more than "
                 f"max_failure_rate={self.max_failure_rate} (last step: {summary}). Fix the judge, or change "
                 f"reward.terms.{self.name}.max_failure_rate / failure_window"
             )
+
+    def judge_description(self) -> str:
+        """The judge as messages name it: an endpoint's URL (credentials redacted) and model, else its identity."""
+        described = getattr(self.judge, "description", None) or getattr(self.judge, "identity", None)
+        return redact_urls(str(described or type(self.judge).__name__))
 
     def step_mean(self, inputs: RewardInputs, values: dict[int, float | None]) -> float | None:
         """The mean of the step's successful judgments over every micro-batch and rank (None if there are none).

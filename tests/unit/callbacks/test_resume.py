@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import random
@@ -76,6 +77,35 @@ def test_a_crash_mid_write_keeps_the_previous_checkpoint_whole(tmp_path, monkeyp
     with pytest.raises(ZeroDivisionError):
         AtomicCheckpointIO().save_checkpoint({"step": torch.tensor(6)}, path)
     assert AtomicCheckpointIO().load_checkpoint(path)["step"] == 4
+
+
+def test_a_full_disk_is_the_last_thing_the_error_says(tmp_path, monkeypatch):
+    """torch's zip writer turns ENOSPC into "unexpected pos ..."; the error raised last names the real cause."""
+    path = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"step": torch.tensor(4)}, path)
+    real_fdopen = os.fdopen
+
+    def full_disk(fd, mode):
+        file = real_fdopen(fd, mode)
+        written = [0]
+
+        def write(data):
+            if written[0] + len(data) > 300:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            written[0] += len(data)
+            return type(file).write(file, data)
+
+        file.write = write
+        return file
+
+    monkeypatch.setattr(files.os, "fdopen", full_disk)
+    with pytest.raises(files.CheckpointWriteError) as err:
+        AtomicCheckpointIO().save_checkpoint({"step": torch.tensor(6), "w": torch.zeros(1000)}, path)
+    assert err.value.errno == errno.ENOSPC and "unexpected pos" in str(err.value.__cause__)
+    assert str(err.value).startswith(f"[Errno 28] cannot write checkpoint {path}: No space left on device (ENOSPC)")
+    assert "MiB free there; the previous checkpoint is kept" in str(err.value)
+    monkeypatch.undo()
+    assert AtomicCheckpointIO().load_checkpoint(path)["step"] == 4 and os.listdir(tmp_path) == ["last.ckpt"]
 
 
 def test_a_temporary_file_left_by_a_hard_kill_is_never_taken_for_the_last_checkpoint(tmp_path):
