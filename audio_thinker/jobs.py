@@ -152,8 +152,11 @@ def restarted() -> str | None:
 
 
 def resume_path(ckpt_path: str | None) -> str | None:
-    """`ckpt_path`, or "last" (this run directory's newest checkpoint) when a restarted job gave none."""
+    """`ckpt_path` (a `checkpoint-<step>` folder as its step's `.ckpt`), or "last" (this run directory's newest
+    checkpoint) when a restarted job gave none."""
     if ckpt_path is None and (counter := restarted()):
         log.info("%s=%s: resuming from this run's last checkpoint", counter, os.environ[counter])
         return "last"
-    return ckpt_path
+    from audio_thinker.checkpoints.hf_folders import lightning_checkpoint
+
+    return lightning_checkpoint(ckpt_path)  # a checkpoint-<step> folder: its step's Lightning checkpoint

@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from audio_thinker.checkpoints.hf_folders import eval_weights
 from audio_thinker.config_checks import EVAL_RULES, ConfigError, build, check_data_values, check_model_path, check_rules
 from audio_thinker.data.audio import cap_audio
 from audio_thinker.data.controls import AudioControl
@@ -30,7 +31,7 @@ from audio_thinker.eval.official import official_items, write_official
 from audio_thinker.eval.predict import predict
 from audio_thinker.eval.scaling import curve_from_predictions
 from audio_thinker.eval.scaling_plot import plot_curve
-from audio_thinker.eval.weights import eval_model_config, load_eval_policy
+from audio_thinker.eval.weights import eval_model_config, folder_model_config, load_eval_policy
 from audio_thinker.format.scorers import SCORERS
 from audio_thinker.jobs import set_cpu_threads
 from audio_thinker.models.decoding import Decoding
@@ -55,7 +56,8 @@ class EvalSettings:
         batch_size: examples per generation batch (each example's audio is encoded once per batch).
         device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
         adapter: a peft adapter directory to load onto the base model.
-        ckpt_path: a Lightning checkpoint from `audio-thinker train` whose policy weights are loaded.
+        ckpt_path: a Lightning checkpoint from `audio-thinker train` whose policy weights are loaded, or its
+            `checkpoint-<step>` folder (that step's checkpoint, else the folder's own adapter or model).
         run_config: with `ckpt_path`, the config whose `model` rebuilds the run's model: "auto" (the run's own
             `.hydra/config.yaml` beside the checkpoint, when there is one), a file, or None (this config's `model`).
     """
@@ -161,8 +163,11 @@ def evaluate(cfg: DictConfig) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     device = resolve_device(settings.device)
+    weights = eval_weights(settings.ckpt_path)  # a checkpoint-<step> folder: its step's .ckpt, else its own weights
     model_cfg = eval_model_config(cfg.model, settings.ckpt_path, settings.run_config)
-    policy = load_eval_policy(model_cfg, settings.adapter, settings.ckpt_path, device.type, run_config=None).to(device)
+    model_cfg = folder_model_config(model_cfg, weights, settings.adapter)
+    adapter = weights.adapter or settings.adapter
+    policy = load_eval_policy(model_cfg, adapter, weights.ckpt_path, device.type, run_config=None).to(device)
     examples = load_examples(cfg.data, settings.split, settings.max_examples, cfg.seed)
     scorer = default_scorer(examples.dataset) if settings.scorer == "auto" else settings.scorer
     template = instantiate(cfg.rollout.prompt)

@@ -13,8 +13,9 @@ import logging
 from pathlib import Path
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
+from audio_thinker.checkpoints.hf_folders import EvalWeights
 from audio_thinker.models.export import load_checkpoint_into
 from audio_thinker.models.loading import quiet_peft, resolve_dtype
 from audio_thinker.models.policy import Policy
@@ -78,3 +79,19 @@ def attach_adapter(policy: Policy, path: str | Path) -> Policy:
         raise FileNotFoundError(f"eval.adapter={path} has no adapter_config.json: pass a peft save_pretrained dir")
     with quiet_peft():
         return type(policy)(PeftModel.from_pretrained(policy.model, str(path)), policy.processor)
+
+
+def folder_model_config(model_cfg: DictConfig, weights: EvalWeights, adapter: str | None = None) -> DictConfig:
+    """The model config for a `checkpoint-<step>` folder's own weights (`checkpoints.hf_folders.eval_weights`):
+    the run's model without its `lora` (the folder's adapter goes onto the base), or with `path` = the folder."""
+    if weights.adapter is None and weights.model_path is None:
+        return model_cfg
+    if weights.adapter and adapter:
+        raise ValueError(f"set eval.adapter or eval.ckpt_path, not both: {weights.adapter} holds an adapter already")
+    model_cfg = check_model_config(model_cfg, "the eval model config", trust_remote_code=True)  # a checked copy
+    with open_dict(model_cfg):
+        if "lora" in model_cfg:
+            model_cfg.lora = None
+        if weights.model_path:
+            model_cfg.path = weights.model_path
+    return model_cfg

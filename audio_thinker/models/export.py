@@ -19,6 +19,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from audio_thinker.checkpoints.files import CheckpointReadError, nonfinite_weights, read_checkpoint
+from audio_thinker.checkpoints.hf_folders import lightning_checkpoint
 from audio_thinker.models.families import family_of
 from audio_thinker.models.model_card import model_card, write_card
 from audio_thinker.models.policy import Policy
@@ -164,7 +165,8 @@ def export_main(argv: list[str] | None = None) -> int:
     from audio_thinker.models.hub import check_push_target, push_to_hub
 
     parser = argparse.ArgumentParser(prog="audio-thinker export", description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", type=Path, help="a training checkpoint (e.g. <run>/checkpoints/last.ckpt)")
+    what = "a training checkpoint (<run>/checkpoints/last.ckpt, or a checkpoint-<step> folder)"
+    parser.add_argument("checkpoint", type=Path, help=what)
     parser.add_argument("--out", type=Path, required=True, help="directory to write the adapter/model into")
     parser.add_argument("--config", type=Path, default=None, help="run config (default: <run>/.hydra/config.yaml)")
     parser.add_argument("--merge", action="store_true", help="also merge the LoRA adapter into the base (<out>/merged)")
@@ -177,6 +179,7 @@ def export_main(argv: list[str] | None = None) -> int:
         help="allow a config with model.trust_remote_code=true (runs code shipped with the model)",
     )
     args = parser.parse_args(argv)
+    args.checkpoint = Path(lightning_checkpoint(str(args.checkpoint), "checkpoint"))  # checkpoint-<step>: its .ckpt
     if args.push_to_hub:
         check_push_target(args.push_to_hub)  # an impossible push fails now, not after the export
     print(f"model config: {run_config_path(args.checkpoint, args.config)}")
