@@ -8,7 +8,8 @@
    elsewhere it is left out (`${hydra:...}` outside a Hydra run), since nothing outside `model` is built.
 2. The whole resolved tree is walked. Under `model`, a `_target_` must be our model loader or a settings object it
    takes (`SAFE_MODEL_TARGETS`); anywhere else, a target one of the packaged config groups names
-   (`packaged_targets`, read once from `audio_thinker/configs`; under `hydra`, Hydra's own plugins too).
+   (`packaged_targets`, read once from `audio_thinker/configs`, plus `DOCUMENTED_TARGETS`; under `hydra`, Hydra's
+   own plugins too).
 3. The model is built from the resolved copy, which must hold no interpolation (an escaped `\\${...}` resolves to
    text that would be read as one again): what runs is what was checked.
 
@@ -32,6 +33,8 @@ SAFE_MODEL_TARGETS = frozenset(
 )
 # transformers also accepts hub repositories of kernels here, which it downloads and runs: only these names.
 SAFE_ATTENTION = (None, "sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
+# Our own classes the README adds on the command line rather than in a packaged config (`+reward.terms.<t>.cache`).
+DOCUMENTED_TARGETS = frozenset({"audio_thinker.rewards.judge.cache.JudgeCache"})
 HYDRA_OWN = ("hydra.", "hydra_plugins.")  # a composed config's `hydra` node names Hydra's launcher and sweeper
 MAX_DEPTH = 64  # deeper than any real config: a node that contains itself through an interpolation
 _UNRESOLVED = object()
@@ -43,7 +46,8 @@ class UnsafeConfigError(ValueError):
 
 @cache
 def packaged_targets() -> frozenset[str]:
-    """Every `_target_` value in the YAML files of the packaged config groups (`audio_thinker/configs`)."""
+    """Every `_target_` value in the YAML files of the packaged config groups (`audio_thinker/configs`), and the
+    `DOCUMENTED_TARGETS`."""
     found: set[str] = set()
     pending = [resources.files("audio_thinker.configs")]
     while pending:
@@ -52,7 +56,7 @@ def packaged_targets() -> frozenset[str]:
             pending += list(entry.iterdir())
         elif entry.name.endswith(".yaml"):
             found.update(target for _, target in targets(yaml.safe_load(entry.read_text()), ""))
-    return frozenset(found)
+    return frozenset(found | DOCUMENTED_TARGETS)
 
 
 def targets(tree: Any, key: str) -> Iterator[tuple[str, str]]:
