@@ -10,6 +10,7 @@ import warnings
 import torch
 from torch import nn
 
+from audio_thinker.models.adapter_start import adapter_base, merge_adapter
 from audio_thinker.models.families import FAMILIES, TEXT, family_of
 from audio_thinker.models.four_bit import keep_4bit_weights_unpacked
 from audio_thinker.models.policy import Policy
@@ -81,6 +82,7 @@ def load_policy(
             "model.quantization is set but model.lora is null: 4-bit weights cannot be trained "
             "directly; use quant=qlora_nf4 (LoRA adapters on the quantized base)"
         )
+    adapter, path = _adapter_and_base(path, quantization)
     config = read_model_config(path, trust_remote_code)  # a wrong path or an uncached id, explained
     source = resolve_path(path)
     kwargs = {"dtype": DTYPES[dtype], "trust_remote_code": trust_remote_code}
@@ -99,6 +101,8 @@ def load_policy(
         kwargs["device_map"] = _quantized_device_map()
     processor = family.load_processor(source, trust_remote_code)
     model = family.load_model(source, **kwargs)
+    if adapter is not None:  # a TRL / ms-SWIFT / peft LoRA checkpoint: its base with the adapter merged in
+        model = merge_adapter(model, adapter)
     disable_dropout(model)
     keep_4bit_weights_unpacked(model)  # no inference-only CPU layout that a training forward would then run
     model.train()  # from_pretrained returns eval mode; gradient checkpointing only runs in train mode
@@ -115,6 +119,21 @@ def load_policy(
             lora.target_modules = family.lora_targets
         model = apply_lora(model, lora, seed)
     return family.policy_class(model, processor)
+
+
+def _adapter_and_base(path: str, quantization) -> tuple[str | None, str]:
+    """(the adapter folder, its base) when `path` is a PEFT adapter folder (`models.adapter_start`), else
+    (None, path)."""
+    base = adapter_base(path)
+    if not base:
+        return None, path  # no adapter (or one without a base: check_model_source explains)
+    if quantization is not None:
+        raise ValueError(
+            f"model.path={path}: a PEFT adapter on {base}; a 4-bit base (quant=qlora_nf4) cannot have it merged in: "
+            "merge it first (audio-thinker export --merge, or peft's merge_and_unload) and set model.path to the "
+            "merged folder, or use quant=lora"
+        )
+    return path, base
 
 
 def _quantized_device_map() -> dict[str, int | str]:

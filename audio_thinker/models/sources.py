@@ -38,12 +38,17 @@ def check_model_source(path: str, key: str = "model.path") -> None:
     offline, a Hub id that is not in the local cache)."""
     if path in EMBEDDED:
         return
+    from audio_thinker.models.adapter_start import adapter_base
+
+    if base := adapter_base(path):  # a PEFT adapter folder (TRL, ms-SWIFT): its base must be a model
+        return check_model_source(base, f"{key}={path!r} (a PEFT adapter) base_model_name_or_path")
     local = Path(path).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():
             adapter = (local / "adapter_config.json").is_file()
             hint = (
-                "it holds a LoRA adapter: set model.path to its base model and load the adapter with eval.adapter"
+                "it holds a LoRA adapter: set model.path to its base model and load the adapter with eval.adapter "
+                "(or give adapter_config.json a base_model_name_or_path, and model.path=<this folder> merges it)"
                 if adapter
                 else "point it at a save_pretrained directory"
             )
