@@ -1,4 +1,4 @@
-"""A run folder's config read as data: resolved in full, then only audio-thinker's own `_target_`s allowed.
+"""A run folder's config read as data: resolved in full, then only audio-thinker's model loader built from it.
 
 `audio-thinker export` and `audio-thinker eval eval.ckpt_path=...` rebuild a checkpoint's model from the run's
 `.hydra/config.yaml`. That file may come from someone else (a copied or tampered run folder), so it is data:
@@ -6,10 +6,11 @@
 1. Every interpolation is resolved first (`model.lora: ${evil}` is followed to what `evil` holds, and a resolver
    that returns a node, `${oc.decode:...}`, to that node). A key under `model` that cannot be resolved is refused;
    elsewhere it is left out (`${hydra:...}` outside a Hydra run), since nothing outside `model` is built.
-2. The whole resolved tree is walked. Under `model`, a `_target_` must be our model loader or a settings object it
-   takes (`SAFE_MODEL_TARGETS`); anywhere else, a target one of the packaged config groups names
-   (`packaged_targets`, read once from `audio_thinker/configs`, plus `DOCUMENTED_TARGETS`; under `hydra`, Hydra's
-   own plugins too).
+2. Under the resolved `model`, every `_target_` must be our model loader or a settings object it takes
+   (`SAFE_MODEL_TARGETS`). Nothing else of the config is ever instantiated (the model card reads its values as
+   text), so `_target_`s elsewhere stay inert data: a run that trained with a reward of the user's own
+   (`my_rewards.brevity`) exports and evaluates like any other. Resolving first is what closes the old hole: once
+   `model.lora: ${evil}` is resolved, what `evil` held is checked as part of `model`.
 3. The model is built from the resolved copy, which must hold no interpolation (an escaped `\\${...}` resolves to
    text that would be read as one again): what runs is what was checked.
 
@@ -19,12 +20,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 # What a model config from a run folder may instantiate: the loader and the settings objects it takes.
@@ -33,30 +31,12 @@ SAFE_MODEL_TARGETS = frozenset(
 )
 # transformers also accepts hub repositories of kernels here, which it downloads and runs: only these names.
 SAFE_ATTENTION = (None, "sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention")
-# Our own classes the README adds on the command line rather than in a packaged config (`+reward.terms.<t>.cache`).
-DOCUMENTED_TARGETS = frozenset({"audio_thinker.rewards.judge.cache.JudgeCache"})
-HYDRA_OWN = ("hydra.", "hydra_plugins.")  # a composed config's `hydra` node names Hydra's launcher and sweeper
 MAX_DEPTH = 64  # deeper than any real config: a node that contains itself through an interpolation
 _UNRESOLVED = object()
 
 
 class UnsafeConfigError(ValueError):
     """A config that would run code other than our own; the message names the file, the key and the target."""
-
-
-@cache
-def packaged_targets() -> frozenset[str]:
-    """Every `_target_` value in the YAML files of the packaged config groups (`audio_thinker/configs`), and the
-    `DOCUMENTED_TARGETS`."""
-    found: set[str] = set()
-    pending = [resources.files("audio_thinker.configs")]
-    while pending:
-        entry = pending.pop()
-        if entry.is_dir():
-            pending += list(entry.iterdir())
-        elif entry.name.endswith(".yaml"):
-            found.update(target for _, target in targets(yaml.safe_load(entry.read_text()), ""))
-    return frozenset(found | DOCUMENTED_TARGETS)
 
 
 def targets(tree: Any, key: str) -> Iterator[tuple[str, str]]:
@@ -97,9 +77,9 @@ def as_data(node: Any, key: str, unresolved: dict[str, str], depth: int = 0) -> 
 
 def _refuse(source: str, key: str, target: str, allowed: str) -> UnsafeConfigError:
     return UnsafeConfigError(
-        f"{source}: {key}._target_={target!r} is not {allowed}; a run's config is data, so nothing else in it is "
-        "built. Pass --config (export) or eval.run_config (eval) with a config that names only audio-thinker's "
-        "targets, e.g. the run's `model:` section alone (interpolations such as ${seed} replaced by values)."
+        f"{source}: {key}._target_={target!r} is not {allowed}; a run's config is data, so nothing else is built "
+        "from it. Pass --config (export) or eval.run_config (eval) with the run's `model:` section written out "
+        "(interpolations such as ${seed} replaced by values) if this model really is yours to build."
     )
 
 
@@ -159,10 +139,4 @@ def read_run_config(path: str | Path, trust_remote_code: bool = False) -> tuple[
     for key, why in unresolved.items():
         if key == "model" or key.startswith(("model.", "model[")):
             raise UnsafeConfigError(f"{source}: {key} cannot be resolved ({why})")
-    model = check_model_data(tree["model"], source, trust_remote_code)
-    allowed = packaged_targets()
-    for key, target in targets(tree, ""):
-        hydra_own = key.split(".")[0] == "hydra" and target.startswith(HYDRA_OWN)
-        if target not in allowed and not hydra_own:
-            raise _refuse(source, key, target, "a target of audio-thinker's own config groups")
-    return OmegaConf.create(tree), model
+    return OmegaConf.create(tree), check_model_data(tree["model"], source, trust_remote_code)

@@ -1,5 +1,6 @@
 """A run folder's `.hydra/config.yaml` is data: `export` and `eval eval.ckpt_path=...` build nothing it names but
-our own model loader, however the target is reached (directly, through an interpolation, anywhere in the tree)."""
+our own model loader, however the target is reached (directly, through an interpolation, from anywhere in the
+tree); targets outside `model` are never built at all."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from omegaconf import OmegaConf
 from audio_thinker.cli import compose_run, main
 from audio_thinker.eval.run import evaluate
 from audio_thinker.eval.weights import load_eval_policy
-from audio_thinker.models.run_config import UnsafeConfigError, check_model_config, packaged_targets, read_run_config
+from audio_thinker.models.run_config import UnsafeConfigError, check_model_config, read_run_config
 from tests.helpers.configs import CONFIGS
 
 TINY = {"_target_": "audio_thinker.models.loading.load_policy", "path": "tiny-qwen2-audio"}
@@ -61,10 +62,6 @@ ATTACKS = {
         "    - \"${oc.decode:'{_target_: pathlib.Path.touch, _args_: [{_target_: pathlib.Path, _args_: [VICTIM]}]}'}\"",
         "model.lora.target_modules[0]._target_='pathlib.Path.touch'",
     ),
-    "a target outside model": (
-        "callbacks:\n  evil: {_target_: builtins.open, file: VICTIM, mode: w}\nmodel:\n" + TINY_YAML,
-        "callbacks.evil._target_='builtins.open'",
-    ),
     "an escaped interpolation that resolves to one": (
         "evil: {_target_: builtins.open, file: VICTIM, mode: w}\nmodel:\n" + TINY_YAML + "  lora: \\${evil}\n",
         "model.lora still holds an interpolation",
@@ -102,8 +99,28 @@ def test_every_packaged_config_passes_as_a_run_config(tmp_path):
         path.write_text(OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])))
         _, model = read_run_config(path)
         assert model == OmegaConf.create(OmegaConf.to_container(cfg.model, resolve=True)), overrides
-    expected = {"audio_thinker.models.loading.load_policy", "lightning.Trainer", "peft.LoraConfig"}
-    assert expected | {"audio_thinker.rewards.judge.cache.JudgeCache"} <= packaged_targets()  # README's cache too
+
+
+@pytest.mark.parametrize("command", [_export, _eval], ids=["export", "eval"])
+def test_a_target_outside_model_is_never_built(tmp_path, command):
+    """Only `model` is built from a run's config: anything else, a user's own reward or an attacker's call, is
+    text. The command reads the config without refusing it, and the call never runs."""
+    victim = tmp_path / "victim"
+    text = f"reward:\n  terms:\n    evil: {{_target_: builtins.open, file: {victim}, mode: w}}\nmodel:\n" + TINY_YAML
+    run_cfg, model = read_run_config(_write(tmp_path / "config.yaml", text))
+    assert run_cfg.reward.terms.evil._target_ == "builtins.open" and model._target_ == TINY["_target_"]
+    try:
+        command(_run_folder(tmp_path, text), tmp_path)
+    except UnsafeConfigError:
+        raise
+    except BaseException:  # past the config; the stub checkpoint may stop the command there
+        pass
+    assert not victim.exists()
+
+
+def _write(path, text: str):
+    path.write_text(text)
+    return path
 
 
 # -- round one, moved here from tests/integration/test_export.py ------------------------------------------------
