@@ -13,7 +13,7 @@ clock and on CPU time, and a target counts as met only when its interval clears 
     python tools/bench_step.py --preset paper           # 7B-shaped LM cut to --layers, LoRA + checkpointing (hours)
     python tools/bench_step.py --audio whisper-large    # encoder comparison at the real Whisper-large shape, 30 s
     python tools/bench_step.py --preset paper --device cuda   # + absolute 7B QLoRA NF4 step: time, tokens/s, memory
-    python tools/bench_step.py --readme                 # rewrite README's performance table from the saved JSONs
+    python tools/bench_step.py --readme                 # rewrite docs/performance.md's tables from the saved JSONs
 
 The last line is machine readable: `ratio_vs_trl=<x> overhead_pct=<y> encoder_calls_per_step=<n>
 examples_per_step=<m> ratio_ci_high=<h> overhead_tight_pct=<t>` (ours / strongest TRL; ours vs the naive floor;

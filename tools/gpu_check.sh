@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU runs of the step benchmark (README, "--preset paper") on a lent GPU machine without internet, in about
-# 7 minutes. From the repository root, with the wheels of tools/gpu_wheels.sh in .whl/:
+# The GPU runs of the step benchmark (docs/performance.md, "--preset paper") on a lent GPU machine without internet,
+# in about 7 minutes. From the repository root, with the wheels of tools/gpu_wheels.sh in .whl/:
 #
 #     OUT=/some/folder bash tools/gpu_check.sh
 #

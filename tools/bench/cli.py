@@ -242,12 +242,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-naive", action="store_true", help="do not run the naive floor")
     p.add_argument("--skip-absolute", action="store_true", help="paper preset on CUDA: no absolute 7B QLoRA run")
     p.add_argument("--profile", action="store_true", help="also split our step into timed phases")
-    p.add_argument("--name", help="the run's name in the README table (default: the preset)")
+    p.add_argument("--name", help="the run's name in the performance table (default: the preset)")
     p.add_argument("--json", type=Path, help="where to write the results (default tools/bench/results/NAME.json)")
     p.add_argument(
         "--readme",
         action="store_true",
-        help="only regenerate the README's performance table from tools/bench/results/*.json",
+        help="only regenerate the tables of docs/performance.md from tools/bench/results/*.json",
     )
     ns = p.parse_args(argv)
     if ns.trl is None:
@@ -259,8 +259,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ns
 
 
-def update_readme(results: Path = RESULTS, readme: Path = ROOT / "README.md") -> None:
-    """Rewrite the README's performance table from every saved results file."""
+def update_readme(results: Path = RESULTS, readme: Path = ROOT / "docs" / "performance.md") -> None:
+    """Rewrite the performance tables of docs/performance.md from every saved results file."""
     docs = [json.loads(path.read_text()) for path in sorted(results.glob("*.json"))]
     readme.write_text(report.replace_readme_block(readme.read_text(), report.readme_block(docs)))
 
