@@ -1,5 +1,5 @@
 """Does the default run learn on any CPU? `audio-thinker train` from the shipped model, over training seeds and torch
-kernel settings, with the silenced-audio control; prints the table the README reports.
+kernel settings, with the silenced-audio control; prints the table docs/reproducibility.md reports.
 
     python tools/learning_matrix.py [--out runs/learning-matrix] [--seeds 0 1 2] [--jobs 2]
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's "What it learns" runs on the embedded default, one after another, with their plots and tables:
+# The "What it learns" runs (docs/what-it-learns.md) on the embedded default, one after another, with their plots
+# and tables:
 #
 #     bash tools/what_it_learns.sh [OUT]        # default OUT: runs/what-it-learns; ~20 minutes on a 2-core CPU
 #
