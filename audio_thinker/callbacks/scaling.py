@@ -12,10 +12,10 @@ import lightning as L
 import torch
 
 from audio_thinker.data.errors import SkippedExample
-from audio_thinker.data.example import AudioQAExample
 from audio_thinker.eval.predict import predict
 from audio_thinker.eval.scaling import ScalingCurve, curve_from_predictions
 from audio_thinker.eval.scaling_plot import plot_curve
+from audio_thinker.example import AudioQAExample
 from audio_thinker.loggers import log_figure
 from audio_thinker.models.decoding import Decoding
 

@@ -27,7 +27,7 @@ import torch
 import torchaudio.functional as AF
 
 from audio_thinker.data.errors import AudioLoadError
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 
 Truncation = Literal["head", "center", "tail"]
 TRUNCATIONS: tuple[str, ...] = ("head", "center", "tail")

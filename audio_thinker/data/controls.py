@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 from torch.utils.data import Dataset
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 
 AUDIO_CONTROLS = ("silence", "shuffle")
 

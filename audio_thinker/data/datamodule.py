@@ -23,9 +23,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from audio_thinker.data.audio import cap_audio
 from audio_thinker.data.controls import AudioControl, check_audio_control
 from audio_thinker.data.errors import DataError, SkippedExample, check_on_error, skip
-from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.generations import GenerationLoader, GenerationPlan
 from audio_thinker.data.skips import MAX_EMPTY_STEPS, MAX_SKIP_FRACTION, SkipLedger
+from audio_thinker.example import AudioQAExample
 
 
 def collate_examples(items: list[AudioQAExample | SkippedExample], max_audio_seconds: float | None = None) -> dict:

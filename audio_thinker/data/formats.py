@@ -33,7 +33,7 @@ from typing import Any
 
 from audio_thinker.data.containers import iter_raw_records
 from audio_thinker.data.errors import DataFormatError, Location
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 
 Adapter = Callable[[dict, Location, Path], AudioQAExample]
 

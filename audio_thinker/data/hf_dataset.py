@@ -33,8 +33,8 @@ from torch.utils.data import Dataset
 
 from audio_thinker.data.audio import Truncation, check_truncation, load_audio, load_audio_bytes
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, Location, SkippedExample, check_on_error, skip
-from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.formats import FORMATS, _bad_field, _choices, _gold, _missing, _text, detect_format
+from audio_thinker.example import AudioQAExample
 
 logger = logging.getLogger("audio_thinker.data")
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from audio_thinker.data.errors import DataFormatError, skip
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.models.processors import audio_token_count
 
 logger = logging.getLogger("audio_thinker.data")

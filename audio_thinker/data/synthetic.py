@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 
 DIFFICULTIES = ("easy", "medium", "hard")
 ORDINALS = ("first", "second")

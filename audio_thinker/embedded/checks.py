@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.parsing import parse_completion
 from audio_thinker.format.prompts import THINK, PromptTemplate
 from audio_thinker.format.tags import ANSWER_OPEN, THINK_CLOSE, THINK_OPEN

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.prompts import ADAPTIVE, THINK
 from audio_thinker.models.policy import Policy, PromptEncoding, render_prompts
 

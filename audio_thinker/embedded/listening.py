@@ -40,9 +40,9 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import Qwen2AudioProcessor
 
-from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.embedded.format_warm_start import THINK_SHARE, completion_nll, format_completion
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.prompts import ADAPTIVE, THINK
 from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy, render_prompts
 

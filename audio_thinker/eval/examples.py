@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from audio_thinker.data.errors import SkippedExample
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 
 log = logging.getLogger(__name__)
 

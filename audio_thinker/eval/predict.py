@@ -18,8 +18,8 @@ from itertools import islice
 import torch
 from tqdm import tqdm
 
-from audio_thinker.data.example import AudioQAExample
 from audio_thinker.eval.budget import budget_grid_generate
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.parsing import parse_completion
 from audio_thinker.format.scorers import SCORERS, get_scorer
 from audio_thinker.models.decoding import Decoding

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from audio_thinker.data.example import AudioQAExample
 from audio_thinker.eval.metrics import accuracy_by
 from audio_thinker.eval.predict import predict
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.scorers import get_scorer
 from audio_thinker.models.decoding import Decoding
 from audio_thinker.models.policy import Policy

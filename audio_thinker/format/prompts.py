@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from audio_thinker.format.options import options_block
 
 if TYPE_CHECKING:  # a type only: the format sits below the data layer
-    from audio_thinker.data.example import AudioQAExample
+    from audio_thinker.example import AudioQAExample
 
 Mode = Literal["think", "adaptive", "direct"]
 MODES: tuple[str, ...] = ("think", "adaptive", "direct")

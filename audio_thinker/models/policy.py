@@ -20,7 +20,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import Cache
 from transformers.masking_utils import create_bidirectional_mask
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.prompts import PromptTemplate
 from audio_thinker.models.divergence import with_finite_scores
 from audio_thinker.models.prompt_cache import (

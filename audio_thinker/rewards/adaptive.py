@@ -33,7 +33,7 @@ class AdaptiveThinkAccuracyReward(RewardTerm):
     well-formed wrong one. λ counts them in the denominator (all N completions) but not as thinking.
 
     >>> from audio_thinker.format.parsing import parse_completion
-    >>> from audio_thinker.data.example import AudioQAExample
+    >>> from audio_thinker.example import AudioQAExample
     >>> ex = AudioQAExample(id="1", question="Which tone is higher?", answer="second", choices=["first", "second"])
     >>> done = [parse_completion("<think>It rises.</think><answer>B</answer>"), parse_completion("<answer>B</answer>")]
     >>> # λ = 1/2, s/T = 1: γ = 1 for both modes; think+correct 1, no-think+correct 2

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.parsing import ParsedCompletion
 
 

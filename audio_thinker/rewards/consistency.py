@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.matching import match_option
 from audio_thinker.format.parsing import ParsedCompletion
 from audio_thinker.rewards.base import RewardInputs, RewardTerm

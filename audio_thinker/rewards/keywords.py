@@ -163,7 +163,7 @@ class KeywordReward(RewardTerm):
     (the same rule as every CESAR process reward).
 
     >>> from audio_thinker.format.parsing import parse_completion
-    >>> from audio_thinker.data.example import AudioQAExample
+    >>> from audio_thinker.example import AudioQAExample
     >>> ex = AudioQAExample(id="1", question="Which tone is higher?", answer="second", choices=["first", "second"])
     >>> done = parse_completion("<think>First, compare the pitch: because it rises, B.</think><answer>B</answer>")
     >>> # pattern {first, compare}: 2/3 · 1/3; logic {because}: 1/3 · 1/3; domain {pitch}: 1/4 · 1/3

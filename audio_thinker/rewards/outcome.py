@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.matching import choice_correct
 from audio_thinker.rewards.base import RewardInputs, RewardTerm
 
@@ -21,7 +21,7 @@ class AccuracyReward(RewardTerm):
     prompt a bare "B" names nothing.
 
     >>> from audio_thinker.format.parsing import parse_completion
-    >>> from audio_thinker.data.example import AudioQAExample
+    >>> from audio_thinker.example import AudioQAExample
     >>> ex = AudioQAExample(id="1", question="Which tone is higher?", answer="second", choices=["first", "second"])
     >>> done = [parse_completion("<answer>B</answer>"), parse_completion("<answer>first</answer>")]
     >>> AccuracyReward().score(RewardInputs(done, [ex, ex], [0, 0], [1, 1]))

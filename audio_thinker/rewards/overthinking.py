@@ -15,7 +15,7 @@ class OverthinkingReward(RewardTerm):
     under any combiner (NaN would be skipped, which some combiners read as "no opinion").
 
     >>> from audio_thinker.format.parsing import parse_completion
-    >>> from audio_thinker.data.example import AudioQAExample
+    >>> from audio_thinker.example import AudioQAExample
     >>> ex = AudioQAExample(id="1", question="Which tone is higher?", answer="second", choices=["first", "second"])
     >>> done = [parse_completion(t) for t in ("<think>The second.</think><answer>B</answer>", "<answer>B</answer>")]
     >>> OverthinkingReward(l_max=256).score(RewardInputs(done, [ex, ex], [64, 0], [1, 1]))  # 1 - 64/256; no think

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.rewards.base import RewardInputs, RewardTerm
 
 # The fields every example offers a reward as columns, when its dataset has no column of the same name.

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.parsing import ParsedCompletion
 from audio_thinker.models.policy import PromptEncoding
 

@@ -7,7 +7,7 @@ from functools import partial
 
 import torch
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.parsing import ParsedCompletion, parse_completion
 from audio_thinker.models.policy import Policy, render_prompts
 from audio_thinker.rollout.batch import Rollout

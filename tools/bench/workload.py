@@ -14,8 +14,8 @@ from typing import NamedTuple
 import numpy as np
 from torch.utils.data import Dataset
 
-from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.prompts import THINK, PromptTemplate
 from audio_thinker.models.policy import render_prompts
 

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.parsing import ParsedCompletion
 from audio_thinker.redaction import redact_urls
 from audio_thinker.rewards.base import RewardInputs, RewardTerm

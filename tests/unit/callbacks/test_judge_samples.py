@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from audio_thinker.callbacks.judge_samples import JudgeSamplesCallback
 from audio_thinker.callbacks.reward import RewardCallback
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.parsing import parse_completion
 from audio_thinker.rewards.base import RewardInputs
 from audio_thinker.rewards.judge.terms import JudgeThinkReward

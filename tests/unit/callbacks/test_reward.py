@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from audio_thinker.callbacks.reward import RewardCallback
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.parsing import parse_completion
 from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.rewards.base import RewardTerm

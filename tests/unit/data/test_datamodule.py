@@ -11,8 +11,8 @@ from torch.utils.data import Dataset
 from audio_thinker.data.datamodule import AudioQADataModule, SkipOnError, collate_examples
 from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.errors import AudioLoadError, SkippedExample
-from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.example import AudioQAExample
 from tests.helpers.configs import CONFIGS
 from tests.helpers.data import record, sine, write_audio, write_jsonl
 

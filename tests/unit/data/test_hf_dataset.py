@@ -15,8 +15,8 @@ datasets = pytest.importorskip(
 )
 
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, SkippedExample  # noqa: E402
-from audio_thinker.data.example import AudioQAExample  # noqa: E402
 from audio_thinker.data.hf_dataset import HFAudioQADataset  # noqa: E402
+from audio_thinker.example import AudioQAExample  # noqa: E402
 
 
 def tone(seconds: float, rate: int = 16_000, freq: float = 440.0) -> np.ndarray:

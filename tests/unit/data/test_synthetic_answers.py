@@ -13,8 +13,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import CONTOURS, DIFFICULTIES, ORDINALS, TASKS, SyntheticAudioQA, make_example
+from audio_thinker.example import AudioQAExample
 from tests.helpers.data import peak_hz
 
 RATE = 16_000

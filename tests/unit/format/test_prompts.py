@@ -6,8 +6,8 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from audio_thinker.data.example import AudioQAExample
 from audio_thinker.data.synthetic import TASKS, make_example
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.parsing import parse_completion
 from audio_thinker.format.prompts import (
     ADAPTIVE,

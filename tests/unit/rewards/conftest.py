@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.parsing import parse_completion
 from audio_thinker.rewards.base import RewardInputs
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.rewards.consistency import ConsistencyReward, answer_text
 
 THINK = "<think>A bowed violin plays the melody, not a piano.</think>"

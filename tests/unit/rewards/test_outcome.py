@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hydra.utils import instantiate
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.format.matching import choice_correct
 from audio_thinker.rewards.outcome import AccuracyReward, FormatReward
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audio_thinker.data.example import AudioQAExample
+from audio_thinker.example import AudioQAExample
 from audio_thinker.rewards.base import RewardInputs, RewardTerm
 from audio_thinker.rewards.judge.terms import JudgeThinkReward
 from audio_thinker.rewards.outcome import AccuracyReward
