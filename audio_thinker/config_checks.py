@@ -25,7 +25,7 @@ import math
 import os
 import re
 from collections.abc import Callable
-from types import SimpleNamespace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,6 +33,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from audio_thinker.checkpoints.resume_point import resume_point
 from audio_thinker.losses.config import build_loss, scale_rewards_of
 from audio_thinker.models.run_config import as_data
 from audio_thinker.models.sources import ModelSourceError, check_model_source
@@ -187,12 +188,9 @@ def check_resume(cfg: DictConfig) -> None:
     """`ckpt_path=last` needs a checkpoint in the run's checkpoint folder (else training would start afresh)."""
     if cfg.get("ckpt_path") != "last":
         return
-    from audio_thinker.callbacks.resume import prepare_resume  # imports lightning: only when resuming
-
     dirpath = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
-    folder = SimpleNamespace(checkpoint_callbacks=[SimpleNamespace(dirpath=dirpath)] if dirpath else [])
     try:
-        prepare_resume(folder, "last")
+        resume_point([Path(dirpath)] if dirpath else [], "last")
     except (FileNotFoundError, RuntimeError) as err:
         raise ConfigError(str(err)) from None
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from audio_thinker.format.options import option_letter
+
 
 @dataclass
 class AudioQAExample:
@@ -38,4 +40,4 @@ class AudioQAExample:
         """The option letter of the gold answer, or None for open questions."""
         if not self.choices or self.answer not in self.choices:
             return None
-        return chr(ord("A") + self.choices.index(self.answer))
+        return option_letter(self.choices.index(self.answer))

@@ -9,7 +9,7 @@ from fsspec.utils import get_protocol
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from audio_thinker.checkpoints.files import explained_read_errors, verify_checkpoint, write_atomically
-from audio_thinker.models.divergence import check_weights_finite
+from audio_thinker.checkpoints.finite_weights import check_weights_finite
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

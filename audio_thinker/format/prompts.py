@@ -15,15 +15,23 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from audio_thinker.format.options import options_block
 
-if TYPE_CHECKING:  # a type only: the format sits below the data layer
-    from audio_thinker.example import AudioQAExample
-
 Mode = Literal["think", "adaptive", "direct"]
 MODES: tuple[str, ...] = ("think", "adaptive", "direct")
+
+
+class Question(Protocol):
+    """What a template reads of an example. `audio_thinker.example.AudioQAExample` is one; it is described here,
+    not imported, because the example record stands on format/ (it letters its answer with `options`)."""
+
+    id: str
+    question: str
+    choices: list[str] | None
+    meta: dict
+
 
 THINK_INSTRUCTION = (
     "First think about the question step by step inside <think> </think>, using what you hear in the audio. "
@@ -126,11 +134,11 @@ class PromptTemplate:
         if self.mode not in MODES:
             raise ValueError(f"prompt mode must be one of {list(MODES)}, got {self.mode!r}")
 
-    def question(self, example: AudioQAExample) -> str:
+    def question(self, example: Question) -> str:
         """The question as asked (rephrased when `rephrase` is on)."""
         return rephrase_question(example.question, self.seed, example.id) if self.rephrase else example.question
 
-    def user_text(self, example: AudioQAExample) -> str:
+    def user_text(self, example: Question) -> str:
         """Question, options block (multiple choice only) and instruction, one per line."""
         parts = [self.question(example)]
         if example.choices:
@@ -139,7 +147,7 @@ class PromptTemplate:
             parts.append(self.instruction)
         return "\n".join(parts)
 
-    def messages(self, example: AudioQAExample, with_audio: bool = True) -> list[dict]:
+    def messages(self, example: Question, with_audio: bool = True) -> list[dict]:
         """Chat messages; the user turn starts with an audio part when `with_audio`, else is a plain string."""
         text = self.user_text(example)
         # The "audio" key matters: Qwen2-Audio's hub chat template tests `'audio' in content`, not the type.

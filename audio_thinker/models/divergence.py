@@ -5,29 +5,19 @@ A learning rate far too high (`optimizer.lr=1e3`) drives the weights to inf/NaN 
 too small for floating point (`rollout.temperature=1e-45`) turns finite scores into inf when divided by it. Either
 way torch's sampler fails with "probability tensor contains either inf, nan or element < 0" (on a GPU, a device-side
 assert), which names no setting. `FiniteScores` stops generation at the first such token with a `DivergenceError`
-that says which of the two it is; `check_weights_finite` keeps a checkpoint of diverged weights from being written,
-so the last checkpoint on disk holds the weights from before.
+that says which of the two it is; `audio_thinker.checkpoints.finite_weights.check_weights_finite` keeps a checkpoint
+of diverged weights from being written, so the last checkpoint on disk holds the weights from before.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from audio_thinker.checkpoints.files import nonfinite_weights
+from audio_thinker.checkpoints.finite_weights import LR_HINT, DivergenceError
 
-
-class DivergenceError(RuntimeError):
-    """Training or sampling produced NaN/inf; the message names the setting that most likely caused it."""
-
-
-LR_HINT = (
-    "the weights have diverged: optimizer.lr is most likely too high (lower it, e.g. by 10x, or clip gradients "
-    "with trainer.gradient_clip_val=1.0)"
-)
 RESUME_HINT = (
     "no checkpoint of diverged weights is written: resume from the last one (ckpt_path=last) once the setting is "
     "changed"
@@ -73,18 +63,3 @@ def with_finite_scores(generate_kwargs: dict[str, Any]) -> dict[str, Any]:
     processors = LogitsProcessorList(generate_kwargs.get("logits_processor") or [])
     processors.append(FiniteScores(temperature if temperature is not None else 1.0))
     return {**generate_kwargs, "logits_processor": processors}
-
-
-def check_weights_finite(checkpoint: dict[str, Any], path: Any) -> None:
-    """Raise a `DivergenceError` instead of writing `checkpoint` to `path` when its weights hold NaN or inf."""
-    broken = nonfinite_weights(checkpoint.get("state_dict") or {})
-    if not broken:
-        return
-    groups = [g for opt in checkpoint.get("optimizer_states") or [] for g in opt.get("param_groups", [])]
-    lrs = sorted({g["lr"] for g in groups if isinstance(g.get("lr"), float) and math.isfinite(g["lr"])})
-    lr = f" (optimizer.lr is {lrs[-1]:g} at this step)" if lrs else ""
-    raise DivergenceError(
-        f"step {checkpoint.get('global_step', '?')}: {len(broken)} weight tensor(s) hold NaN or inf "
-        f"({', '.join(broken[:3])}); {LR_HINT}{lr}. The checkpoint {path} is not written, so the last one on disk "
-        "holds the weights from before."
-    )

@@ -10,12 +10,11 @@ import zipfile
 
 import pytest
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import OmegaConf
 
-from audio_thinker.callbacks.resume import prepare_resume
 from audio_thinker.checkpoints.atomic_io import AtomicCheckpointIO
 from audio_thinker.checkpoints.files import CheckpointReadError, read_checkpoint
+from audio_thinker.checkpoints.resume_point import resume_point
 from audio_thinker.cli import main
 from audio_thinker.eval.weights import load_eval_policy
 from tests.helpers.training import fake_run
@@ -30,13 +29,6 @@ def corrupt(path, size: int = 4000) -> str:
         file.seek(member.header_offset + 100)  # past the local header, inside the tensor's bytes
         file.write(b"\xff" * min(size, member.file_size - 100))
     return member.filename
-
-
-class _Folder:
-    """What `prepare_resume` reads of a trainer: its checkpoint callbacks' folders."""
-
-    def __init__(self, dirpath) -> None:
-        self.checkpoint_callbacks = [ModelCheckpoint(dirpath=dirpath)]
 
 
 def _save(path, step: int, mtime: int) -> None:
@@ -62,10 +54,10 @@ def test_last_passes_over_a_checkpoint_whose_bytes_changed(tmp_path, caplog):
     _save(tmp_path / "step000004.ckpt", 4, 1001)
     _save(tmp_path / "last.ckpt", 4, 1002)
     corrupt(tmp_path / "last.ckpt")
-    assert prepare_resume(_Folder(tmp_path), "last") == str(tmp_path / "step000004.ckpt")
+    assert resume_point([tmp_path], "last") == str(tmp_path / "step000004.ckpt")
     assert f"{tmp_path / 'last.ckpt'} cannot be read" in caplog.text and "checksum" in caplog.text
     corrupt(tmp_path / "step000004.ckpt")
-    assert prepare_resume(_Folder(tmp_path), "last") == str(tmp_path / "step000002.ckpt")
+    assert resume_point([tmp_path], "last") == str(tmp_path / "step000002.ckpt")
 
 
 def test_export_refuses_a_damaged_checkpoint_and_nan_weights_and_writes_nothing(tmp_path):

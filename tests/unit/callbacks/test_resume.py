@@ -14,10 +14,10 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from audio_thinker.callbacks import resume
 from audio_thinker.callbacks.resume import RNGStateCallback
 from audio_thinker.checkpoints import files
 from audio_thinker.checkpoints.atomic_io import AtomicCheckpointIO
+from audio_thinker.checkpoints.resume_point import resume_point
 
 
 def _draws() -> list[float]:
@@ -129,13 +129,6 @@ def test_loading_defaults_to_weights_only(tmp_path):
     assert AtomicCheckpointIO().load_checkpoint(tmp_path / "code.ckpt", weights_only=False)["ratio"] == Fraction(1, 3)
 
 
-class _Folder:
-    """What `prepare_resume` reads of a trainer: its checkpoint callbacks' folders."""
-
-    def __init__(self, dirpath) -> None:
-        self.checkpoint_callbacks = [ModelCheckpoint(dirpath=dirpath)]
-
-
 def _checkpoints(folder, *names: str) -> None:
     for age, name in enumerate(names):  # oldest first
         AtomicCheckpointIO().save_checkpoint({"step": age}, folder / name)
@@ -148,7 +141,7 @@ def test_stale_temporaries_of_ours_are_removed_at_start_and_nothing_else(tmp_pat
     theirs = [tmp_path / ".notes.tmp", tmp_path / "step000004.ckpt.tmp", tmp_path / ".x.ckpt.NOTHEX12.tmp"]
     for path in ours + theirs:
         path.write_bytes(b"partial")
-    assert resume.prepare_resume(_Folder(tmp_path), None) is None
+    assert resume_point([tmp_path], None) is None
     assert not any(p.exists() for p in ours) and all(p.exists() for p in theirs)
     assert (tmp_path / "step000002.ckpt").exists()
 
@@ -157,9 +150,9 @@ def test_last_falls_back_to_the_newest_readable_checkpoint_when_last_ckpt_is_tru
     _checkpoints(tmp_path, "step000002.ckpt", "step000004.ckpt", "last.ckpt")
     data = (tmp_path / "last.ckpt").read_bytes()
     (tmp_path / "last.ckpt").write_bytes(data[: len(data) // 2])  # a copy cut short
-    assert resume.prepare_resume(_Folder(tmp_path), "last") == str(tmp_path / "step000004.ckpt")
+    assert resume_point([tmp_path], "last") == str(tmp_path / "step000004.ckpt")
     assert f"{tmp_path / 'last.ckpt'} cannot be read" in caplog.text and "resuming from" in caplog.text
-    assert resume.prepare_resume(_Folder(tmp_path), "other.ckpt") == "other.ckpt"  # explicit paths pass through
+    assert resume_point([tmp_path], "other.ckpt") == "other.ckpt"  # explicit paths pass through
 
 
 def test_last_takes_the_checkpoint_of_the_latest_step_not_the_file_named_last(tmp_path):
@@ -167,14 +160,14 @@ def test_last_takes_the_checkpoint_of_the_latest_step_not_the_file_named_last(tm
     for name, step, mtime in (("step000002.ckpt", 2, 1000), ("step000004.ckpt", 4, 1001), ("last.ckpt", 2, 1002)):
         AtomicCheckpointIO().save_checkpoint({"global_step": step}, tmp_path / name)
         os.utime(tmp_path / name, (mtime, mtime))
-    assert resume.prepare_resume(_Folder(tmp_path), "last") == str(tmp_path / "step000004.ckpt")
+    assert resume_point([tmp_path], "last") == str(tmp_path / "step000004.ckpt")
     AtomicCheckpointIO().save_checkpoint({"global_step": 4}, tmp_path / "last.ckpt")  # written next: a tie, newest
-    assert resume.prepare_resume(_Folder(tmp_path), "last") == str(tmp_path / "last.ckpt")
+    assert resume_point([tmp_path], "last") == str(tmp_path / "last.ckpt")
 
 
 def test_last_without_any_checkpoint_starts_fresh(tmp_path, caplog):
-    with caplog.at_level("INFO", logger="audio_thinker.callbacks.resume"):
-        assert resume.prepare_resume(_Folder(tmp_path / "checkpoints"), "last") is None
+    with caplog.at_level("INFO", logger="audio_thinker.checkpoints.resume_point"):
+        assert resume_point([tmp_path / "checkpoints"], "last") is None
     assert f"ckpt_path=last: no checkpoint in {tmp_path / 'checkpoints'} yet; starting a fresh run" in caplog.text
 
 
@@ -192,4 +185,4 @@ def test_loading_a_truncated_checkpoint_names_the_file_and_the_previous_one(tmp_
 def test_when_no_checkpoint_can_be_read_last_says_so(tmp_path):
     (tmp_path / "last.ckpt").write_bytes(b"PK\x03\x04 cut")
     with pytest.raises(files.CheckpointReadError, match="no checkpoint in .* can be read"):
-        resume.prepare_resume(_Folder(tmp_path), "last")
+        resume_point([tmp_path], "last")

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from audio_thinker.checkpoints.atomic_io import AtomicCheckpointIO
+from audio_thinker.checkpoints.finite_weights import DivergenceError
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.format.prompts import THINK
-from audio_thinker.models.divergence import DivergenceError
 from audio_thinker.models.loading import load_policy
 from audio_thinker.models.policy import render_prompts
 from audio_thinker.train import train

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
@@ -14,13 +13,11 @@ from audio_thinker.data.generations import GenerationPlan
 from audio_thinker.data.skips import SkipLedger
 from audio_thinker.loggers import log_table
 from audio_thinker.models.policy import PromptEncoding
+from audio_thinker.module import GRPOModule
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.engine import RolloutEngine, SamplingSettings
 from audio_thinker.rollout.engines import build_engine, engine_generation_kwargs
 from audio_thinker.rollout.sampler import sample_rollout
-
-if TYPE_CHECKING:  # the module imports the layers below it, never the reverse at run time
-    from audio_thinker.module import GRPOModule
 
 log = logging.getLogger(__name__)
 
