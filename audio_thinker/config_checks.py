@@ -14,7 +14,8 @@ A bad value should cost a second, not the minutes a 7B model takes to load. `che
 
 Before those, what a new user most often gets wrong: a value left `???` in the data config (`data.val.path`:
 hinting `data.val=null`), a `model.path` that is neither a local model directory nor a Hub id (or, under
-`HF_HUB_OFFLINE=1`, an id not in the cache), and `trainer.accelerator=gpu` on a machine without one.
+`HF_HUB_OFFLINE=1`, an id not in the cache), `trainer.accelerator=gpu` on a machine without one, and settings that
+cannot work together (`check_combination`: 4-bit weights under a strategy that shards parameters).
 
 Keys a config does not have are not checked: custom data or rollout configs keep working.
 """
@@ -184,6 +185,22 @@ def check_accelerator(cfg: DictConfig) -> None:
         )
 
 
+# Strategies that shard parameters: bitsandbytes 4-bit weights cannot be sharded by them.
+SHARDING = ("FSDPStrategy",)
+
+
+def check_combination(cfg: DictConfig) -> None:
+    """Settings that cannot work together, with the working alternative: 4-bit weights under a sharding strategy."""
+    strategy = cfg.trainer.get("strategy")
+    target = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
+    zero3 = "DeepSpeed" in target and strategy.get("stage") == 3
+    if cfg.model.get("quantization") and (target.endswith(SHARDING) or zero3):
+        raise ConfigError(
+            f"quant=qlora_nf4 (4-bit weights) cannot be sharded by {target.rsplit('.', 1)[-1]}"
+            f"{' stage 3' if zero3 else ''}: use strategy=ddp (or deepspeed_zero2), or quant=lora with fsdp"
+        )
+
+
 def check_resume(cfg: DictConfig) -> None:
     """`ckpt_path=last` needs a checkpoint in the run's checkpoint folder (else training would start afresh)."""
     if cfg.get("ckpt_path") != "last":
@@ -219,6 +236,7 @@ def check_train_config(cfg: DictConfig) -> None:
     check_data_values(cfg)
     check_model_path(cfg)
     check_accelerator(cfg)
+    check_combination(cfg)
     check_resume(cfg)
     check_rules(cfg, RULES)
     check_reward_weights(cfg)

@@ -16,7 +16,7 @@ from audio_thinker.data.prompt_length import fit_datamodule
 from audio_thinker.jobs import resume_path, set_cpu_threads
 from audio_thinker.loggers import finish_runs
 from audio_thinker.losses.config import build_loss, scale_rewards_of
-from audio_thinker.models.loading import resolve_dtype
+from audio_thinker.models.loading import build_policy
 from audio_thinker.module import GRPOModule
 from audio_thinker.redaction import redacted
 from audio_thinker.rewards.suite import RewardSuite, build_reward_suite
@@ -33,38 +33,14 @@ def instantiate_dict(nodes: DictConfig | None) -> list:
     return [instantiate(node) for node in (nodes or {}).values() if node is not None]
 
 
-# Strategies that shard parameters: bitsandbytes 4-bit weights cannot be sharded by them.
-SHARDING = ("FSDPStrategy",)
-
-
-def check_combination(cfg: DictConfig) -> None:
-    """Fail at start, with the working alternative, on settings that cannot work together."""
-    strategy = cfg.trainer.get("strategy")
-    target = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
-    zero3 = "DeepSpeed" in target and strategy.get("stage") == 3
-    if cfg.model.get("quantization") and (target.endswith(SHARDING) or zero3):
-        raise ValueError(
-            f"quant=qlora_nf4 (4-bit weights) cannot be sharded by {target.rsplit('.', 1)[-1]}"
-            f"{' stage 3' if zero3 else ''}: use strategy=ddp (or deepspeed_zero2), or quant=lora with fsdp"
-        )
-
-
 def build_module(cfg: DictConfig) -> GRPOModule:
     """Policy (+ reference), loss and optimizer as one LightningModule."""
     # _convert_="all": plain lists/dicts in optimizer state, so checkpoints load with torch's weights_only=True.
     scheduler = instantiate(cfg.scheduler, _convert_="all") if cfg.get("scheduler") else None
     optimizer = instantiate(cfg.optimizer, _convert_="all")
     validator = instantiate(cfg.validation) if cfg.get("validation") else None
-    return GRPOModule(build_policy(cfg), build_loss(cfg.loss), optimizer, scheduler, validator)
-
-
-def build_policy(cfg: DictConfig):
-    """The policy `cfg.model` describes, its `dtype` (`auto`: bfloat16 on a GPU that supports it, else float32)
-    decided for the device `cfg.trainer.accelerator` trains on."""
-    if "dtype" not in cfg.model:
-        return instantiate(cfg.model, _convert_="all")
-    dtype = resolve_dtype(cfg.model.dtype, str(cfg.trainer.get("accelerator", "auto")))
-    return instantiate(cfg.model, _convert_="all", dtype=dtype)
+    policy = build_policy(cfg.model, str(cfg.trainer.get("accelerator", "auto")))  # dtype for the training device
+    return GRPOModule(policy, build_loss(cfg.loss), optimizer, scheduler, validator)
 
 
 def build_trainer(cfg: DictConfig, suite: RewardSuite | None = None) -> L.Trainer:
@@ -98,7 +74,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLitLoggerTip())
     make_importable()  # a `_target_` of the user's own (my_rewards.brevity) imports from where they run
     check_train_config(cfg)  # every cheap part, before the model loads
-    check_combination(cfg)
     set_cpu_threads(cfg.get("cpu_threads"))
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)

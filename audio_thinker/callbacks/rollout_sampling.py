@@ -11,6 +11,7 @@ import torch
 
 from audio_thinker.data.generations import GenerationPlan
 from audio_thinker.data.skips import SkipLedger
+from audio_thinker.format.options import lettered_options
 from audio_thinker.loggers import log_table
 from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.module import GRPOModule
@@ -175,7 +176,7 @@ def completions_table(rollout: Rollout, max_rows: int) -> tuple[list[str], list[
     rows = []
     for i in range(min(max_rows, rollout.size)):
         ex, done = rollout.example_of(i), rollout.completions[i]
-        choices = " | ".join(options_block_lines(ex.choices)) if ex.choices else ""
+        choices = " | ".join(lettered_options(ex.choices)) if ex.choices else ""
         gold = ex.answer_letter or ex.answer
         values = [float(rollout.reward_terms[name][i]) for name in terms]
         rows.append(
@@ -194,11 +195,6 @@ def completions_table(rollout: Rollout, max_rows: int) -> tuple[list[str], list[
             ]
         )
     return columns, rows
-
-
-def options_block_lines(choices: list[str]) -> list[str]:
-    """Options as "A. text", the lettering the prompt uses."""
-    return [f"{chr(ord('A') + i)}. {choice}" for i, choice in enumerate(choices)]
 
 
 @torch.no_grad()

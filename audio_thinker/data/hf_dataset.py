@@ -35,6 +35,7 @@ from audio_thinker.data.audio import Truncation, check_truncation, load_audio, l
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, Location, SkippedExample, check_on_error, skip
 from audio_thinker.data.formats import FORMATS, _bad_field, _choices, _gold, _missing, _text, detect_format
 from audio_thinker.example import AudioQAExample
+from audio_thinker.format.options import is_option_letter, letter_index
 
 logger = logging.getLogger("audio_thinker.data")
 
@@ -368,7 +369,7 @@ def _row_answer(row: dict, column: str, choices: list[str] | None, where: Locati
             raise _bad_field(where, column, f"an option index in 0..{len(choices) - 1} ({choices})", value)
         return choices[value]
     answer = _text(row, column, where, FORMAT)
-    letter = ord(answer.upper()) - ord("A") if len(answer) == 1 and answer.isalpha() else -1
+    letter = letter_index(answer) if is_option_letter(answer) else -1
     folded = [choice.casefold() for choice in choices or []]
     if choices and 0 <= letter < len(choices) and answer.casefold() not in folded:
         return choices[letter]

@@ -23,9 +23,11 @@ from transformers import (
 )
 from transformers.models.whisper.modeling_whisper import sinusoids
 
+from audio_thinker.format.tags import TAGS
+
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
 # Reasoning tags are ordinary (decodable) added tokens, so one token each, as in recent Qwen tokenizers.
-TAG_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
+TAG_TOKENS = list(TAGS)
 
 # Qwen2-Audio's chat layout: system turn, user turn with "Audio 1: <|audio_bos|><|AUDIO|><|audio_eos|>" then text.
 CHAT_TEMPLATE = (

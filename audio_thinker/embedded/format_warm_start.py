@@ -20,7 +20,9 @@ from tqdm.auto import tqdm
 
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.example import AudioQAExample
+from audio_thinker.format.options import option_letter
 from audio_thinker.format.prompts import ADAPTIVE, THINK
+from audio_thinker.format.tags import completion_text
 from audio_thinker.models.policy import Policy, PromptEncoding, render_prompts
 
 OPENERS = (
@@ -47,16 +49,16 @@ def format_completion(
     """
     choices = example.choices or [example.answer]
     pick = int(rng.integers(len(choices)))
-    answer = chr(ord("A") + pick) if letters else choices[pick]
+    answer = option_letter(pick) if letters else choices[pick]
     if not think:
         # Sometimes an empty think block: the shape budget forcing uses for a zero reasoning budget.
-        return f"<think></think><answer>{answer}</answer>" if rng.random() < 0.3 else f"<answer>{answer}</answer>"
+        return completion_text(answer, think="" if rng.random() < 0.3 else None)
     if describe:  # one place where the answer is chosen, after what was heard
         reason = (hesitation(rng) if hesitate else "") + f"I hear {example.meta['caption']}."
     else:
         opener = OPENERS[int(rng.integers(len(OPENERS)))]
         reason = f"{opener} It seems to be {choices[pick]}, so the answer is {answer}."
-    return f"<think>{reason}</think><answer>{answer}</answer>"
+    return completion_text(answer, think=reason)
 
 
 # An overthinking habit for the listening model to start with: up to three hesitations before it says what it

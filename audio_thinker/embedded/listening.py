@@ -44,6 +44,7 @@ from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.embedded.format_warm_start import THINK_SHARE, completion_nll, format_completion
 from audio_thinker.example import AudioQAExample
 from audio_thinker.format.prompts import ADAPTIVE, THINK
+from audio_thinker.format.tags import completion_text
 from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy, render_prompts
 
 LISTENING_TASKS = ("pitch_compare", "loudness_compare")
@@ -119,7 +120,7 @@ def listening_pool(size: int = 512, seed: int = 0) -> list[AudioQAExample]:
 
 def reasoning_completion(example: AudioQAExample) -> str:
     """The clip's description, then the answer it implies."""
-    return f"<think>I hear {example.meta['caption']}.</think><answer>{example.answer}</answer>"
+    return completion_text(example.answer, think=f"I hear {example.meta['caption']}.")
 
 
 def reasoning_loss(policy: Qwen2AudioPolicy, examples: list[AudioQAExample]) -> torch.Tensor:

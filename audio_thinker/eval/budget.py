@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from audio_thinker.format.tags import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
+from audio_thinker.format.tags import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, completion_text
 from audio_thinker.models.decoding import Decoding
 from audio_thinker.models.policy import Policy, PromptEncoding
 
@@ -144,7 +144,7 @@ def budget_forced_generate(
 def forced_completion(think: Segment, answer: Segment) -> ForcedCompletion:
     """The completion text and counts of one reasoning segment and its answer segment."""
     return ForcedCompletion(
-        text=f"{THINK_OPEN}{think.text}{THINK_CLOSE}{ANSWER_OPEN}{answer.text}{ANSWER_CLOSE}",
+        text=completion_text(answer.text, think=think.text),
         think_tokens=think.length,
         answer_tokens=answer.length,
         think_closed=think.ended != "budget",

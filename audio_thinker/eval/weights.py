@@ -12,12 +12,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from audio_thinker.checkpoints.hf_folders import EvalWeights
 from audio_thinker.models.export import load_checkpoint_into
-from audio_thinker.models.loading import quiet_peft, resolve_dtype
+from audio_thinker.models.loading import build_policy, quiet_peft
 from audio_thinker.models.policy import Policy
 from audio_thinker.models.run_config import check_model_config, read_run_config
 
@@ -57,8 +56,7 @@ def load_eval_policy(
     model_cfg = eval_model_config(model_cfg, ckpt_path, run_config)
     if ckpt_path:  # loading a run's weights: the model is rebuilt only by our own loaders, as `export` does
         model_cfg = check_model_config(model_cfg, "the eval config (model)", trust_remote_code=True)  # user's flag
-    extra = {"dtype": resolve_dtype(model_cfg.dtype, device)} if "dtype" in model_cfg else {}
-    policy = instantiate(model_cfg, _convert_="all", **extra)  # as training builds it
+    policy = build_policy(model_cfg, device)  # as training builds it
     if adapter:
         policy = attach_adapter(policy, adapter)
     if ckpt_path:  # its `policy.*` weights, read with weights_only=True; the model config must match the run's

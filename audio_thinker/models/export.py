@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from audio_thinker.checkpoints.files import CheckpointReadError, nonfinite_weights, read_checkpoint
 from audio_thinker.checkpoints.hf_folders import lightning_checkpoint
 from audio_thinker.models.families import family_of
+from audio_thinker.models.loading import build_policy
 from audio_thinker.models.model_card import model_card, write_card
 from audio_thinker.models.policy import Policy
 from audio_thinker.models.run_config import UnsafeConfigError as UnsafeConfigError  # imported from here too
@@ -98,8 +99,6 @@ def rebuild_policy(
     The base is loaded unquantized: a QLoRA run's adapter is the same on a full-precision base, and merging needs
     one. `model.dtype=auto` resolves to the dtype the checkpoint records (that of the training device).
     """
-    from hydra.utils import instantiate
-
     config_path = run_config_path(ckpt_path, config_path)
     run_cfg, model_cfg = read_run_config(config_path, trust_remote_code)
     checkpoint = read_checkpoint(ckpt_path)
@@ -107,7 +106,7 @@ def rebuild_policy(
     if dtype == "auto":
         dtype = checkpoint.get("model_dtype", "auto")
     log.info("rebuilding the model from %s in %s", config_path, dtype)
-    policy = instantiate(model_cfg, _convert_="all", dtype=dtype, quantization=None, gradient_checkpointing=False)
+    policy = build_policy(model_cfg, dtype=dtype, quantization=None, gradient_checkpointing=False)  # checked config
     load_checkpoint_into(policy, ckpt_path, checkpoint)
     return policy, run_cfg, checkpoint
 

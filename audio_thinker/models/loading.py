@@ -8,6 +8,8 @@ import os
 import warnings
 
 import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 from torch import nn
 
 from audio_thinker.models.adapter_start import adapter_base, merge_adapter
@@ -41,6 +43,19 @@ def resolve_dtype(dtype: str, device: str = "auto") -> str:
             "use model.dtype=auto (float32 here, bfloat16 on a GPU that supports it) or float32"
         )
     return dtype
+
+
+def build_policy(model_cfg: DictConfig, device: str = "auto", **overrides) -> Policy:
+    """The policy a `model` config describes, built the one way training, evaluation and export build it.
+
+    `model.dtype` is resolved for `device` (`resolve_dtype`: `auto` is bfloat16 on a GPU that supports it, else
+    float32); `overrides` go to the loader as they are (export: the checkpoint's dtype, no quantization). Training
+    passes its own composed config; eval and export pass only the `model` node `models.run_config` resolved and
+    checked (our loaders and their settings, nothing else), never a run folder's raw config.
+    """
+    if "dtype" in model_cfg and "dtype" not in overrides:
+        overrides["dtype"] = resolve_dtype(model_cfg.dtype, device)
+    return instantiate(model_cfg, _convert_="all", **overrides)
 
 
 def load_policy(

@@ -7,9 +7,9 @@ from omegaconf import OmegaConf
 
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.format.prompts import THINK
+from audio_thinker.models.loading import build_policy
 from audio_thinker.rollout.engine import SamplingSettings
 from audio_thinker.rollout.sampler import sample_rollout
-from audio_thinker.train import build_policy
 from tests.helpers.configs import compose_train
 
 
@@ -28,7 +28,7 @@ def fake_run(tmp_path, overrides, step=7, model_dtype=None):
     """A run folder as training leaves it, without training: its config and a checkpoint of perturbed weights."""
     run = tmp_path / "run"
     cfg = compose_train(run, overrides)
-    policy = build_policy(cfg)
+    policy = build_policy(cfg.model, cfg.trainer.accelerator)
     torch.manual_seed(0)
     with torch.no_grad():  # LoRA B starts at zero: give every trainable weight an effect to reproduce
         for param in policy.parameters():

@@ -9,9 +9,10 @@ import torch
 from hydra.utils import instantiate
 
 from audio_thinker.callbacks.reward import RewardCallback
+from audio_thinker.config_checks import check_combination
 from audio_thinker.losses.config import build_loss
 from audio_thinker.models.four_bit import packed_4bit_layers
-from audio_thinker.train import build_module, build_trainer, check_combination
+from audio_thinker.train import build_module, build_trainer
 from tests.helpers.configs import FAST, FAST_SYNTHETIC
 from tests.helpers.rewards import LENGTH_REWARD
 from tests.helpers.runs import run_cli

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from audio_thinker.cli import compose_run
 from audio_thinker.data.datamodule import AudioQADataModule
 from audio_thinker.losses.config import build_loss
+from audio_thinker.models.loading import build_policy
 from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy
 from audio_thinker.module import GRPOModule
 from audio_thinker.rollout.engines import ENGINES
@@ -132,7 +133,7 @@ class StepTimer(L.Callback):
 
 def build_naive_module(cfg: DictConfig, group_size: int) -> GRPOModule:
     """Our module around `NaiveAudioPolicy` (audio re-encoded for every sample in every pass)."""
-    loaded = instantiate(cfg.model, _convert_="all")
+    loaded = build_policy(cfg.model, str(cfg.trainer.get("accelerator", "auto")))
     policy = NaiveAudioPolicy(loaded.model, loaded.processor)
     policy.group_size = group_size
     return GRPOModule(policy, build_loss(cfg.loss), instantiate(cfg.optimizer, _convert_="all"))

@@ -18,12 +18,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from audio_thinker.format.tags import THINK_CLOSE, THINK_OPEN
+
 _NUMBER = r"(-?\d+(?:[.,]\d+)?)"
 _OVER = rf"(?:\s*(?:/|out\s+of)\s*{_NUMBER})?"
 _LABELLED = re.compile(rf"\b(?:score|rating|grade)\b[^\w-]{{0,6}}(?:is\s+)?{_NUMBER}{_OVER}")
 _FRACTION = re.compile(rf"{_NUMBER}\s*(?:/|out\s+of)\s*{_NUMBER}")
 _BARE = re.compile(rf"^[^\w-]*{_NUMBER}[^\w%]*$")
-_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)
+_THINK = re.compile(rf"{re.escape(THINK_OPEN)}.*?(?:{re.escape(THINK_CLOSE)}|$)", re.DOTALL)  # Qwen3 writes ours
 _VERDICT_WORDS = {
     "yes": 1.0,
     "true": 1.0,

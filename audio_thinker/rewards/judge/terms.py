@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from audio_thinker.example import AudioQAExample
+from audio_thinker.format.options import options_block
 from audio_thinker.format.parsing import ParsedCompletion
 from audio_thinker.redaction import redact_urls
 from audio_thinker.rewards.base import RewardInputs, RewardTerm
@@ -57,7 +58,7 @@ def options_text(example: AudioQAExample) -> str:
     """Options as "A. text" lines, or a note for open questions."""
     if not example.choices:
         return "(open question, no options)"
-    return "\n".join(f"{chr(ord('A') + i)}. {choice}" for i, choice in enumerate(example.choices))
+    return options_block(example.choices)
 
 
 def fill(template: str, fields: dict[str, str]) -> str:
