@@ -77,14 +77,17 @@ def compose_run(output_dir: str | Path, overrides: list[str] | tuple[str, ...] =
 def _train(cfg: DictConfig) -> float | None:
     """Train; in a multirun, return the run's objective (what a Hydra sweeper such as Optuna optimises)."""
     hydra_cfg = HydraConfig.get()
+    ranked = hydra_cfg.mode == RunMode.MULTIRUN and jobs.ranks_jobs(hydra_cfg.sweeper)
+    if ranked:
+        jobs.check_objective(cfg)  # before the model loads
     shared_machine = hydra_cfg.launcher.get("_target_") in jobs.SHARED_MACHINE_LAUNCHERS
     with jobs.gpu_of_its_own() if shared_machine else contextlib.nullcontext():  # before anything touches CUDA
         from audio_thinker.train import train  # heavy imports only once a command runs
 
         metrics = train(cfg)
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return None  # nobody reads it: a finished single run never fails over its objective's name
-    return jobs.objective_value(metrics, cfg.objective.metric, cfg.objective.get("fallback"))
+    if not ranked:  # a single run, or Hydra's basic sweeper: nobody reads it, so no run fails over it
+        return metrics.get(cfg.objective.metric)
+    return jobs.objective_value(metrics, cfg.objective.metric)
 
 
 def _eval(cfg: DictConfig) -> None:

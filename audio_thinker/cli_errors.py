@@ -22,6 +22,7 @@ USER_ERRORS = {
     "audio_thinker.checkpoints.files.CheckpointReadError",
     "audio_thinker.rewards.base.RewardAbort",
     "audio_thinker.rollout.vllm_engine.ServerError",
+    "audio_thinker.jobs.ObjectiveError",
     "builtins.FileNotFoundError",  # a path on the command line that is not there (ckpt_path=...)
     "builtins.IsADirectoryError",
     "builtins.NotADirectoryError",

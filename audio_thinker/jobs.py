@@ -1,6 +1,7 @@
 """What a training job needs from the launcher that started it: its objective, its GPU, and whether to resume.
 
-- `objective_value`: the number `audio-thinker train` returns, so Hydra sweepers (Optuna) can optimise a run.
+- `objective_value`: the number `audio-thinker train` returns, so Hydra sweepers (Optuna) can optimise a run
+  (`check_objective` checks before training that the run will measure it).
 - `gpu_of_its_own`: jobs that a local parallel launcher (joblib) runs side by side on one machine each train on
   one GPU of their own, held with a file lock while the job runs.
 - `resume_path`: a job that Slurm requeued or torchrun restarted continues from its last checkpoint.
@@ -43,25 +44,58 @@ def set_cpu_threads(threads: int | str | None) -> None:
 
 
 # -- the objective a sweeper optimises ----------------------------------------------------------------------------
-def objective_value(metrics: Mapping[str, float], metric: str, fallback: str | None = None) -> float:
-    """The final value of `metric` (e.g. `val/accuracy`), else of `fallback` (e.g. `reward/total`).
+class ObjectiveError(ValueError):
+    """A sweep trial's objective cannot be measured or read: the sweeper would rank the trial on nothing."""
 
-    The fallback covers runs without validation; using it is logged. A missing or non-finite value is an error
-    naming the tags that were logged, since a sweeper would otherwise rank the run on nothing.
+
+# Hydra's own sweeper (plain `-m`) runs every job and reads no return value; others (Optuna) rank jobs by it.
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def ranks_jobs(sweeper: Mapping) -> bool:
+    """Whether the multirun's sweeper (`hydra.sweeper`) ranks its jobs by their objective (Optuna does)."""
+    return sweeper.get("_target_") != BASIC_SWEEPER
+
+
+def check_objective(cfg: Mapping) -> None:
+    """Before a ranked trial trains: a `val/*` objective needs validation switched on and a validation set.
+
+    Raised here, not after the trial's training, so the first trial fails in seconds instead of the last.
     """
-    for tag in (metric, fallback):
-        if tag is None or tag not in metrics:
-            continue
-        value = float(metrics[tag])
-        if not math.isfinite(value):
-            raise ValueError(f"objective: the final {tag} is {value}; a sweeper cannot rank a run on it")
-        if tag != metric:
-            log.warning("objective: %s was never logged (no validation?); returning the final %s", metric, tag)
-        return value
-    raise ValueError(
-        f"objective: neither objective.metric={metric!r} nor objective.fallback={fallback!r} was logged; "
-        f"logged tags: {sorted(metrics)}. Set objective.metric to one of them."
-    )
+    metric = cfg["objective"]["metric"]
+    if not str(metric).startswith("val/"):
+        return
+    if not cfg.get("validation"):
+        raise ObjectiveError(
+            f"objective.metric={metric} is measured by validation, which validation=null switches off: keep "
+            "validation on (the default) for a search, or rank trials by another logged metric (objective.metric=...)"
+        )
+    if cfg["data"].get("val") is None:
+        raise ObjectiveError(f"objective.metric={metric} is measured on data.val, which is null: give the search one")
+
+
+def objective_value(metrics: Mapping[str, float], metric: str) -> float:
+    """The final value of `metric` (e.g. `val/accuracy`): what a sweeper ranks the run by.
+
+    There is no fallback: a reward in its place would rank trials by the very weights a reward search moves.
+    A missing or non-finite value is an `ObjectiveError` naming the tags that were logged.
+    """
+    if metric not in metrics:
+        why = (
+            " (no validation ran after a training step: only before the first, if at all. hparams_search configs "
+            "add callbacks.validate_after_last_step, which validates the final weights; add it to your own "
+            "search's runs too)"
+            if metric.startswith("val/")
+            else ""
+        )
+        raise ObjectiveError(
+            f"objective: objective.metric={metric!r} was not logged by the end of the run{why}; logged tags: "
+            f"{sorted(metrics)}. Rank trials by one of them with objective.metric=<tag>."
+        )
+    value = float(metrics[metric])
+    if not math.isfinite(value):
+        raise ObjectiveError(f"objective: the final {metric} is {value}; a sweeper cannot rank a run on it")
+    return value
 
 
 # -- one GPU per job on a shared machine --------------------------------------------------------------------------

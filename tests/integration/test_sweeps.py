@@ -64,11 +64,11 @@ def test_a_two_run_sweep_runs_each_job_in_its_own_process_and_folder(launcher, t
     summary = {run.name: run for run in summarize_sweep(tmp_path, tmp_path, last_n=1)}
     assert set(summary) == {"0", "1"} and summary["1"].overrides["loss.beta"] == "0.04"
     assert all(summary[str(job_number(run))].values["reward/total"] == pytest.approx(final_reward(run)) for run in runs)
-    if launcher == "submitit_local":  # each job's return value: its objective (here the final reward/total)
-        for run in runs:
+    if launcher == "submitit_local":  # each job's return value: its objective, when logged (here validation ran
+        for run in runs:  # before the first step only, and the basic sweeper reads no value, so no job fails over it)
             (result_file,) = _result_of(tmp_path, run)
             status, job = pickle.loads(result_file.read_bytes())
-            assert status == "success" and job.return_value == pytest.approx(final_reward(run))
+            assert status == "success" and job.return_value is None
 
 
 def _result_of(sweep_dir: Path, run: Path) -> list[Path]:
@@ -81,10 +81,16 @@ def _result_of(sweep_dir: Path, run: Path) -> list[Path]:
     return found
 
 
+def final_accuracy(run_dir: Path) -> list[tuple[int, float]]:
+    """The run's logged val/accuracy, (step, value) in step order."""
+    return read_scalars(run_dir / "tensorboard", "val/accuracy")
+
+
 @needs("hydra_plugins.hydra_optuna_sweeper")
 @needs("hydra_plugins.hydra_joblib_launcher")
-def test_an_optuna_search_of_three_parallel_trials_returns_the_best_objective(tmp_path):
+def test_an_optuna_search_of_three_parallel_trials_maximises_the_final_held_out_accuracy(tmp_path):
     # The three trials go to the launcher at once (sweeper.n_jobs) and run in two worker processes side by side.
+    # A high learning rate and a reward weight that differs between trials: trained 2 steps, they answer differently.
     result = run_cli(
         "train",
         "-m",
@@ -94,6 +100,7 @@ def test_an_optuna_search_of_three_parallel_trials_returns_the_best_objective(tm
         "hydra/launcher=local_parallel",
         *SWEEP,
         *LENGTH,
+        "optimizer.lr=0.05",
         "+reward.terms.length.weight=interval(0.1, 2)",
         f"hydra.sweep.dir={tmp_path}",
     )
@@ -102,15 +109,37 @@ def test_an_optuna_search_of_three_parallel_trials_returns_the_best_objective(tm
     assert [job_number(t) for t in trials] == [0, 1, 2]  # folders `<n>_<sampled weights>`
     assert all([step for step, _ in read_scalars(t / "tensorboard", "reward/total")] == [0, 1] for t in trials)
     assert len({(t / "pid").read_text() for t in trials}) == 2  # hydra.launcher.n_jobs: 2 on a machine without GPUs
-    finals = {str(job_number(t)): final_reward(t) for t in trials}  # no validation here: the objective is reward/total
-    assert len(set(finals.values())) == 3  # the weight of the length reward differs between trials
+    # The objective: held-out accuracy of each trial's final weights, validated after its last step (2) although
+    # the interval (20) does not land there; never the reward whose weights the search moves.
+    assert all([step for step, _ in final_accuracy(t)] == [0, 2] for t in trials)
+    finals = {str(job_number(t)): final_accuracy(t)[-1][1] for t in trials}
     best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
     assert best["best_value"] == pytest.approx(max(finals.values()))  # maximised
+    assert best["best_value"] not in [pytest.approx(final_reward(t)) for t in trials]
     best_trial = trials[int(max(finals, key=finals.get))]
     overrides = yaml.safe_load((best_trial / ".hydra" / "overrides.yaml").read_text())
     assert f"+reward.terms.length.weight={best['best_params']['+reward.terms.length.weight']}" in overrides
+    assert "never logged" not in result.stderr + result.stdout and "objective" not in result.stderr
     summary = summarize_sweep(tmp_path, tmp_path, last_n=1)  # the last step alone: the objective's value
-    assert {run.name: run.values["reward/total"] for run in summary} == pytest.approx(finals)
+    assert {run.name: run.values["val/accuracy"] for run in summary} == pytest.approx(finals)
+
+
+@needs("hydra_plugins.hydra_optuna_sweeper")
+def test_a_search_ranking_by_validation_with_validation_off_fails_before_any_model_loads(tmp_path):
+    result = run_cli(
+        "train",
+        "-m",
+        "hparams_search=cesar_weights",
+        "hydra.sweeper.n_trials=1",
+        *SWEEP,
+        "validation=null",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 1
+    assert "error: objective.metric=val/accuracy is measured by validation, which validation=null switches off" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr and not list(tmp_path.glob("*/tensorboard"))
 
 
 @needs("hydra_plugins.hydra_submitit_launcher")

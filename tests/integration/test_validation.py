@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from audio_thinker.jobs import ObjectiveError, objective_value
 from audio_thinker.train import train
 from tests.helpers.tb import read_scalars, scalar_tags
 
@@ -56,3 +57,21 @@ def test_only_a_whole_sanity_check_is_the_step_0_baseline(train_cfg, tmp_path, s
     train(cfg)
     steps_logged = [step for step, _ in read_scalars(tmp_path / "tensorboard", "val/accuracy")]
     assert steps_logged == ([0, 1] if steps == "-1" else [1])  # 2 of 3 batches would be no baseline
+
+
+def test_a_sweep_trial_validates_its_final_weights_and_fails_without_a_final_validation(train_cfg, tmp_path):
+    """A 2-step run under the recipe's interval of 20 validates before its first step only; the sweep objective
+    (hparams_search configs add the callback) is then the final weights' accuracy, never a stale or absent one."""
+    callback = "+callbacks.last._target_=audio_thinker.callbacks.final_validation.ValidateAfterLastStep"
+    base = ["trainer.max_steps=2", "data.val.size=2", *QUIET]
+    for name, extra in (("with", [callback]), ("without", [])):
+        metrics = train(train_cfg([*base, *extra, f"logger.tensorboard.save_dir={tmp_path / name}"]))
+        steps = [step for step, _ in read_scalars(tmp_path / name / "tensorboard", "val/accuracy")]
+        if name == "with":
+            assert steps == [0, 2]
+            final = read_scalars(tmp_path / name / "tensorboard", "val/accuracy")[-1][1]
+            assert objective_value(metrics, "val/accuracy") == final
+        else:
+            assert steps == [0]
+            with pytest.raises(ObjectiveError, match="no validation ran after a training step"):
+                objective_value(metrics, "val/accuracy")

@@ -12,20 +12,44 @@ from omegaconf import OmegaConf
 from audio_thinker import jobs
 
 
-def test_the_objective_is_the_metric_else_the_fallback():
-    metrics = {"val/accuracy": 0.75, "reward/total": 1.5}
-    assert jobs.objective_value(metrics, "val/accuracy", "reward/total") == 0.75
-    assert jobs.objective_value({"reward/total": 1.5}, "val/accuracy", "reward/total") == 1.5
+def test_the_objective_is_the_metric_with_no_fallback_to_a_reward():
+    assert jobs.objective_value({"val/accuracy": 0.75, "reward/total": 1.5}, "val/accuracy") == 0.75
+    # A reward in its place would rank a reward-weight search by the weights it moves: the trial fails instead.
+    with pytest.raises(jobs.ObjectiveError, match=r"'val/accuracy' was not logged .*validate_after_last_step"):
+        jobs.objective_value({"reward/total": 1.5}, "val/accuracy")
 
 
 def test_an_objective_never_logged_names_the_logged_tags():
-    with pytest.raises(ValueError, match=r"objective\.metric='val/acc'.*logged tags: \['loss/kl', 'reward/total'\]"):
-        jobs.objective_value({"reward/total": 1.0, "loss/kl": 0.1}, "val/acc", None)
+    with pytest.raises(ValueError, match=r"objective\.metric='loss/x'.*logged tags: \['loss/kl', 'reward/total'\]"):
+        jobs.objective_value({"reward/total": 1.0, "loss/kl": 0.1}, "loss/x")
 
 
 def test_a_non_finite_objective_is_an_error():
-    with pytest.raises(ValueError, match="reward/total is nan"):
-        jobs.objective_value({"reward/total": math.nan}, "val/accuracy", "reward/total")
+    with pytest.raises(jobs.ObjectiveError, match="val/accuracy is nan"):
+        jobs.objective_value({"val/accuracy": math.nan}, "val/accuracy")
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({"validation": {"batch_size": 16}, "data": {"val": {"size": 4}}}, None),
+        ({"validation": None, "data": {"val": {"size": 4}}}, "validation=null switches off"),
+        ({"validation": {"batch_size": 16}, "data": {"val": None}}, "data.val, which is null"),
+    ],
+)
+def test_a_val_objective_needs_validation_and_a_validation_set_before_training(settings, error):
+    cfg = OmegaConf.create({"objective": {"metric": "val/accuracy"}, **settings})
+    if error is None:
+        jobs.check_objective(cfg)
+    else:
+        with pytest.raises(jobs.ObjectiveError, match=error):
+            jobs.check_objective(cfg)
+    jobs.check_objective(OmegaConf.merge(cfg, {"objective": {"metric": "reward/accuracy"}}))  # not validation's
+
+
+def test_only_sweepers_other_than_hydras_basic_one_rank_jobs():
+    assert not jobs.ranks_jobs({"_target_": jobs.BASIC_SWEEPER})
+    assert jobs.ranks_jobs({"_target_": "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"})
 
 
 def test_each_claim_gets_a_different_gpu_until_one_is_released(tmp_path):
