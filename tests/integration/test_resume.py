@@ -23,6 +23,10 @@ from tests.helpers.configs import compose_train
 from tests.helpers.runs import RUN, TAGS, cli, finish, logged, output_of, wait_for
 
 WALL_CLOCK = {"rollout/sync_seconds", "judge/seconds"}  # timings: every step must be there, the value is the clock's
+# The killed runs and their reference validate where they checkpoint (steps 4 and 8), as the default config does
+# (both every 20 steps): a checkpoint's own validation must survive the kill too.
+VALIDATING = "trainer.val_check_interval=4"
+VALIDATED = [0, 4, 8]  # x of each validation: before the first step, then after steps 4 and 8
 
 
 def shown(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -44,7 +48,7 @@ def after(values: dict[str, dict[int, float]], first: int) -> dict[str, dict[int
 def reference(tmp_path_factory) -> tuple[Path, subprocess.Popen]:
     """The uninterrupted run, started once and running alongside the runs the tests kill (`finish` it to read it)."""
     run_dir = tmp_path_factory.mktemp("resume") / "reference"
-    return run_dir, cli(run_dir)
+    return run_dir, cli(run_dir, VALIDATING)
 
 
 def test_a_killed_run_resumes_with_the_losses_and_rewards_of_an_uninterrupted_one(tmp_path, reference):
@@ -53,6 +57,7 @@ def test_a_killed_run_resumes_with_the_losses_and_rewards_of_an_uninterrupted_on
     paused = tmp_path / "paused"
     killed = cli(
         killed_dir,
+        VALIDATING,
         "+callbacks.pause._target_=tests.helpers.callbacks.PauseAtStep",
         "+callbacks.pause.step=5",
         f"+callbacks.pause.marker={paused}",
@@ -71,7 +76,7 @@ def test_a_killed_run_resumes_with_the_losses_and_rewards_of_an_uninterrupted_on
     assert sorted(logged(killed_dir)["loss/kl"]) == [0, 1, 2, 3, 4]  # flushed before step 5; 4 will be logged again
 
     before = set(Path(killed_dir, "tensorboard").glob("events.out.tfevents.*"))
-    output = finish(cli(killed_dir, "ckpt_path=last"))
+    output = finish(cli(killed_dir, VALIDATING, "ckpt_path=last"))
     finish(uninterrupted)
     assert f"Restoring states from the checkpoint path at {killed_dir / 'checkpoints' / 'last.ckpt'}" in output
     new_files = set(Path(killed_dir, "tensorboard").glob("events.out.tfevents.*")) - before
@@ -83,28 +88,36 @@ def test_a_killed_run_resumes_with_the_losses_and_rewards_of_an_uninterrupted_on
     assert set(expected) == set(TAGS) and all(sorted(steps) == list(range(8)) for steps in expected.values())
     assert resumed_only == after(expected, resumed_from - 1)
     assert logged(killed_dir) == expected  # all steps, each with its last value
-    assert shown(killed_dir) == shown(reference)  # and as TensorBoard shows them: every tag, every step, once
+    reference_shown = shown(reference)
+    assert [step for step, _ in reference_shown["val/accuracy"]] == VALIDATED
+    # As TensorBoard shows them: every tag, every step, once; val/* of step 4 (logged after the step-4 checkpoint,
+    # then purged with the killed run's later events) included.
+    assert shown(killed_dir) == reference_shown
 
 
 def test_a_kill_right_after_a_checkpoint_write_loses_no_scalar_and_repeats_none(tmp_path, reference):
     killed_dir = tmp_path / "killed"
     plugin = "trainer.plugins=[{_target_:tests.helpers.plugins.KillAfterCheckpoint,step:4}]"
-    killed = cli(killed_dir, plugin)
+    killed = cli(killed_dir, VALIDATING, plugin)
     try:
         assert killed.wait(timeout=600) == -signal.SIGKILL, output_of(killed)
     finally:
         killed.kill()
-    assert torch.load(killed_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
-    lost = shown(killed_dir)
-    assert [step for step, _ in lost["loss/total"]] == [0, 1, 2]  # step 3 is logged after its checkpoint: lost
-    assert [step for step, _ in lost["lr-AdamW"]] == [0, 1, 2, 3]  # logged at the step's start
+    checkpoint = torch.load(killed_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 4
+    # Step 4's training scalars (at x = 3) and its validation (at x = 4) went to the loggers before the checkpoint
+    # was written, but not to disk: the checkpoint carries both.
+    carried = checkpoint["callbacks"]["FlushLogsCallback"]
+    assert carried["step"] == 3 and "loss/total" in carried["metrics"]
+    assert "val/accuracy" in carried["later"][4]
+    assert [step for step, _ in shown(killed_dir)["lr-AdamW"]][:4] == [0, 1, 2, 3]  # logged at the step's start
 
-    finish(cli(killed_dir, "ckpt_path=last"))
+    finish(cli(killed_dir, VALIDATING, "ckpt_path=last"))
     finish(reference[1])
     expected = shown(reference[0])
     assert {"loss/total", "lr-AdamW", "epoch", "data/skipped", "reward/length"} <= set(expected)
-    validation = {tag for tag in expected if tag.startswith("val/")}  # greedy val/* before the first step only
-    assert "val/accuracy" in validation and all([step for step, _ in expected[tag]] == [0] for tag in validation)
+    validation = {tag for tag in expected if tag.startswith("val/")}  # greedy val/* before step 1, after 4 and 8
+    assert "val/accuracy" in validation and all([step for step, _ in expected[tag]] == VALIDATED for tag in validation)
     # Every training tag at every step, except a difficulty's think rate in a step that drew none of its examples.
     per_step = {tag for tag in set(expected) - validation if not tag.startswith("think/rate_by_difficulty/")}
     gaps = {tag: steps for tag in per_step if (steps := [s for s, _ in expected[tag]]) != [*range(8)]}
@@ -174,6 +187,22 @@ def test_a_run_validating_between_its_checkpoints_resumes_exactly(tmp_path, one_
     from_3 = {tag: [p for p in points if p[0] >= 3] for tag, points in full.items()}
     # From the checkpoint's own x (3, written back from the checkpoint) on: every tag, val/* included, the same.
     assert resumed == {tag: points for tag, points in from_3.items() if points}
+
+
+def test_a_checkpoint_at_a_validating_epoch_end_is_written_after_its_validation_and_resumes_exactly(
+    tmp_path, one_thread
+):
+    # Epochs of 3 steps; validation and checkpoints both every 3 steps, so each falls on an epoch's last batch.
+    at_epoch_ends = ["trainer.val_check_interval=3", "callbacks.model_checkpoint.every_n_train_steps=3"]
+    _train(tmp_path / "full", *at_epoch_ends)
+    checkpoint = torch.load(tmp_path / "full" / "checkpoints" / "step000003.ckpt", weights_only=True)
+    assert "val/accuracy" in checkpoint["callbacks"]["FlushLogsCallback"]["later"][3]  # written after validating
+    _train(tmp_path / "resumed", *at_epoch_ends, f"ckpt_path={tmp_path / 'full' / 'checkpoints' / 'step000003.ckpt'}")
+    full, resumed = shown(tmp_path / "full"), shown(tmp_path / "resumed")
+    assert [step for step, _ in full["val/accuracy"]] == [0, 3, 6]
+    from_2 = {tag: [p for p in points if p[0] >= 2] for tag, points in full.items()}
+    # The next epoch, neither step 3 nor its validation repeated, with step 3's val/* written back from the checkpoint.
+    assert resumed == {tag: points for tag, points in from_2.items() if points}
 
 
 def _ratios(run_dir: Path) -> list[float]:
