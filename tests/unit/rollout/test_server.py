@@ -77,6 +77,15 @@ def test_a_server_that_never_becomes_healthy_is_killed_at_the_timeout(fake_venv,
     assert time.monotonic() - begin < 30 and not server.alive()
 
 
+def test_waiting_for_a_starting_server_is_logged_with_its_last_log_line(fake_venv, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("FAKE_VLLM_START_DELAY", "60")
+    server = start(fake_venv, tmp_path)
+    with caplog.at_level("INFO", logger="audio_thinker.rollout.server"), pytest.raises(TimeoutError):
+        server.wait_healthy(2.5, report_every_s=1)
+    lines = [r.getMessage() for r in caplog.records if "is starting" in r.getMessage()]
+    assert len(lines) == 2 and lines[0].startswith("the vLLM server is starting (1 s so far); its log: ")
+
+
 def test_the_server_dies_with_the_trainer_even_when_it_is_killed(fake_venv, tmp_path):
     """SIGKILL leaves no atexit: the parent-death signal still takes the server down."""
     script = textwrap.dedent(f"""
