@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import logging
 import os
 import re
 import sys
@@ -19,7 +20,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
 from audio_thinker import cli_completion, cli_errors, jobs
+from audio_thinker.recipes import run_recipe_line
 from audio_thinker.run_names import register_resolver
+
+log = logging.getLogger(__name__)
 
 USAGE = """usage: audio-thinker <command> [overrides ...]
 
@@ -77,6 +81,7 @@ def compose_run(output_dir: str | Path, overrides: list[str] | tuple[str, ...] =
 def _train(cfg: DictConfig) -> float | None:
     """Train; in a multirun, return the run's objective (what a Hydra sweeper such as Optuna optimises)."""
     hydra_cfg = HydraConfig.get()
+    _say_which_recipe(cfg)
     ranked = hydra_cfg.mode == RunMode.MULTIRUN and jobs.ranks_jobs(hydra_cfg.sweeper)
     if ranked:
         jobs.check_objective(cfg)  # before the model loads
@@ -90,7 +95,14 @@ def _train(cfg: DictConfig) -> float | None:
     return jobs.objective_value(metrics, cfg.objective.metric)
 
 
+def _say_which_recipe(cfg: DictConfig, only: tuple[str, ...] = ()) -> None:
+    """Log, once per run (rank 0), which recipe's settings apply: the first line, before torch's seconds of import."""
+    if int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0:
+        log.info(run_recipe_line(cfg, only))
+
+
 def _eval(cfg: DictConfig) -> None:
+    _say_which_recipe(cfg, only=("data.train", "data.val", "rollout.prompt"))  # what eval reads of a recipe
     from audio_thinker.eval.run import evaluate
 
     evaluate(cfg)
@@ -118,7 +130,7 @@ COMMAND_ENV = "AUDIO_THINKER_COMMAND"
 
 
 def _export(argv: list[str]) -> int:
-    from audio_thinker.models.export import export_main
+    from audio_thinker.models.hf_export import export_main
 
     return export_main(argv)
 

@@ -26,6 +26,10 @@ def test_default_train_run_leaves_tensorboard_logs_and_a_checkpoint(tmp_path):
         "train", *FAST, *FAST_SYNTHETIC, "trainer.max_steps=3", f"hydra.run.dir={tmp_path}", "logger=[tensorboard,csv]"
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # Its first line says where the settings came from: the embedded model's recipe, less what FAST overrides.
+    first = next(line for line in (result.stdout + result.stderr).splitlines() if "recipe" in line)
+    assert "recipe tiny_qwen2_audio_synthetic applies" in first and "optimizer.lr=0.001" in first
+    assert "overridden: data.batch_size=2 (recipe 8), rollout.group_size=2 (recipe 8)" in first
     assert scalar_tags(tmp_path / "tensorboard") >= CONTRACT_TAGS
     assert [step for step, _ in read_scalars(tmp_path / "tensorboard", "reward/total")] == [0, 1, 2]
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
