@@ -1,9 +1,10 @@
-"""Plot TensorBoard scalars of several training runs side by side: one panel per tag, one line per run.
+"""Plot the scalars of several training runs side by side: one panel per tag, one line per run.
 
     python tools/plot_runs.py listening=outputs/train/runs/A silence=outputs/train/runs/B \
         --tags val/accuracy reward/accuracy --out learning.png
 
-Each run is LABEL=DIR (a run directory: its TensorBoard events are found below it). A tag may name several
+Each run is LABEL=DIR (a run directory: what its loggers wrote below it is read, TensorBoard events, CSV's
+metrics.csv or MLflow's mlflow.db; `audio_thinker.run_logs`). A tag may name several
 tags with a `*` (`think/rate_by_difficulty/*`): each match is a line, labelled with the run and the tag's last
 part. `--smooth N` averages every training line over a window of N logged points (training scalars are noisy);
 `val/*` lines are never smoothed (a few exact points each). Prints the first and last value of every line.
@@ -15,21 +16,12 @@ import argparse
 import fnmatch
 from pathlib import Path
 
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from audio_thinker.run_logs import read_scalars
 
 
 def read_run(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
     """Every scalar tag of the run: [(step, value)] in step order (the last value logged at a step wins)."""
-    series: dict[str, dict[int, float]] = {}
-    events = sorted(Path(run_dir).rglob("events.out.tfevents.*"))
-    if not events:
-        raise FileNotFoundError(f"{run_dir}: no TensorBoard events below it (a run directory of audio-thinker train?)")
-    for path in events:
-        accumulator = EventAccumulator(str(path), size_guidance={"scalars": 0})
-        accumulator.Reload()
-        for tag in accumulator.Tags()["scalars"]:
-            series.setdefault(tag, {}).update({e.step: e.value for e in accumulator.Scalars(tag)})
-    return {tag: sorted(points.items()) for tag, points in series.items()}
+    return {tag: sorted(points.items()) for tag, points in read_scalars(run_dir).items()}
 
 
 def smoothing_window(tag: str, window: int) -> int:

@@ -1,8 +1,9 @@
 """Summarise a Hydra multirun directory: one row per run, the swept overrides and the numbers at the end of each run.
 
 A run is a subdirectory with `.hydra/overrides.yaml`. Its training numbers are, for every `reward/*`, `val/*` and
-`scaling/*` TensorBoard scalar (std columns left out), the mean of the values logged over the run's last N steps
-(`last_n`, default 10): one step's reward is a handful of samples, so the last value alone is mostly noise. Scalars
+`scaling/*` scalar (std columns left out; read from its TensorBoard, CSV or MLflow logs by `audio_thinker.run_logs`),
+the mean of the values logged over the run's last N steps (`last_n`, default 10): one step's reward is a handful of
+samples, so the last value alone is mostly noise. Scalars
 logged less often than every step (validation, the scaling callback) average what falls in that window, at least
 their last value. When the run directory holds an evaluation (a `metrics.json`, e.g. from `audio-thinker eval
 hydra.run.dir=<run>/eval`, or an `eval -m` sweep), its accuracy, think rate, format-valid rate and mean think
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from audio_thinker.run_logs import NoRunLogs, read_scalars
 
 SCALAR_PREFIXES = ("reward/", "val/", "scaling/")
 EVAL_METRICS = ("accuracy", "think_rate", "format_valid_rate", "mean_think_tokens")
@@ -31,7 +33,7 @@ EVAL_SCALING = ("slope", "slope_stderr", "sweet_spot", "sweet_spot_accuracy")
 # Accuracy as each source measures it, in the order they are shown beside reward/total.
 ACCURACY_COLUMNS = ("reward/accuracy", "val/accuracy", "eval/accuracy")
 LAST_N = 10
-_BUDGET_TAG = re.compile(r"^scaling/accuracy@(\d+)$")
+_BUDGET_TAG = re.compile(r"^scaling/accuracy@?(\d+)$")  # MLflow stores `scaling/accuracy@25` without the @
 
 
 @dataclass
@@ -52,15 +54,12 @@ def read_overrides(run_dir: Path) -> dict[str, str]:
 
 def scalar_series(run_dir: Path, prefixes: tuple[str, ...] = SCALAR_PREFIXES) -> dict[str, dict[int, float]]:
     """{tag: {step: value}} of every scalar under `run_dir` starting with one of `prefixes` (std tags left out);
-    a step logged twice (a resumed run) keeps the value of the later event file."""
-    series: dict[str, dict[int, float]] = {}
-    for events in sorted(run_dir.rglob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime):
-        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
-        accumulator.Reload()
-        for tag in accumulator.Tags()["scalars"]:
-            if tag.startswith(prefixes) and not tag.endswith("_std"):
-                series.setdefault(tag, {}).update({event.step: event.value for event in accumulator.Scalars(tag)})
-    return series
+    a step logged twice (a resumed run) keeps the later value. A run without logs (an `eval -m` sweep's) has none."""
+    try:
+        series = read_scalars(run_dir)
+    except NoRunLogs:
+        return {}
+    return {tag: points for tag, points in series.items() if tag.startswith(prefixes) and not tag.endswith("_std")}
 
 
 def tail_means(run_dir: Path, last_n: int = LAST_N, prefixes: tuple[str, ...] = SCALAR_PREFIXES) -> dict[str, float]:

@@ -2,6 +2,8 @@
 
 `read_store(name, run_dir)` gives every logger's record in one shape (`Stored`), so one test can ask the same
 questions of all four: the scalars by step, the tables (columns and rows as text) and the figures (PNG bytes).
+Scalars of TensorBoard, CSV and MLflow runs are read by the package's own reader (`audio_thinker.run_logs`, which
+the tools use), so the end-to-end logger tests check it too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from audio_thinker.run_logs import csv_scalars, mlflow_scalars, tensorboard_scalars
 
 
 class Table(NamedTuple):
@@ -34,13 +38,11 @@ class Stored(NamedTuple):
 
 def tensorboard_store(run_dir: Path) -> Stored:
     """The event files under `<run>/tensorboard`: scalars, tables as markdown text summaries, figures as images."""
-    scalars, tables, figures = {}, {}, {}
+    scalars, tables, figures = tensorboard_scalars(run_dir / "tensorboard"), {}, {}
     for events in sorted((run_dir / "tensorboard").glob("events.out.tfevents.*")):
-        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0, "tensors": 0, "images": 0})
+        accumulator = EventAccumulator(str(events), size_guidance={"tensors": 0, "images": 0})
         accumulator.Reload()
         tags = accumulator.Tags()
-        for tag in tags["scalars"]:
-            scalars.setdefault(tag, {}).update({e.step: e.value for e in accumulator.Scalars(tag)})
         for tag in tags["tensors"]:
             if tag.endswith("/text_summary"):
                 last = max(accumulator.Tensors(tag), key=lambda e: e.step)
@@ -63,14 +65,8 @@ def _markdown_table(text: str) -> Table:
 def csv_store(run_dir: Path) -> Stored:
     """`<run>/csv/metrics.csv` (one row per step and source, blank cells elsewhere) and the side files beside it."""
     root = run_dir / "csv"
-    scalars: dict[str, dict[int, float]] = {}
-    with (root / "metrics.csv").open(newline="") as file:
-        for row in csv.DictReader(file):
-            step = int(row.pop("step"))
-            for tag, value in row.items():
-                if value != "":
-                    scalars.setdefault(tag, {})[step] = float(value)
-    tables, figures = {}, {}
+    assert (root / "metrics.csv").is_file(), f"no {root / 'metrics.csv'}"
+    scalars, tables, figures = csv_scalars(root), {}, {}
     for path in sorted(root.rglob("step_*.csv")):  # sorted: a key's last step wins
         with path.open(newline="") as file:
             columns, *rows = csv.reader(file)
@@ -87,8 +83,7 @@ def mlflow_store(run_dir: Path) -> Stored:
     client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")
     (run,) = client.search_runs([experiment.experiment_id for experiment in client.search_experiments()])
     run_id = run.info.run_id
-    scalars = {tag: {m.step: m.value for m in client.get_metric_history(run_id, tag)} for tag in run.data.metrics}
-    tables, figures = {}, {}
+    scalars, tables, figures = mlflow_scalars(run_dir), {}, {}
     for path in sorted(_artifacts(client, run_id)):
         key = path.rsplit("/", 1)[0]
         local = Path(client.download_artifacts(run_id, path, str(run_dir / "downloaded")))

@@ -1,4 +1,5 @@
-"""tools/plot_runs.py: several runs' TensorBoard scalars, one panel per tag, first and last values printed."""
+"""tools/plot_runs.py: several runs' scalars, one panel per tag, first and last values printed (TensorBoard runs
+here; CSV and MLflow runs in tests/unit/test_run_logs.py)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def test_validation_lines_are_never_smoothed():
 
 
 def test_a_directory_without_events_and_an_unknown_tag_say_what_to_do(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no TensorBoard events"):
+    with pytest.raises(FileNotFoundError, match=r"no logged scalars below it \(TensorBoard event files, csv/"):
         tool.main([f"x={tmp_path}"])
     write_run(tmp_path / "a", {"val/accuracy": [0.5]})
     with pytest.raises(ValueError, match="no run logged a tag matching 'loss'"):
