@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from audio_thinker.eval.scaling import ScalingCurve
+from audio_thinker.eval.scaling_curve import ScalingCurve
 from audio_thinker.eval.scaling_plot import plot_curves
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import lightning as L
 
-from audio_thinker.models.export import export_policy, load_run_config
+from audio_thinker.models.hf_export import export_policy, load_run_config
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import lightning as L
 
-from audio_thinker.models.export import export_policy, load_run_config
+from audio_thinker.models.hf_export import export_policy, load_run_config
 
 if TYPE_CHECKING:  # the module imports the layers below it, never the reverse at run time
     from audio_thinker.module import GRPOModule

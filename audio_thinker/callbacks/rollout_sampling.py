@@ -17,7 +17,7 @@ from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.module import GRPOModule
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.engine import RolloutEngine, SamplingSettings
-from audio_thinker.rollout.engines import build_engine, engine_generation_kwargs
+from audio_thinker.rollout.engine_registry import build_engine, engine_generation_kwargs
 from audio_thinker.rollout.sampler import sample_rollout
 
 log = logging.getLogger(__name__)

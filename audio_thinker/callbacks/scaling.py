@@ -13,7 +13,7 @@ import torch
 
 from audio_thinker.data.errors import SkippedExample
 from audio_thinker.eval.predict import predict
-from audio_thinker.eval.scaling import ScalingCurve, curve_from_predictions
+from audio_thinker.eval.scaling_curve import ScalingCurve, curve_from_predictions
 from audio_thinker.eval.scaling_plot import plot_curve
 from audio_thinker.example import AudioQAExample
 from audio_thinker.loggers import log_figure
@@ -32,7 +32,7 @@ class ScalingCurveCallback(L.Callback):
 
     Logs `scaling/accuracy@<L>`, `scaling/think_tokens@<L>` (mean reasoning tokens used), `scaling/slope` (accuracy
     per token) and `scaling/slope_stderr`, `scaling/sweet_spot`, `scaling/sweet_spot_accuracy` as scalars, and the
-    plot (n, 95% intervals, chance, reasoning used, the fit's verdict; `eval.scaling`) as the figure
+    plot (n, 95% intervals, chance, reasoning used, the fit's verdict; `eval.scaling_curve`) as the figure
     `scaling/curve` through every active logger (`audio_thinker.loggers.log_figure`). The subset is
     the same every time (the datamodule's `val_set`, in order), so points along training are comparable. It runs
     under `no_grad` with greedy decoding on every rank (logged by rank zero); the policy's train/eval mode and the

@@ -43,7 +43,7 @@ from audio_thinker.embedded.listening import (
     teach_listening,
     teach_reasoning,
 )
-from audio_thinker.models.embedded import MANIFEST, NAMES, sha256_of, shipped_root
+from audio_thinker.models.embedded_files import MANIFEST, NAMES, sha256_of, shipped_root
 from audio_thinker.models.families import family_of
 from audio_thinker.models.policy import Policy
 from audio_thinker.models.processors import AudioTextProcessor

@@ -5,7 +5,7 @@ Writes to the Hydra output directory: `predictions.jsonl` (one graded completion
 every scorer, think rate, format-valid rate, lengths, examples left out; each budget under `by_budget`),
 `predictions_official.json` for MMAU files (MMAU's own scorer's input, see `eval.official`), and with
 `eval.budgets`: `scaling.json` (per budget: accuracy, n, 95% interval, reasoning tokens used; chance; the slope
-with its standard error, interval and trend; the sweet spot; warnings; see `eval.scaling`) and `scaling.png`.
+with its standard error, interval and trend; the sweet spot; warnings; see `eval.scaling_curve`) and `scaling.png`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from audio_thinker.config_checks import EVAL_RULES, ConfigError, build, check_da
 from audio_thinker.data.audio import cap_audio
 from audio_thinker.data.controls import AudioControl
 from audio_thinker.data.errors import SkippedExample
+from audio_thinker.eval.eval_policy import eval_model_config, folder_model_config, load_eval_policy
 from audio_thinker.eval.examples import LazyExamples, choose_indices, default_scorer
 from audio_thinker.eval.metrics import by_budget, compute_metrics, write_predictions
 from audio_thinker.eval.official import official_items, write_official
 from audio_thinker.eval.predict import predict
-from audio_thinker.eval.scaling import curve_from_predictions
+from audio_thinker.eval.scaling_curve import curve_from_predictions
 from audio_thinker.eval.scaling_plot import plot_curve
-from audio_thinker.eval.weights import eval_model_config, folder_model_config, load_eval_policy
 from audio_thinker.format.scorers import SCORERS
 from audio_thinker.jobs import set_cpu_threads
 from audio_thinker.models.decoding import Decoding

@@ -1,10 +1,10 @@
-"""The scaling curve as a figure that shows its own uncertainty (see `eval.scaling` for the numbers)."""
+"""The scaling curve as a figure that shows its own uncertainty (see `eval.scaling_curve` for the numbers)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from audio_thinker.eval.scaling import ScalingCurve
+from audio_thinker.eval.scaling_curve import ScalingCurve
 
 
 def fit_label(curve: ScalingCurve) -> str:

@@ -1,7 +1,7 @@
 """One record per model family: what audio-thinker knows about a transformers `model_type`, in one place.
 
 Loading (`models.loading`), 4-bit quantization, the default LoRA targets, the embedded models (`models.tiny`) and
-export (`models.export`) all read `FAMILIES`; supporting a new family is one record here plus its `Policy`
+export (`models.hf_export`) all read `FAMILIES`; supporting a new family is one record here plus its `Policy`
 subclass in `models.policy` (how its audio becomes embeddings). A `model_type` without a record loads as a text-only
 causal LM (`TEXT`).
 

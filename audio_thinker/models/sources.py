@@ -15,8 +15,8 @@ from huggingface_hub import constants, try_to_load_from_cache
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from audio_thinker.models.embedded import NAMES as EMBEDDED
-from audio_thinker.models.embedded import embedded_model_dir
+from audio_thinker.models.embedded_files import NAMES as EMBEDDED
+from audio_thinker.models.embedded_files import embedded_model_dir
 
 
 class ModelSourceError(ValueError):

@@ -34,8 +34,8 @@ import torch
 from audio_thinker.models.policy import Policy, Qwen2_5OmniThinkerPolicy
 from audio_thinker.rollout.engine import Completions, GenerationRequest, RolloutEngine, SamplingSettings
 from audio_thinker.rollout.generation_kwargs import vllm_sampling_params
+from audio_thinker.rollout.merged_weights import model_summary, save_merged
 from audio_thinker.rollout.server import ServerProcess, ServerSettings
-from audio_thinker.rollout.weights import model_summary, save_merged
 
 log = logging.getLogger(__name__)
 

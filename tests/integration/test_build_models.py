@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from audio_thinker.embedded.build import build_models
-from audio_thinker.models.embedded import embedded_model_dir, read_manifest
+from audio_thinker.models.embedded_files import embedded_model_dir, read_manifest
 from audio_thinker.models.loading import load_policy
 
 

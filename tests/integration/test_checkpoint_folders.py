@@ -14,9 +14,9 @@ import audio_thinker.train as train_module
 from audio_thinker.checkpoints.files import saved_step
 from audio_thinker.checkpoints.hf_folders import CheckpointPathError, EvalWeights, eval_weights, lightning_checkpoint
 from audio_thinker.cli import compose_run
+from audio_thinker.eval.eval_policy import eval_model_config, folder_model_config, load_eval_policy
 from audio_thinker.eval.run import evaluate
-from audio_thinker.eval.weights import eval_model_config, folder_model_config, load_eval_policy
-from audio_thinker.models.export import export_main
+from audio_thinker.models.hf_export import export_main
 from tests.helpers.configs import compose_train
 from tests.helpers.rewards import LENGTH_REWARD
 from tests.helpers.training import fake_run

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from audio_thinker.rollout.engine import HFEngine
-from audio_thinker.rollout.engines import ENGINES
+from audio_thinker.rollout.engine_registry import ENGINES
 from audio_thinker.train import train
 from tests.helpers.rewards import LENGTH_REWARD
 

@@ -20,7 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from audio_thinker.cli import CONFIG_MODULE
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.eval.budget import budget_forced_generate
-from audio_thinker.eval.weights import eval_model_config, load_eval_policy
+from audio_thinker.eval.eval_policy import eval_model_config, load_eval_policy
 from audio_thinker.format.prompts import THINK
 from audio_thinker.models.policy import render_prompts
 from audio_thinker.train import build_module, build_trainer
@@ -242,7 +242,7 @@ def test_eval_of_a_checkpoint_rebuilds_the_model_from_the_runs_own_config(tmp_pa
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         eval_cfg = compose("eval")
-    with caplog.at_level(logging.INFO, logger="audio_thinker.eval.weights"):
+    with caplog.at_level(logging.INFO, logger="audio_thinker.eval.eval_policy"):
         model_cfg = eval_model_config(eval_cfg.model, str(ckpt))
     assert model_cfg.lora is not None and f"model config: {ckpt.parent.parent / '.hydra'}" in caplog.text
     loaded = load_eval_policy(model_cfg, ckpt_path=str(ckpt))

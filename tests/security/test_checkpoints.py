@@ -16,7 +16,7 @@ from audio_thinker.checkpoints.atomic_io import AtomicCheckpointIO
 from audio_thinker.checkpoints.files import CheckpointReadError, read_checkpoint
 from audio_thinker.checkpoints.resume_point import resume_point
 from audio_thinker.cli import main
-from audio_thinker.eval.weights import load_eval_policy
+from audio_thinker.eval.eval_policy import load_eval_policy
 from tests.helpers.training import fake_run
 
 

@@ -12,8 +12,8 @@ import torch
 from omegaconf import OmegaConf
 
 from audio_thinker.cli import compose_run, main
+from audio_thinker.eval.eval_policy import load_eval_policy
 from audio_thinker.eval.run import evaluate
-from audio_thinker.eval.weights import load_eval_policy
 from audio_thinker.models.run_config import UnsafeConfigError, check_model_config, read_run_config
 from tests.helpers.configs import CONFIGS
 

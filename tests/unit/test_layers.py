@@ -14,10 +14,11 @@ PACKAGE = Path(__file__).resolve().parents[2] / "audio_thinker"
 
 # Floor by floor, from the ground up. A room is a subpackage (`format/`) or a top-level module (`example`).
 FLOORS: list[tuple[str, ...]] = [
-    # 0: the answer format, and helpers that import nothing of the package.
-    #    run_names (sweep folder names from overrides) and user_code (the user's own `_target_`s) are used by the
-    #    CLI and train, and also by eval and the reward suite; loggers wraps Lightning's loggers only.
-    ("format/", "redaction", "distributed", "user_code", "loggers", "run_names", "configs/"),
+    # 0: the answer format, and helpers that import nothing of the package, so any room may use them:
+    #    run_names (sweep folder names from overrides), recipes (which recipe a run's settings came from) and
+    #    user_code (the user's own `_target_`s) serve the CLI, train, eval and the reward suite; loggers wraps
+    #    Lightning's loggers; run_logs reads back what they wrote (eval's sweep summaries).
+    ("format/", "redaction", "distributed", "user_code", "loggers", "run_logs", "run_names", "recipes", "configs/"),
     # 1: the rest of the ground floor: the example record (it letters options through format/), the pure-torch
     #    loss, checkpoint files.
     ("example", "losses/", "checkpoints/"),

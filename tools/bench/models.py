@@ -27,7 +27,7 @@ from transformers import (
 )
 
 from audio_thinker.embedded.architecture import CHAT_TEMPLATE, SAMPLING_RATE, build_tokenizer
-from audio_thinker.models.embedded import embedded_model_dir
+from audio_thinker.models.embedded_files import embedded_model_dir
 
 BUILD_VERSION = "v1"  # bump when a builder below changes
 QWEN2_AUDIO_7B_LM = {

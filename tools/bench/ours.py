@@ -18,7 +18,7 @@ from audio_thinker.losses.config import build_loss
 from audio_thinker.models.loading import build_policy
 from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy
 from audio_thinker.module import GRPOModule
-from audio_thinker.rollout.engines import ENGINES
+from audio_thinker.rollout.engine_registry import ENGINES
 from audio_thinker.train import build_module, build_trainer
 
 from .pairing import PairedFloor, Run

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from audio_thinker.models.embedded import embedded_model_dir
+from audio_thinker.models.embedded_files import embedded_model_dir
 from audio_thinker.rewards.judge.protocol import Messages, plain
 from audio_thinker.rewards.judge.scores import ReplyGrammar
 

@@ -9,7 +9,7 @@ import pytest
 from audio_thinker.cli import main
 from audio_thinker.embedded import build
 from audio_thinker.embedded.listening import ListeningSchedule
-from audio_thinker.models.embedded import MANIFEST, embedded_model_dir, read_manifest
+from audio_thinker.models.embedded_files import MANIFEST, embedded_model_dir, read_manifest
 from audio_thinker.models.loading import load_policy
 
 

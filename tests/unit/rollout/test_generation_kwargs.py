@@ -12,7 +12,7 @@ import audio_thinker.train as train_module
 from audio_thinker.config_checks import ConfigError
 from audio_thinker.format.prompts import THINK
 from audio_thinker.rollout.engine import SamplingSettings
-from audio_thinker.rollout.engines import engine_generation_kwargs
+from audio_thinker.rollout.engine_registry import engine_generation_kwargs
 from audio_thinker.rollout.sampler import sample_rollout
 from audio_thinker.rollout.vllm_engine import chat_request
 

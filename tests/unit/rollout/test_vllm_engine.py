@@ -19,7 +19,7 @@ from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.format.prompts import DIRECT
 from audio_thinker.models.loading import load_policy
 from audio_thinker.rollout.engine import SamplingSettings, logprob_mismatch
-from audio_thinker.rollout.engines import build_engine
+from audio_thinker.rollout.engine_registry import build_engine
 from audio_thinker.rollout.sampler import sample_rollout
 from audio_thinker.rollout.server import ServerSettings
 from audio_thinker.rollout.vllm_engine import (

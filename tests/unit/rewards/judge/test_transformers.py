@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audio_thinker.models.embedded import embedded_model_dir
+from audio_thinker.models.embedded_files import embedded_model_dir
 from audio_thinker.rewards.judge.inprocess import TransformersJudge, _Trie, package_file
 from audio_thinker.rewards.judge.scores import VERDICT_GRAMMAR, ReplyGrammar, score_grammar
 from audio_thinker.rewards.judge.terms import JudgeConsistencyReward, JudgeThinkReward

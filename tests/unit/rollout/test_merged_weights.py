@@ -9,7 +9,7 @@ from peft import LoraConfig
 from transformers import AutoModelForCausalLM
 
 from audio_thinker.models.loading import load_policy
-from audio_thinker.rollout.weights import merged_state_dict, model_summary, save_merged
+from audio_thinker.rollout.merged_weights import merged_state_dict, model_summary, save_merged
 
 
 def lora_policy():

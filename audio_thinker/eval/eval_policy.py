@@ -15,7 +15,7 @@ from pathlib import Path
 from omegaconf import DictConfig, open_dict
 
 from audio_thinker.checkpoints.hf_folders import EvalWeights
-from audio_thinker.models.export import load_checkpoint_into
+from audio_thinker.models.hf_export import load_checkpoint_into
 from audio_thinker.models.loading import build_policy, quiet_peft
 from audio_thinker.models.policy import Policy
 from audio_thinker.models.run_config import check_model_config, read_run_config

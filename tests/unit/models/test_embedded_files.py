@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from audio_thinker.models.embedded import (
+from audio_thinker.models.embedded_files import (
     MANIFEST,
     NAMES,
     EmbeddedModelError,

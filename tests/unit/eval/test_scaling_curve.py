@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from audio_thinker.eval.scaling import NO_TREND, curve_from_predictions, fit_line, scaling_curve, sweet_spot
+from audio_thinker.eval.scaling_curve import NO_TREND, curve_from_predictions, fit_line, scaling_curve, sweet_spot
 from audio_thinker.eval.scaling_plot import plot_curve
 
 PAPER_GRID = list(range(0, 251, 25))
