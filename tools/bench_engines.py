@@ -23,7 +23,7 @@ import lightning as L
 from hydra.utils import instantiate
 
 from audio_thinker.cli import compose_run
-from audio_thinker.models.loading import resolve_path
+from audio_thinker.models.sources import resolve_path
 from audio_thinker.rollout.server import ServerProcess, ServerSettings
 from audio_thinker.train import build_module, build_trainer
 

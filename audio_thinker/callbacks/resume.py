@@ -22,7 +22,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from audio_thinker.callbacks.step_logs import FlushLogsCallback  # noqa: F401  (configs name it here)
 from audio_thinker.checkpoints.resume_point import resume_point
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ class RewardCallback(L.Callback):
     completions of examples of difficulty d), and what the terms report through `metrics()` (`judge/failures`).
     """
 
-    def __init__(self, suite: RewardSuite, scale_rewards: ScaleRewards | bool = "group") -> None:
+    def __init__(self, suite: RewardSuite, scale_rewards: ScaleRewards = "group") -> None:
         self.suite = suite
         self.scale_rewards = scale_rewards_mode(scale_rewards)
         self.last_metrics: dict[str, float] = {}

@@ -143,8 +143,7 @@ class RolloutCallback(L.Callback):
         return {"skips": self.skips.state_dict()}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        if "skips" in state_dict:  # checkpoints from before the ledger hold only a draw count
-            self.skips.load_state_dict(state_dict["skips"])
+        self.skips.load_state_dict(state_dict["skips"])
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: GRPOModule, outputs, batch: dict, batch_idx: int

@@ -10,10 +10,8 @@ ScaleRewards = Literal["group", "batch", "none"]
 SCALE_REWARDS = ("group", "batch", "none")
 
 
-def scale_rewards_mode(value: str | bool) -> ScaleRewards:
-    """`loss.scale_rewards` as one of group | batch | none (the former booleans: true = group, false = none)."""
-    if isinstance(value, bool):
-        return "group" if value else "none"
+def scale_rewards_mode(value: str) -> ScaleRewards:
+    """`loss.scale_rewards`, checked to be one of group | batch | none."""
     if value not in SCALE_REWARDS:
         raise ValueError(f"loss.scale_rewards must be one of {', '.join(SCALE_REWARDS)}; got {value!r}")
     return value
@@ -22,7 +20,7 @@ def scale_rewards_mode(value: str | bool) -> ScaleRewards:
 def group_advantages(
     rewards: torch.Tensor,
     group_size: int,
-    scale: ScaleRewards | bool = "group",
+    scale: ScaleRewards = "group",
     eps: float = 1e-4,
     batch_std: float | None = None,
 ) -> torch.Tensor:

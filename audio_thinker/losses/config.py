@@ -17,5 +17,5 @@ def build_loss(loss: DictConfig) -> GRPOLoss:
 
 
 def scale_rewards_of(loss: DictConfig) -> ScaleRewards:
-    """`loss.scale_rewards` (group | batch | none; the former true/false still work)."""
+    """`loss.scale_rewards`: group | batch | none."""
     return scale_rewards_mode(loss.get("scale_rewards", "group"))

@@ -24,8 +24,6 @@ from audio_thinker.models.families import family_of
 from audio_thinker.models.loading import build_policy
 from audio_thinker.models.model_card import model_card, write_card
 from audio_thinker.models.policy import Policy
-from audio_thinker.models.run_config import UnsafeConfigError as UnsafeConfigError  # imported from here too
-from audio_thinker.models.run_config import check_model_config as check_model_config
 from audio_thinker.models.run_config import read_run_config
 
 log = logging.getLogger(__name__)
@@ -109,14 +107,6 @@ def rebuild_policy(
     policy = build_policy(model_cfg, dtype=dtype, quantization=None, gradient_checkpointing=False)  # checked config
     load_checkpoint_into(policy, ckpt_path, checkpoint)
     return policy, run_cfg, checkpoint
-
-
-def export_checkpoint(
-    ckpt_path: str | Path, out_dir: str | Path, config_path: str | Path | None = None, trust_remote_code: bool = False
-) -> Path:
-    """Rebuild the run's policy (`rebuild_policy`) and export it with its model card."""
-    policy, run_cfg, checkpoint = rebuild_policy(ckpt_path, config_path, trust_remote_code)
-    return export_policy(policy, out_dir, run_cfg, checkpoint.get("global_step"), run_folder(ckpt_path))
 
 
 def run_folder(ckpt_path: str | Path) -> Path:

@@ -16,7 +16,7 @@ from audio_thinker.models.adapter_start import adapter_base, merge_adapter
 from audio_thinker.models.families import FAMILIES, TEXT, family_of
 from audio_thinker.models.four_bit import keep_4bit_weights_unpacked
 from audio_thinker.models.policy import Policy
-from audio_thinker.models.sources import EMBEDDED, read_model_config, resolve_path  # noqa: F401  (re-exported)
+from audio_thinker.models.sources import read_model_config, resolve_path
 
 log = logging.getLogger(__name__)
 

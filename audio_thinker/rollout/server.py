@@ -246,7 +246,7 @@ def check_health(url: str) -> str:
 def _start(args) -> int:
     model = args.model
     if not Path(model).is_dir():  # an embedded name (a package directory) or a hub id
-        from audio_thinker.models.loading import resolve_path
+        from audio_thinker.models.sources import resolve_path
 
         model = resolve_path(model)
     settings = ServerSettings(

@@ -10,8 +10,8 @@ from peft import PeftModel
 from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
 
 from audio_thinker.cli import main
-from audio_thinker.models.loading import resolve_path
 from audio_thinker.models.policy import Qwen2AudioPolicy
+from audio_thinker.models.sources import resolve_path
 from audio_thinker.train import build_module, build_trainer
 from tests.helpers.rewards import LENGTH_REWARD
 from tests.helpers.training import tiny_rollout

@@ -20,7 +20,8 @@ from audio_thinker.cli import main
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.format.prompts import THINK
 from audio_thinker.models.hub import PushError
-from audio_thinker.models.loading import load_policy, resolve_path
+from audio_thinker.models.loading import load_policy
+from audio_thinker.models.sources import resolve_path
 from audio_thinker.rollout.engine import SamplingSettings
 from audio_thinker.rollout.sampler import sample_rollout
 from audio_thinker.train import build_module, build_trainer

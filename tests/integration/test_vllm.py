@@ -21,7 +21,8 @@ from hydra.utils import instantiate
 
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.format.prompts import THINK
-from audio_thinker.models.loading import load_policy, resolve_path
+from audio_thinker.models.loading import load_policy
+from audio_thinker.models.sources import resolve_path
 from audio_thinker.rollout.engine import HFEngine, SamplingSettings
 from audio_thinker.rollout.sampler import sample_rollout
 from audio_thinker.rollout.server import ServerProcess, ServerSettings, default_venv, venv_ready

@@ -18,8 +18,7 @@ class JudgeBackend(Protocol):
     """Answers each chat conversation with a reply string, or None when it could not (timeout, HTTP error, ...).
 
     `grammar`, when given, lists the only replies wanted; a backend that can enforce it (constrained decoding,
-    structured output) should, and one that cannot may ignore it: the terms parse free text as a fallback. A
-    backend whose `complete` takes no `grammar` parameter (written before grammars) is called without one.
+    structured output) should, and one that cannot may ignore it: the terms parse free text as a fallback.
     Optional members the terms use when present: `check()` (called once before training; raises
     `JudgeUnavailable` with what to do), `identity` (part of the cache key) and `last_report` (a
     `TransportReport` of the last call).

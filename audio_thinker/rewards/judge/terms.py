@@ -18,9 +18,9 @@ judgments failed, the term raises `JudgeUnavailable` and the run stops. `metrics
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
+from abc import abstractmethod
 from collections import deque
 from collections.abc import Sequence
 
@@ -81,7 +81,6 @@ class JudgeTerm(RewardTerm):
         constrain: hand the backend the reply grammar (constrained decoding, structured output).
         max_failure_rate: stop the run when more than this share of the last `failure_window` judgments failed.
         failure_window: judgments (completions sent to the judge or found in the cache) the rate is taken over.
-        fallback_score: removed (a fixed score paid a dead judge as if it judged); use `on_failure`.
     """
 
     default_rubric: str = ""
@@ -97,14 +96,8 @@ class JudgeTerm(RewardTerm):
         constrain: bool = True,
         max_failure_rate: float = 0.5,
         failure_window: int = 64,
-        fallback_score: float | None = None,
     ) -> None:
         super().__init__(weight)
-        if fallback_score is not None:
-            raise ValueError(
-                f"{type(self).__name__}: `fallback_score` was replaced by `on_failure` ('batch_mean', the default, or "
-                "'skip'; fallback_score=.nan was 'skip'): a fixed score paid judge failures more than real judgments"
-            )
         if on_failure not in FAILURE_POLICIES:
             raise ValueError(f"{type(self).__name__}.on_failure must be one of {FAILURE_POLICIES}, got {on_failure!r}")
         if not 0.0 <= max_failure_rate <= 1.0 or failure_window < 1:
@@ -115,9 +108,6 @@ class JudgeTerm(RewardTerm):
         if not callable(getattr(judge, "complete", None)):
             raise TypeError(f"{type(self).__name__}.judge must have complete(prompts), got {type(judge).__name__}")
         self.judge = judge
-        # Backends written before grammars (`complete(prompts)`) still work: they get no grammar, the regex parses.
-        parameters = inspect.signature(judge.complete).parameters
-        self._takes_grammar = "grammar" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
         self.rubric = rubric or self.default_rubric
         self.system_prompt = SYSTEM_PROMPT if system_prompt is None else system_prompt
         self.on_failure = on_failure
@@ -131,21 +121,21 @@ class JudgeTerm(RewardTerm):
         self.exchanges: list[dict[str, object]] = []  # a few (prompt, reply, value) of the last call
 
     # --- what a subclass defines -------------------------------------------------------------------------------
+    @abstractmethod
     def grammar(self) -> ReplyGrammar:
         """The replies the rubric asks for."""
-        raise NotImplementedError
 
+    @abstractmethod
     def parse(self, reply: str | None) -> float | None:
         """The value of a reply, or None when it does not parse."""
-        raise NotImplementedError
 
     def prompt_fields(self) -> dict[str, str]:
         """Extra rubric placeholders besides question, options, reasoning and answer."""
         return {}
 
+    @abstractmethod
     def score_batch(self, inputs: RewardInputs) -> list[float | None]:
         """The term's values; subclasses implement it with `ask` and `settle`."""
-        raise NotImplementedError
 
     # --- shared machinery --------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -170,7 +160,7 @@ class JudgeTerm(RewardTerm):
         ]
 
     def _key(self, completion: ParsedCompletion, example: AudioQAExample) -> str:
-        grammar = "|".join(self.grammar().choices) if self.constrain and self._takes_grammar else "free"
+        grammar = "|".join(self.grammar().choices) if self.constrain else "free"
         judge = getattr(self.judge, "identity", type(self.judge).__name__)
         rubric = "\n".join([judge, grammar, self.system_prompt, fill(self.rubric, self.prompt_fields())])
         return JudgeCache.key(example.question + "\n" + options_text(example), completion.text, rubric)
@@ -207,10 +197,7 @@ class JudgeTerm(RewardTerm):
             return {}, 0.0, None
         start = time.perf_counter()
         prompts = list(pending.values())
-        if self.constrain and self._takes_grammar:
-            replies = self.judge.complete(prompts, grammar=self.grammar())
-        else:
-            replies = self.judge.complete(prompts)
+        replies = self.judge.complete(prompts, grammar=self.grammar() if self.constrain else None)
         seconds = time.perf_counter() - start
         if len(replies) != len(pending):
             raise ValueError(f"judge {type(self.judge).__name__} answered {len(replies)} of {len(pending)} prompts")

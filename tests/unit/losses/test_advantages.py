@@ -18,7 +18,7 @@ def test_group_advantages_hand_computed():
 
 def test_group_advantages_unscaled_is_mean_centered():
     rewards = torch.tensor([3.0, 1.0, 0.0, 4.0])  # groups of 2: means 2 and 2
-    adv = group_advantages(rewards, group_size=2, scale=False)
+    adv = group_advantages(rewards, group_size=2, scale="none")
     assert torch.equal(adv, torch.tensor([1.0, -1.0, -2.0, 2.0]))
 
 
@@ -46,8 +46,8 @@ def test_std_from_sums_is_the_unbiased_std():
     assert std_from_sums(1, 2.0, 4.0) == 0.0
 
 
-def test_scale_rewards_modes_and_the_former_booleans():
-    assert scale_rewards_mode(True) == "group" and scale_rewards_mode(False) == "none"
-    assert scale_rewards_mode("batch") == "batch"
-    with pytest.raises(ValueError, match="loss.scale_rewards must be one of group, batch, none"):
-        scale_rewards_mode("std")
+def test_scale_rewards_modes():
+    assert [scale_rewards_mode(mode) for mode in ("group", "batch", "none")] == ["group", "batch", "none"]
+    for bad in ("std", True):  # true/false no longer stand for group/none
+        with pytest.raises(ValueError, match="loss.scale_rewards must be one of group, batch, none"):
+            scale_rewards_mode(bad)

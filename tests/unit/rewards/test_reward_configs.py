@@ -95,8 +95,3 @@ def test_smollm2_judge_config_needs_no_network():
 def test_judge_choice_on_a_suite_without_judges_says_so():
     with pytest.raises(Exception, match="judge=... only applies to suites with judge terms"):
         instantiate(reward_config("reward=cesar", "judge=smollm2"))
-
-
-def test_old_fallback_score_key_names_its_replacement():
-    with pytest.raises(Exception, match="replaced by `on_failure`"):
-        instantiate(reward_config("reward=audio_thinker", "+reward.terms.judge_think.fallback_score=0.5"))

@@ -36,7 +36,7 @@ def test_error_names_the_term_and_the_example(make_inputs, violin):
 class ShortJudge:
     """A broken backend that drops the last reply."""
 
-    def complete(self, prompts):
+    def complete(self, prompts, grammar=None):
         return ["Score: 0.5"] * (len(prompts) - 1)
 
 

@@ -9,7 +9,7 @@ import pytest
 from audio_thinker.rewards.judge.cache import JudgeCache
 from audio_thinker.rewards.judge.protocol import JudgeUnavailable
 from audio_thinker.rewards.judge.scores import VERDICT_GRAMMAR
-from audio_thinker.rewards.judge.terms import JudgeConsistencyReward, JudgeThinkReward, fill
+from audio_thinker.rewards.judge.terms import JudgeConsistencyReward, JudgeTerm, JudgeThinkReward, fill
 from audio_thinker.rewards.suite import RewardSuite
 
 
@@ -147,13 +147,22 @@ def test_unconstrained_sends_no_grammar(make_inputs, violin):
     assert judge.grammars == [None]
 
 
-def test_a_backend_written_before_grammars_still_works(make_inputs, violin):
-    class OldStyle:
-        def complete(self, prompts):  # no grammar parameter
+def test_a_backend_that_ignores_the_grammar_is_read_by_the_regex(make_inputs, violin):
+    class FreeText:
+        def complete(self, prompts, grammar=None):  # cannot constrain its output
             return ["Score: 7/10"] * len(prompts)
 
-    term = JudgeThinkReward(OldStyle())
-    assert term.score(make_inputs([think("GOOD")], violin)) == pytest.approx([0.7])  # the regex reads free text
+    term = JudgeThinkReward(FreeText())
+    assert term.score(make_inputs([think("GOOD")], violin)) == pytest.approx([0.7])
+
+
+def test_a_judge_term_implements_grammar_parse_and_score_batch():
+    class Unfinished(JudgeTerm):
+        def grammar(self):
+            return VERDICT_GRAMMAR
+
+    with pytest.raises(TypeError, match="abstract"):
+        Unfinished(Scripted({}))
 
 
 def test_custom_rubric_keeps_other_braces():
@@ -210,9 +219,7 @@ def test_start_check_runs_once_before_judging(make_inputs, violin):
     assert judge.checks == 1
 
 
-def test_old_and_bad_settings_fail_with_the_new_key():
-    with pytest.raises(ValueError, match="fallback_score` was replaced by `on_failure"):
-        JudgeThinkReward(Scripted({}), fallback_score=0.5)
+def test_bad_settings_fail_naming_the_key():
     with pytest.raises(ValueError, match="on_failure"):
         JudgeThinkReward(Scripted({}), on_failure="fallback")
     with pytest.raises(TypeError, match="complete"):
