@@ -63,6 +63,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.max_skip_fraction": (lambda v: _number(v) and 0 <= v <= 1, "a share within [0, 1]"),
     "data.max_empty_steps": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "data.audio_control": (lambda v: v in (None, "silence", "shuffle"), "null, silence or shuffle"),
+    "data.max_row_bytes": (lambda v: v is None or (_integer(v) and v >= 1), "an integer >= 1, or null (no limit)"),
+    "data.max_text_chars": (lambda v: v is None or (_integer(v) and v >= 1), "an integer >= 1, or null (no limit)"),
     "rollout.max_new_tokens": (lambda v: _integer(v) and v >= 1, "an integer >= 1 (tokens per completion)"),
     "rollout.temperature": (lambda v: _number(v) and v > 0, "a number > 0 (use a small value for near-greedy)"),
     "rollout.top_p": (lambda v: _number(v) and 0 < v <= 1, "a number within (0, 1]"),
@@ -74,7 +76,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.gradient_clip_val": (lambda v: v is None or (_number(v) and v >= 0), "a number >= 0, or null"),
     "trainer.log_every_n_steps": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
 }
-EVAL_RULES = {key: RULES[key] for key in ("seed", "data.max_audio_seconds", "data.audio_control")}
+EVAL_RULES = {
+    key: RULES[key]
+    for key in ("seed", "data.max_audio_seconds", "data.audio_control", "data.max_row_bytes", "data.max_text_chars")
+}
 _ABSENT = object()
 
 

@@ -24,6 +24,7 @@ from audio_thinker.data.audio import cap_audio
 from audio_thinker.data.controls import AudioControl, check_audio_control
 from audio_thinker.data.errors import DataError, SkippedExample, check_on_error, skip
 from audio_thinker.data.generations import GenerationLoader, GenerationPlan
+from audio_thinker.data.limits import MAX_ROW_BYTES, MAX_TEXT_CHARS, check_limit
 from audio_thinker.data.skips import MAX_EMPTY_STEPS, MAX_SKIP_FRACTION, SkipLedger
 from audio_thinker.example import AudioQAExample
 
@@ -113,6 +114,8 @@ class AudioQADataModule(L.LightningDataModule):
     beats chance is answering from the text.
     Training order is a `ResumableSampler`: a checkpoint records how far into the epoch training got, and a resumed
     run continues with the next batch of the same order.
+    `max_row_bytes` and `max_text_chars` are the datasets' size limits per row (`data.limits`): the data configs
+    hand them to both splits' datasets, which apply them; here they are only checked.
     """
 
     def __init__(
@@ -128,8 +131,12 @@ class AudioQADataModule(L.LightningDataModule):
         max_skip_fraction: float = MAX_SKIP_FRACTION,
         max_empty_steps: int = MAX_EMPTY_STEPS,
         audio_control: str | None = None,
+        max_row_bytes: int | None = MAX_ROW_BYTES,
+        max_text_chars: int | None = MAX_TEXT_CHARS,
     ) -> None:
         super().__init__()
+        check_limit(max_row_bytes, "data.max_row_bytes")
+        check_limit(max_text_chars, "data.max_text_chars")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"data.batch_size must be an integer >= 1 (prompts per micro-batch), got {batch_size!r}")
         self.on_error = check_on_error(on_error)

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from audio_thinker.data.audio import MIN_AUDIO_SECONDS, Truncation, check_truncation, load_audio
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, SkippedExample, check_on_error, skip
 from audio_thinker.data.formats import read_records
+from audio_thinker.data.limits import MAX_ROW_BYTES, MAX_TEXT_CHARS, check_limit
 from audio_thinker.example import AudioQAExample
 
 logger = logging.getLogger("audio_thinker.data")
@@ -23,6 +24,7 @@ class ManifestDataset(Dataset):
     `on_error="raise"` stops at the first bad record (while reading the manifest) or bad audio file (when the
     item is loaded). `on_error="skip"` logs a warning with file, line and id and goes on: bad records are kept
     in `skipped_records`; a bad audio file makes the item a `SkippedExample`, which the collate counts.
+    A row over `max_row_bytes` or with a text over `max_text_chars` is such a bad record (`data.limits`).
     """
 
     def __init__(
@@ -34,14 +36,18 @@ class ManifestDataset(Dataset):
         target_rate: int = 16_000,
         truncation: Truncation = "head",
         on_error: str = "raise",
+        max_row_bytes: int | None = MAX_ROW_BYTES,
+        max_text_chars: int | None = MAX_TEXT_CHARS,
     ) -> None:
         self.path, self.on_error = Path(path), check_on_error(on_error)
+        max_row_bytes = check_limit(max_row_bytes, "data.max_row_bytes")
+        max_text_chars = check_limit(max_text_chars, "data.max_text_chars")
         self.max_audio_seconds, self.target_rate = max_audio_seconds, target_rate
         self.truncation = check_truncation(truncation)
         self.examples: list[AudioQAExample] = []
         self.skipped_records: list[SkippedExample] = []
         self._warned_short: set[str] = set()
-        for record in read_records(self.path, format=format, audio_root=audio_root):
+        for record in read_records(self.path, format, audio_root, max_row_bytes, max_text_chars):
             if record.error is None:
                 self.examples.append(record.example)
             elif self.on_error == "raise":

@@ -33,6 +33,7 @@ from typing import Any
 
 from audio_thinker.data.containers import iter_raw_records
 from audio_thinker.data.errors import DataFormatError, Location
+from audio_thinker.data.limits import MAX_ROW_BYTES, MAX_TEXT_CHARS, text_too_long
 from audio_thinker.example import AudioQAExample
 
 Adapter = Callable[[dict, Location, Path], AudioQAExample]
@@ -310,9 +311,16 @@ def detect_format(data: dict, where: Location) -> str:
 
 
 def read_records(
-    path: str | Path, format: str = "auto", audio_root: str | Path | None = None
+    path: str | Path,
+    format: str = "auto",
+    audio_root: str | Path | None = None,
+    max_row_bytes: int | None = MAX_ROW_BYTES,
+    max_text_chars: int | None = MAX_TEXT_CHARS,
 ) -> Iterator[ParsedRecord]:
-    """Every record of the manifest mapped onto an example, or with the reason it could not be (in file order)."""
+    """Every record of the manifest mapped onto an example, or with the reason it could not be (in file order).
+
+    A row over `max_row_bytes`, or with a text over `max_text_chars`, is such a reason (`data.limits`).
+    """
     if format != "auto" and format not in FORMATS:
         raise ValueError(f"unknown manifest format {format!r}; use 'auto' or one of {sorted(FORMATS)}")
     path = Path(path)
@@ -320,7 +328,7 @@ def read_records(
     audio_base = Path(audio_root).expanduser().resolve() if audio_root is not None else path.resolve().parent
     chosen = None if format == "auto" else FORMATS[format]
     first_seen: dict[str, Location] = {}
-    for raw in iter_raw_records(path):
+    for raw in iter_raw_records(path, max_row_bytes):
         if raw.error is not None:
             yield ParsedRecord(raw.where, error=raw.error, format=chosen and chosen.name)
             continue
@@ -328,6 +336,8 @@ def read_records(
             chosen = FORMATS[detect_format(raw.data, raw.where)]
         try:
             example = chosen.adapter(raw.data, raw.where, audio_base)
+            if (too_long := text_too_long(example, raw.where, max_text_chars)) is not None:
+                raise too_long
         except DataFormatError as err:
             record_id = raw.data.get("id")
             record_id = str(record_id) if isinstance(record_id, str | int) and not isinstance(record_id, bool) else None

@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 from audio_thinker.data.audio import Truncation, check_truncation, load_audio, load_audio_bytes
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, Location, SkippedExample, check_on_error, skip
 from audio_thinker.data.formats import FORMATS, _bad_field, _choices, _gold, _missing, _text, detect_format
+from audio_thinker.data.limits import MAX_TEXT_CHARS, check_limit, text_too_long
 from audio_thinker.example import AudioQAExample
 from audio_thinker.format.options import is_option_letter, letter_index
 
@@ -148,7 +149,8 @@ class HFAudioQADataset(Dataset):
     """Examples of a `datasets` dataset (module docstring); item `i` is loaded (mono, resampled, capped) when asked.
 
     `on_error="raise"` stops at the first bad row (when the dataset is opened) or bad clip (when the item is
-    loaded); `on_error="skip"` logs it and goes on, as `ManifestDataset` does.
+    loaded); `on_error="skip"` logs it and goes on, as `ManifestDataset` does. A row with a text over
+    `max_text_chars` is such a bad row (`data.limits`).
     """
 
     def __init__(
@@ -168,7 +170,9 @@ class HFAudioQADataset(Dataset):
         truncation: Truncation = "head",
         on_error: str = "raise",
         format: str = "columns",
+        max_text_chars: int | None = MAX_TEXT_CHARS,
     ) -> None:
+        max_text_chars = check_limit(max_text_chars, "data.max_text_chars")
         if format not in ("columns", "auto", *FORMATS):
             raise ValueError(
                 f"data format {format!r}: use columns (the *_column mapping), auto or one of {sorted(FORMATS)}"
@@ -198,9 +202,12 @@ class HFAudioQADataset(Dataset):
             where = Location(Path(self.path), index=index)
             try:
                 if format == "columns":
-                    self.examples.append(self._example(row, index, where, label_names))
+                    example = self._example(row, index, where, label_names)
                 else:
-                    self.examples.append(self._record_example(row, index, where))
+                    example = self._record_example(row, index, where)
+                if (too_long := text_too_long(example, where, max_text_chars)) is not None:
+                    raise too_long
+                self.examples.append(example)
             except DataFormatError as err:
                 if self.on_error == "raise":
                     raise

@@ -9,6 +9,10 @@ Two places check it, each naming the example:
   is capped at `max_audio_seconds`, so its tokens are bounded). Under `data.on_error=skip` such examples are
   dropped and counted (kind `prompt_too_long`); under `raise` the first one stops the run.
 
+Characters are counted before anything is tokenised: no token of the vocabulary covers more than
+`PromptBudget.chars_per_token` characters, so a question and options longer than the context times that cannot
+fit, and are refused without rendering or tokenising them (a 50 MB question once took 10 GB in the tokenizer).
+
 Audio tokens follow the Whisper-style encoders of Qwen2-Audio and Qwen2.5-Omni: one mel frame per `hop_length`
 samples (at most one feature-extractor chunk), then two stride-2 stages (`processors.audio_token_count`).
 """
@@ -19,10 +23,12 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
 from audio_thinker.data.errors import DataFormatError, skip
+from audio_thinker.data.limits import prompt_texts
 from audio_thinker.example import AudioQAExample
 from audio_thinker.models.processors import audio_token_count
 
@@ -76,15 +82,30 @@ class PromptBudget:
     def tokenizer(self):
         return getattr(self.processor, "tokenizer", self.processor)
 
-    def text_tokens(self, examples: Sequence[AudioQAExample]) -> list[int]:
-        """Tokens of each rendered prompt, its audio placeholder counted as one token."""
+    @cached_property
+    def chars_per_token(self) -> int:
+        """No token covers more characters than this: 4x the longest vocabulary entry (Unicode normalisation, NFC in
+        Qwen's tokenizers, may fold up to 4 characters into one before the vocabulary is matched)."""
+        return 4 * max(len(token) for token in self.tokenizer.get_vocab())
+
+    @property
+    def max_text_chars(self) -> int:
+        """Question and options longer than this (in characters) cannot fit with the completion budget."""
+        return max(0, self.context - self.max_new_tokens) * self.chars_per_token
+
+    def text_tokens(self, examples: Sequence[AudioQAExample]) -> list[int | None]:
+        """Tokens of each rendered prompt, its audio placeholder counted as one token; None for a prompt whose texts
+        alone are over `max_text_chars` characters (never rendered nor tokenised: it cannot fit)."""
+        fits = [text_chars(ex) <= self.max_text_chars for ex in examples]
         rendered = [
             self.processor.apply_chat_template(
                 self.template.messages(ex, with_audio=self.has_audio), add_generation_prompt=True, tokenize=False
             )
-            for ex in examples
+            for ex, ok in zip(examples, fits, strict=True)
+            if ok
         ]
-        return [len(ids) for ids in self.tokenizer(rendered, add_special_tokens=False)["input_ids"]]
+        counts = iter(self.tokenizer(rendered, add_special_tokens=False)["input_ids"] if rendered else [])
+        return [len(next(counts)) if ok else None for ok in fits]
 
     def audio_tokens(self, seconds: float | None) -> int:
         """Tokens a clip of `seconds` becomes (0 without audio or when the duration is unknown)."""
@@ -100,12 +121,27 @@ class PromptBudget:
         audio = self.audio_tokens(seconds)
         return text_tokens + audio - 1 if audio else text_tokens
 
-    def problem(self, example: AudioQAExample, text_tokens: int, seconds: float | None) -> DataFormatError | None:
-        """The error for an example whose prompt and completion budget do not fit the context, else None."""
+    def problem(
+        self, example: AudioQAExample, text_tokens: int | None, seconds: float | None
+    ) -> DataFormatError | None:
+        """The error for an example whose prompt and completion budget do not fit the context, else None.
+
+        `text_tokens` None: the texts are too long in characters alone (`text_tokens`).
+        """
+        where = example.meta.get("source", "")
+        if text_tokens is None:
+            chars = text_chars(example)
+            return DataFormatError(
+                f"{where} (id {example.id!r}): the question and options are {chars:,} characters, so at least "
+                f"{math.ceil(chars / self.chars_per_token):,} tokens (no token covers more than "
+                f"{self.chars_per_token} characters): with rollout.max_new_tokens={self.max_new_tokens} they cannot "
+                f"fit the model's context of {self.context}. Shorten the question or options, or remove the row.",
+                kind="prompt_too_long",
+                path=where.rsplit(":", 1)[0] or None,
+            )
         prompt = self.prompt_tokens(text_tokens, seconds)
         if prompt + self.max_new_tokens <= self.context:
             return None
-        where = example.meta.get("source", "")
         audio = f", {self.audio_tokens(seconds)} of them audio ({seconds:.1f} s)" if self.audio_tokens(seconds) else ""
         return DataFormatError(
             f"{where} (id {example.id!r}): the prompt is {prompt} tokens{audio} (question {len(example.question)} "
@@ -115,6 +151,11 @@ class PromptBudget:
             kind="prompt_too_long",
             path=where.rsplit(":", 1)[0] or None,
         )
+
+
+def text_chars(example: AudioQAExample) -> int:
+    """Characters of the example's own texts in its prompt: question, options and system turn."""
+    return sum(len(text) for _, text in prompt_texts(example))
 
 
 def fit_datamodule(datamodule, policy, template, max_new_tokens: int, max_audio_seconds: float | None) -> None:

@@ -5,7 +5,8 @@ Severities: "error" = the example cannot be used (training with `on_error=raise`
 "info" = handled automatically (resampled, channels averaged, clip truncated to the length cap).
 
 Memory stays bounded on any manifest size: each file is scanned block by block and only its measurements are
-kept (`audio.inspect_audio`). A progress bar shows on checks that take more than two seconds (on a terminal).
+kept (`audio.inspect_audio`), and a row over the size limits is refused unread (`data.limits`). A progress bar
+shows on checks that take more than two seconds (on a terminal).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from audio_thinker.data.audio import MIN_AUDIO_SECONDS, AudioInfo, inspect_audio
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, without_location
 from audio_thinker.data.formats import FORMATS, read_records
+from audio_thinker.data.limits import MAX_ROW_BYTES, MAX_TEXT_CHARS
 from audio_thinker.format.prompts import TEMPLATES
 
 if TYPE_CHECKING:
@@ -82,15 +84,18 @@ def check_dataset(
     silence_db: float = -60.0,
     budget: PromptBudget | None = None,
     progress: bool = False,
+    max_row_bytes: int | None = MAX_ROW_BYTES,
+    max_text_chars: int | None = MAX_TEXT_CHARS,
 ) -> Report:
     """Validate every record and audio file of the manifest at `path`; never stops at the first problem.
 
     With a `budget` (the model's context), every prompt is checked to fit; `progress` shows a progress bar.
+    A row over `max_row_bytes` or with a text over `max_text_chars` is an error (`data.limits`).
     """
     report = Report(Path(path), format)
     audio_cache: dict[str, AudioInfo | AudioLoadError] = {}  # questions often share a clip: scan it once
     try:
-        records = list(read_records(path, format=format, audio_root=audio_root))
+        records = list(read_records(path, format, audio_root, max_row_bytes, max_text_chars))
     except DataFormatError as err:  # file-level: missing manifest, unknown format
         report.issues.append(Issue("error", str(path), err.kind, str(err)))
         return report
@@ -318,6 +323,15 @@ def _without_where(issue: Issue) -> str:
     return without_location(issue.message, issue.where, issue.example_id)
 
 
+def _limit(value: str) -> int | None:
+    """A size limit on the command line: an integer >= 1, or 'none'."""
+    if value.lower() in ("none", "null"):
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: an integer >= 1, or none")
+    return int(value)
+
+
 def data_check_main(argv: Sequence[str] | None = None) -> int:
     """`audio-thinker data check MANIFEST`: print the report; exit status 1 when there are errors."""
     parser = argparse.ArgumentParser(prog="audio-thinker data check", description=__doc__.splitlines()[0])
@@ -343,6 +357,18 @@ def data_check_main(argv: Sequence[str] | None = None) -> int:
         help="completion budget the prompt leaves room for (rollout.max_new_tokens)",
     )
     parser.add_argument("--prompt", default="think", choices=["think", "adaptive", "direct"], help="prompt template")
+    parser.add_argument(
+        "--max-row-bytes",
+        type=_limit,
+        default=MAX_ROW_BYTES,
+        help="a longer JSONL line is an error, not read (data.max_row_bytes; 'none': no limit)",
+    )
+    parser.add_argument(
+        "--max-text-chars",
+        type=_limit,
+        default=MAX_TEXT_CHARS,
+        help="a longer question, answer, option or system turn is an error (data.max_text_chars; 'none': no limit)",
+    )
     args = parser.parse_args(argv)
     budget = None
     if args.model:
@@ -358,6 +384,8 @@ def data_check_main(argv: Sequence[str] | None = None) -> int:
         args.silence_db,
         budget,
         progress=True,
+        max_row_bytes=args.max_row_bytes,
+        max_text_chars=args.max_text_chars,
     )
     if args.model is None:
         print("(prompt lengths not checked: pass --model to check them against a model's context)", file=sys.stderr)

@@ -8,6 +8,9 @@
 - `test_checkpoints`: bytes changed inside a checkpoint (refused on export, eval and resume; `ckpt_path=last`
   passes over it), NaN weights on export, and a checkpoint pickling code (round one).
 - `test_judge_secrets`: credentials in a judge URL kept out of logs, errors and logged hyperparameters.
+- `test_data_rows`: one huge manifest row (a 50 MB question) costs bounded memory: refused unread by `data check
+  --model` and when training loads it (skipped and counted, or stopping the run naming file:line); with the size
+  limits off, a prompt longer than the context is refused on its characters before any tokenizer sees it.
 
 Round one's cases that stay beside the code they test: checkpoints load with `weights_only=True`
 (tests/unit/callbacks/test_resume.py::test_loading_defaults_to_weights_only); an API key given as `api_key_env`

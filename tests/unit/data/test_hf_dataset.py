@@ -197,6 +197,19 @@ def test_bad_rows_and_bad_clips_raise_or_are_skipped(tmp_path):
         data[1]
 
 
+def test_a_text_over_max_text_chars_is_a_bad_row(tmp_path):
+    clip = {"bytes": wav_bytes(tone(0.2)), "path": None}
+    rows = [{"audio": clip, "question": "q" * 101, "choices": ["a", "b"], "answer": "a"}]
+    audio_table([*rows, {"audio": clip, "question": "ok", "choices": ["a", "b"], "answer": "b"}]).save_to_disk(
+        str(tmp_path / "long")
+    )
+    named = r"long \(item 0\) \(id 'train-0'\): the question is 101 characters, more than data.max_text_chars=100"
+    with pytest.raises(DataFormatError, match=named):
+        HFAudioQADataset(str(tmp_path / "long"), max_text_chars=100)
+    data = HFAudioQADataset(str(tmp_path / "long"), on_error="skip", max_text_chars=100)
+    assert len(data) == 1 and [s.kind for s in data.skipped_records] == ["text_too_long"]
+
+
 def test_an_uncached_hub_dataset_offline_names_the_id(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

@@ -1,16 +1,13 @@
 """Bounded memory on long audio: peak RSS measured in a fresh interpreter (slow: they write GBs of WAV).
 
 Each measurement runs the work in a subprocess, after imports and a warm-up on a short file, resets the kernel's
-high-water mark (`/proc/self/clear_refs`) and reports how far the peak resident memory rose above the resident
-memory before the work: the work's own cost.
+high-water mark and reports how far the peak resident memory rose above the resident memory before the work: the
+work's own cost (`tests.helpers.memory`).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from tests.helpers.data import record, sine, write_audio, write_jsonl
+from tests.helpers.memory import peak_rss_growth_mb
 
 pytestmark = pytest.mark.slow
 RATE = 16_000
@@ -30,34 +28,6 @@ def long_wav(path: Path, seconds: int) -> Path:
         for _ in range(seconds // 60):
             out.write(minute)
     return path
-
-
-def peak_rss_growth_mb(work: str, warm_up: str, **names) -> tuple[float, dict]:
-    """MB by which `work`'s peak RSS exceeds the RSS before it (after `warm_up`), and what it left in `result`."""
-    script = "\n".join(
-        [
-            "import json, sys",
-            "names = json.loads(sys.argv[1])",
-            warm_up,
-            "def kb(key):",
-            "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(key))",
-            "open('/proc/self/clear_refs', 'w').write('5')",  # the peak so far becomes the current RSS
-            "before = kb('VmRSS:')",
-            work,
-            'print(json.dumps({"kb": kb("VmHWM:") - before, "result": result}))',
-        ]
-    )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", script, json.dumps({k: str(v) for k, v in names.items()})],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1800,
-        check=True,
-    )
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    return out["kb"] / 1024, out["result"]
 
 
 def test_loading_a_2_hour_file_costs_only_its_30_s_window(tmp_path):
