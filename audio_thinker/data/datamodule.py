@@ -1,9 +1,8 @@
 """The LightningDataModule that feeds batches of examples to the rollout callback.
 
-Batch contract: `{"examples": list[AudioQAExample], "skips": list[SkippedExample], "skipped": int,
-"skipped_ids": list[str | None]}`. `examples` may be empty when every item of the batch was skipped; `skips` are
-the stand-ins of the items that could not be loaded under `on_error="skip"` (each one was logged with its file,
-line and id when it was skipped; `skipped` and `skipped_ids` are their count and ids). A `SkipLedger`
+Batch contract: `{"examples": list[AudioQAExample], "skips": list[SkippedExample]}`. `examples` may be empty when
+every item of the batch was skipped; `skips` are the stand-ins of the items that could not be loaded under
+`on_error="skip"` (each one was logged with its file, line and id when it was skipped). A `SkipLedger`
 (`AudioQADataModule.skip_ledger`) counts them across the run and stops it when too much is skipped.
 Training batches hold a whole generation's examples and are served as its micro-steps (`GenerationLoader`).
 """
@@ -35,7 +34,7 @@ def collate_examples(items: list[AudioQAExample | SkippedExample], max_audio_sec
     examples = [item for item in items if not isinstance(item, SkippedExample)]
     if max_audio_seconds is not None:
         examples = [cap_audio(example, max_audio_seconds) for example in examples]
-    return {"examples": examples, "skips": skipped, "skipped": len(skipped), "skipped_ids": [s.id for s in skipped]}
+    return {"examples": examples, "skips": skipped}
 
 
 class SkipOnError(Dataset):

@@ -39,7 +39,7 @@ def micro_step_item(step: int, total: int) -> dict[str, Any]:
 class GenerationLoader:
     """Yields each batch of `loader` (one generation's examples) `plan.micro_steps` times as training items.
 
-    Item contract: `{"examples", "skipped", "skipped_ids", "micro_step": 0, "micro_steps": n}` for a generation's
+    Item contract: `{"examples", "skips", "micro_step": 0, "micro_steps": n}` for a generation's
     first item, `{"micro_step": i, "micro_steps": n}` for the others. The position the training loop has *taken*
     (`taken`, called by the datamodule's `on_before_batch_transfer`, never by prefetching) is saved in
     checkpoints, so a run stopped inside a generation resumes at its next micro-step.

@@ -30,7 +30,6 @@ from audio_thinker.format.prompts import TEMPLATES
 if TYPE_CHECKING:
     from audio_thinker.data.prompt_length import PromptBudget
 
-SEVERITIES = ("error", "warning", "info")
 BREAKDOWNS = ("task", "difficulty", "sub-category")  # usable examples are counted by each (when present)
 # Fixed, readable bucket edges (seconds) rather than equal-width bins: durations span orders of magnitude.
 HISTOGRAM_EDGES = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
