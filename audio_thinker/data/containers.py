@@ -2,7 +2,7 @@
 
 A record that cannot be decoded becomes a `RawRecord` with an `error` naming its file and line, and reading goes
 on (JSONL) or stops loudly (a JSON list has no reliable point to resume after a syntax error). Mapping a decoded
-record onto an example is `audio_thinker.data.formats`'s job.
+record onto an example is `audio_thinker.data.manifest_formats`'s job.
 
 A JSONL file is read line by line: a line longer than `max_row_bytes` is passed over unparsed, in small reads,
 and becomes an error record (`data.limits`). A JSON list is read whole; its items are measured once decoded.

@@ -11,8 +11,8 @@ from torch.utils.data import Dataset
 
 from audio_thinker.data.audio import MIN_AUDIO_SECONDS, Truncation, check_truncation, load_audio
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, SkippedExample, check_on_error, skip
-from audio_thinker.data.formats import read_records
 from audio_thinker.data.limits import MAX_ROW_BYTES, MAX_TEXT_CHARS, check_limit
+from audio_thinker.data.manifest_formats import read_records
 from audio_thinker.example import AudioQAExample
 
 logger = logging.getLogger("audio_thinker.data")

@@ -15,7 +15,7 @@ or a JSON list in a string; null for open questions, or for a `ClassLabel` answe
 options), `answer_column` (the option text, its letter, or a 0-based option index), and optional `id_column`,
 `task_column`, `difficulty_column`. Or `format=` a record format instead of the column mapping: `trl` (TRL's
 `prompt` + `solution`), `swift` (ms-SWIFT's `messages` + `audios` + `solution`), or `auto` to tell by the columns
-(`data.formats`); the audio is then the `audio_column` (default `audio`), else `audios` (the first clip).
+(`data.manifest_formats`); the audio is then the `audio_column` (default `audio`), else `audios` (the first clip).
 Rows are checked when the dataset is opened, as manifest records are (`on_error`); audio is decoded when an example
 is drawn.
 """
@@ -33,8 +33,8 @@ from torch.utils.data import Dataset
 
 from audio_thinker.data.audio import Truncation, check_truncation, load_audio, load_audio_bytes
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, Location, SkippedExample, check_on_error, skip
-from audio_thinker.data.formats import FORMATS, _bad_field, _choices, _gold, _missing, _text, detect_format
 from audio_thinker.data.limits import MAX_TEXT_CHARS, check_limit, text_too_long
+from audio_thinker.data.manifest_formats import FORMATS, _bad_field, _choices, _gold, _missing, _text, detect_format
 from audio_thinker.example import AudioQAExample
 from audio_thinker.format.options import is_option_letter, letter_index
 

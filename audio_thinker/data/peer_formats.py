@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from audio_thinker.data.errors import DataFormatError, Location
-from audio_thinker.data.formats import _audio_path, _bad_field, _choices, _duration, _gold, _text, register_format
+from audio_thinker.data.manifest_formats import (
+    _audio_path,
+    _bad_field,
+    _choices,
+    _duration,
+    _gold,
+    _text,
+    register_format,
+)
 from audio_thinker.example import AudioQAExample
 
 AUDIO_TAG = "<audio>"

@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from audio_thinker.data.audio import MIN_AUDIO_SECONDS, AudioInfo, inspect_audio
 from audio_thinker.data.errors import AudioLoadError, DataFormatError, without_location
-from audio_thinker.data.formats import FORMATS, read_records
 from audio_thinker.data.limits import MAX_ROW_BYTES, MAX_TEXT_CHARS
+from audio_thinker.data.manifest_formats import FORMATS, read_records
 from audio_thinker.format.prompts import TEMPLATES
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import audio_thinker.data.containers as containers
 from audio_thinker.config_checks import ConfigError
 from audio_thinker.data.datasets import ManifestDataset
 from audio_thinker.data.errors import DataFormatError
-from audio_thinker.data.formats import read_records
+from audio_thinker.data.manifest_formats import read_records
 from audio_thinker.data.prompt_length import PromptBudget, fit_to_context
 from audio_thinker.example import AudioQAExample
 from audio_thinker.format.prompts import TEMPLATES

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from audio_thinker.data.datasets import ManifestDataset
-from audio_thinker.data.formats import read_records
+from audio_thinker.data.manifest_formats import read_records
 from audio_thinker.data.validate import check_dataset, data_check_main
 from audio_thinker.format.prompts import THINK
 from audio_thinker.rewards.trl_style import reward_columns, reward_prompt

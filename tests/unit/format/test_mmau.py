@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audio_thinker.data.formats import read_records
+from audio_thinker.data.manifest_formats import read_records
 from audio_thinker.eval.official import official_items
 from audio_thinker.format.matching import choice_correct
 from audio_thinker.format.mmau import mmau_correct, official_output

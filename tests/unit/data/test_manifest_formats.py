@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from audio_thinker.data.errors import DataFormatError, Location
-from audio_thinker.data.formats import FORMATS, read_records, register_format, video_to_audio
+from audio_thinker.data.manifest_formats import FORMATS, read_records, register_format, video_to_audio
 from audio_thinker.example import AudioQAExample
 from tests.helpers.data import record, write_jsonl
 
