@@ -21,7 +21,7 @@ from omegaconf import DictConfig, open_dict
 
 from audio_thinker import cli_completion, cli_errors, jobs
 from audio_thinker.recipes import run_recipe_line
-from audio_thinker.run_names import register_resolver
+from audio_thinker.run_names import register_resolver, remember_command_line
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ[COMMAND_ENV] = argv[0]
     sys.argv = [sys.argv[0], *argv[1:]]
     register_resolver()  # `${run_folder:...}` names sweep run folders
+    remember_command_line(argv[1:])  # ... in job processes too, whose own sys.argv is submitit's
     ours = cli_errors.take_over_hydra_errors()  # Hydra raises; a user's mistake is then printed as one line
     try:
         hydra.main(config_path=config_path(), config_name=config_name, version_base="1.3")(run)()

@@ -11,6 +11,8 @@ just its number.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -18,13 +20,16 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 MAX_NAME = 120
+# The sweep's command line, for jobs that run in another process (submitit, Slurm) where sys.argv is the launcher's.
+ARGV_ENV = "AUDIO_THINKER_SWEEP_ARGV"
 # Characters a folder name must not carry: a path separator would nest folders.
 _UNSAFE = str.maketrans({"/": "_", "\\": "_", ":": "_"})
 
 
 def fixed_keys(argv: Sequence[str]) -> set[str]:
     """Keys the command line sets to one value (Hydra's own parser tells a sweep from a plain override)."""
-    candidates = [arg for arg in argv if "=" in arg and not arg.startswith("-")]
+    # `~key` deletes with no value; launchers that pickle the job (joblib, submitit) pass it on as `~key=null`.
+    candidates = [arg for arg in argv if ("=" in arg or arg.startswith("~")) and not arg.startswith("-")]
     try:
         overrides = OverridesParser.create().parse_overrides(candidates)
     except Exception:  # an argument Hydra itself would reject: nothing is known to be fixed
@@ -32,9 +37,20 @@ def fixed_keys(argv: Sequence[str]) -> set[str]:
     return {o.get_key_element().lstrip("+~") for o in overrides if not o.is_sweep_override()}
 
 
+def command_line() -> list[str]:
+    """The overrides the user typed: what the CLI left in `ARGV_ENV`, else this process's own arguments."""
+    saved = os.environ.get(ARGV_ENV)
+    return json.loads(saved) if saved else sys.argv[1:]
+
+
+def remember_command_line(argv: Sequence[str]) -> None:
+    """Leave the overrides in the environment, which a launcher's job processes inherit."""
+    os.environ[ARGV_ENV] = json.dumps(list(argv))
+
+
 def run_folder(job_number: int, job_overrides: Sequence[str], argv: Sequence[str] | None = None) -> str:
     """`<number>_<varying overrides>` (`k=v,k=v`, sorted, made a safe name), or `<number>` when nothing varies."""
-    fixed = fixed_keys(sys.argv[1:] if argv is None else argv)
+    fixed = fixed_keys(command_line() if argv is None else argv)
     varying = sorted(o for o in job_overrides if o.split("=", 1)[0].lstrip("+~") not in fixed)
     name = ",".join(varying).translate(_UNSAFE)
     if len(name) > MAX_NAME:
