@@ -13,11 +13,14 @@ C(text), step by step (deterministic, no model):
       with the replacement shown ("ies" -> "y"); "s" is not stripped after "s", "u" or "i" ("bass", "chorus",
       "analysis"). Stop when no suffix applies.
    b. Then drop one final "e" if at least 3 characters remain ("tone" -> "ton", so "tones" and "tone" agree;
-      "rising" -> "ris" and "rise" -> "ris").
+      "rising" -> "ris" and "rise" -> "ris"), or 2 after an "o" ("goes" -> "goe" -> "go", as "go" stays;
+      "toes" and "toe" -> "to").
    c. Then, if more than 3 characters remain, undouble a final repeated letter ("humm" -> "hum", "fall" -> "fal").
    Examples: higher/highest -> high, pitches -> pitch, frequencies -> frequency, louder/loudly/loudness -> loud,
-   humming/hummed -> hum, speakers -> speak. Over-folding ("early" -> "ear") is accepted: the rule only has to
-   map the inflections of one word together, the same way every time.
+   humming/hummed -> hum, speakers -> speak, goes -> go. Over-folding ("early" -> "ear") is accepted: the rule
+   only has to map the inflections of one word together, the same way every time.
+   Snowball's English stemmer (Porter2) is not used: it strips "er"/"est" only inside its R2 region, so it leaves
+   the comparatives these answers turn on apart from their base (higher/high, louder/loud), which (a) folds.
 
 Sim(x, y) = |C(x) ∩ C(y)| / max(|C(x)|, |C(y)|), 0 when both are empty.
 `content_tokens` keeps the same tokens in text order (with repeats), for rules that need order.
@@ -97,8 +100,8 @@ def stem(token: str) -> str:
             token = token[: -len(suffix)] + replacement
             changed = True
             break
-    if token.endswith("e") and len(token) > MIN_STEM:
-        token = token[:-1]
+    if token.endswith("e") and (len(token) > MIN_STEM or (token.endswith("oe") and len(token) == MIN_STEM)):
+        token = token[:-1]  # "goe" (from "goes") -> "go": a 2-letter verb whose "s" form alone has an "e"
     if len(token) > MIN_STEM and token[-1] == token[-2]:
         token = token[:-1]
     return token

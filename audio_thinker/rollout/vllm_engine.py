@@ -22,7 +22,6 @@ import json
 import logging
 import shutil
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import httpx
 import numpy as np
 import soundfile
 import torch
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from audio_thinker.models.policy import Policy, Qwen2_5OmniThinkerPolicy
 from audio_thinker.rollout.engine import Completions, GenerationRequest, RolloutEngine, SamplingSettings
@@ -53,6 +53,10 @@ class ServerError(RuntimeError):
 
 class BadReply(ValueError):
     """A reply that is not what was asked for (retried like a failed request)."""
+
+
+# Refused, reset or timed out (the server may come back), a 5xx, or a reply that is not what was asked for.
+RETRIED = (httpx.HTTPError, json.JSONDecodeError, BadReply)
 
 
 def wav_base64(audio: np.ndarray, rate: int) -> str:
@@ -136,32 +140,44 @@ class VLLMClient:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not one INFO line per request of every step
 
     def call(self, method: str, path: str, body: dict | None = None, check=None):
-        """The JSON reply (None for an empty one); `check` validates it. Raises `ServerError` after all retries."""
-        error: Exception | None = None
-        for attempt in range(self.settings.retries + 1):
-            if attempt:
-                time.sleep(min(2.0**attempt, 10.0))
-            if self.server is not None and not self.server.alive():
-                break  # a dead server will not answer a retry
-            try:
-                response = self.http.request(method, self.url + path, json=body)
-            except httpx.HTTPError as caught:  # refused, reset, timed out: the server may come back
-                error = caught
-                log.warning("vLLM %s %s failed (attempt %d): %s", method, path, attempt + 1, caught)
-                continue
-            if 400 <= response.status_code < 500:  # our request is wrong: asking again cannot help
-                raise ServerError(
-                    f"the vLLM server at {self.url} refused {method} {path} "
-                    f"({response.status_code}): {response.text[:2000]}"
-                )
-            try:
-                response.raise_for_status()
-                reply = response.json() if response.content else None
-                return check(reply) if check else reply
-            except (httpx.HTTPError, json.JSONDecodeError, BadReply) as caught:
-                error = caught
-                log.warning("vLLM %s %s failed (attempt %d): %s", method, path, attempt + 1, caught)
-        raise ServerError(self.describe_failure(f"{method} {path}", error))
+        """The JSON reply (None for an empty one); `check` validates it. Raises `ServerError` after all retries.
+
+        A connection error, a timeout, a 5xx or an unusable reply is retried (tenacity) after 2, 4, 8, then 10 s;
+        a 4xx is not (asking again cannot help), nor a server process that has exited.
+        """
+        if self.server is not None and not self.server.alive():
+            raise ServerError(self.describe_failure(f"{method} {path}", None))
+        retrying = Retrying(
+            stop=stop_after_attempt(self.settings.retries + 1) | self._server_exited,
+            wait=wait_exponential(multiplier=2, max=10),
+            retry=retry_if_exception_type(RETRIED),
+            after=lambda state: log.warning(
+                "vLLM %s %s failed (attempt %d): %s", method, path, state.attempt_number, state.outcome.exception()
+            ),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._request(method, path, body, check)
+        except RETRIED as error:
+            raise ServerError(self.describe_failure(f"{method} {path}", error)) from error
+
+    def _request(self, method: str, path: str, body: dict | None, check):
+        """One attempt: the checked JSON reply, a `ServerError` for a 4xx, or one of `RETRIED`."""
+        response = self.http.request(method, self.url + path, json=body)
+        if 400 <= response.status_code < 500:  # our request is wrong: asking again cannot help
+            raise ServerError(
+                f"the vLLM server at {self.url} refused {method} {path} "
+                f"({response.status_code}): {response.text[:2000]}"
+            )
+        response.raise_for_status()
+        reply = response.json() if response.content else None
+        return check(reply) if check else reply
+
+    def _server_exited(self, state: RetryCallState) -> bool:
+        """Stop retrying: a dead server will not answer a retry."""
+        return self.server is not None and not self.server.alive()
 
     def describe_failure(self, what: str, error: Exception | None) -> str:
         """What failed, why, and where to look."""

@@ -28,6 +28,9 @@ from audio_thinker.rewards.concepts import (
         (["rising", "rises", "rise"], "ris"),
         (["happily", "happier", "happiest"], "happy"),  # "ily"/"ier"/"iest" -> "y"
         (["speakers", "speaker"], "speak"),  # "s" then "er", repeated until nothing applies
+        (["goes", "go"], "go"),  # "s" -> "goe", then the final "e" after "o" goes too (Snowball stops at "goe")
+        (["toes", "toe"], "to"),
+        (["shoes", "shoe"], "sho"),
     ],
 )
 def test_stem_folds_inflections_together(words, folded):
@@ -98,7 +101,7 @@ def test_decisive_words_are_not_stop_words():
     stopwords = load_stopwords()
     for word in ("yes", "no", "one", "same", "more", "up", "down", "then", "on", "off", "above", "below", "in", "out"):
         assert word not in stopwords, word
-    assert concepts("Yes, one more goes up", stopwords) == {"yes", "1", "mor", "goe", "up"}  # "one" -> "1"
+    assert concepts("Yes, one more goes up", stopwords) == {"yes", "1", "mor", "go", "up"}  # "one" -> "1"
 
 
 def test_sequence_parts_and_order():

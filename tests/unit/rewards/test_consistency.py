@@ -85,7 +85,7 @@ CONTOUR = AudioQAExample(
     answer="up then down",
     choices=["rising", "up then down", "falling", "down then up"],
 )
-UP_DOWN = "<think>The pitch goes up then down.</think>"  # C(t) = {pitch, goe, up, then, down}; Sim(t, Q) = 4/9
+UP_DOWN = "<think>The pitch goes up then down.</think>"  # C(t) = {pitch, go, up, then, down}; Sim(t, Q) = 4/9
 
 
 def test_direction_words_decide_the_contour_answer(make_inputs):
