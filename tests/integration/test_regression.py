@@ -25,7 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import open_dict
 
 from audio_thinker.losses.grpo import GRPOLoss
-from audio_thinker.rollout import engines
+from audio_thinker.rollout import engine_registry as engines
 from audio_thinker.rollout.engine import Completions, HFEngine, RolloutEngine
 from audio_thinker.train import build_module, build_trainer
 
