@@ -24,10 +24,11 @@ class NothingTrainedError(RuntimeError):
 
 
 class GRPOModule(L.LightningModule):
-    """Trains `policy` on the rollouts that `RolloutCallback` samples and `RewardCallback` scores.
+    """Trains `policy` on the rollouts that `RolloutCallback` samples and has `RewardCallback` score.
 
-    A generation's rollout arrives with its first micro-step (`batch["rollout"]`) and is kept as the buffer the
-    following micro-steps draw from (`batch["micro_step"]`); a checkpoint taken inside a generation saves it.
+    A generation's scored rollout is handed over once, before its first micro-step (`start_generation`), and kept
+    as the buffer every micro-step of it draws from (`batch["micro_step"]`); a checkpoint taken inside a generation
+    saves it.
     The reference policy is the same model with its LoRA adapters disabled when it has adapters (no second
     copy of the weights); otherwise a frozen deep copy, made only when the KL term is on (beta > 0).
     A step whose loss is not finite on any rank, or that has no completion on any rank, is skipped on every rank:
@@ -57,6 +58,7 @@ class GRPOModule(L.LightningModule):
         self.nonfinite_losses = 0
         self.trained_steps = 0  # optimizer steps that changed the weights (not skipped); 0 at the end is an error
         self.generation: Rollout | None = None  # the scored rollout the current generation's micro-steps draw from
+        self._handed_over = False  # a generation was started and its first micro-step has not trained yet
         self._step_tokens: list[float] = []  # completion tokens of each optimizer step of the generation, all ranks
         self._micro_step, self._micro_steps = -1, 1  # the last micro-step trained on, of how many in the generation
         self._skip_step = False  # set by any micro-batch of the optimizer step; read by optimizer_step
@@ -89,6 +91,17 @@ class GRPOModule(L.LightningModule):
                 reencode_audio=self._audio_trains(),
             )
 
+    @torch.no_grad()
+    def old_policy_logps(self, rollout: Rollout) -> torch.Tensor:
+        """log π_old of every completion token at sampling time, micro-batch by micro-batch (memory of one):
+        [B*G, C]."""
+        out = torch.zeros(rollout.completion_ids.shape, dtype=torch.float32, device=rollout.completion_ids.device)
+        for index in range(rollout.num_micro_batches):
+            micro = rollout.micro_batch(index)
+            if micro.examples:
+                out[rollout.micro_batch_rows(index), : micro.completion_ids.shape[1]] = self.policy_logps(micro)
+        return out
+
     def _audio_trains(self) -> bool:
         """When the audio encoder/projector trains, cached features would block its gradient: re-encode."""
         return self.policy.audio_trainable()
@@ -96,7 +109,7 @@ class GRPOModule(L.LightningModule):
     # -- one micro-step -------------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         micro_step = batch.get("micro_step", 0)
-        micro = self.micro_batch(batch, micro_step)
+        micro = self.micro_batch(micro_step, batch.get("micro_steps", 1))
         out = None
         if micro.examples:
             logps = self.policy_logps(micro)
@@ -143,30 +156,29 @@ class GRPOModule(L.LightningModule):
         )
         return out.loss
 
-    def micro_batch(self, batch: dict, micro_step: int) -> Rollout:
-        """This micro-step's share of the generation's rollout (taking the rollout at the generation's start)."""
-        if micro_step == 0:
-            if "rollout" not in batch:
-                raise RuntimeError("training_step found no rollout in the batch: add RolloutCallback to the trainer")
-            rollout: Rollout = batch["rollout"]
-            if rollout.advantages is None:
-                raise RuntimeError("the rollout has no advantages: add RewardCallback after RolloutCallback")
-            self.start_generation(rollout)
-        elif self.generation is None:
+    def micro_batch(self, micro_step: int, micro_steps: int) -> Rollout:
+        """This micro-step's share of the generation's rollout."""
+        if micro_step == 0 and not self._handed_over:
+            raise RuntimeError(
+                "training_step: no rollout was handed over for this generation: the trainer needs RolloutCallback "
+                "(audio_thinker.train.build_trainer adds it, with RewardCallback as its scorer)"
+            )
+        if self.generation is None:
             raise RuntimeError(f"micro-step {micro_step} has no generation to draw from (resumed without its rollout)")
-        self._micro_step, self._micro_steps = micro_step, batch.get("micro_steps", 1)
+        self._handed_over = False
+        self._micro_step, self._micro_steps = micro_step, micro_steps
         return self.generation.micro_batch(micro_step % self.generation.num_micro_batches)
 
     def start_generation(self, rollout: Rollout) -> None:
-        """Buffer the generation and count each of its optimizer steps' completion tokens over all ranks (dapo)."""
-        self.generation = rollout
+        """Take a generation's scored rollout, before its first micro-step: buffer it and count each of its optimizer
+        steps' completion tokens over all ranks (dapo)."""
+        if rollout.advantages is None:
+            raise RuntimeError("the rollout has no advantages: score it (RewardCallback.score) before handing it over")
+        self.generation, self._handed_over = rollout, True
         accumulation = self.trainer.accumulate_grad_batches
-        steps = rollout.num_micro_batches // accumulation
-        local = [0.0] * steps
+        local = [0.0] * (rollout.num_micro_batches // accumulation)
         for index in range(rollout.num_micro_batches):
-            rows = rollout.micro_batch_examples(index)
-            g = rollout.group_size
-            local[index // accumulation] += float(rollout.completion_mask[rows.start * g : rows.stop * g].sum())
+            local[index // accumulation] += float(rollout.completion_mask[rollout.micro_batch_rows(index)].sum())
         self._step_tokens = sum_across_ranks(local, self.trainer.strategy)
 
     def _tokens_of(self, micro_step: int) -> float:

@@ -45,11 +45,18 @@ def build_module(cfg: DictConfig) -> GRPOModule:
 
 def build_trainer(cfg: DictConfig, suite: RewardSuite | None = None) -> L.Trainer:
     """The Lightning trainer with the rollout and reward callbacks first, then the configured extras (`suite`: the
-    reward suite, already set up; built from `cfg.reward` when not given)."""
+    reward suite, already set up; built from `cfg.reward` when not given).
+
+    The reward callback is the rollout callback's scorer: at a generation's first micro-step the rollout callback
+    samples, has the rollout scored and hands it to the module; the reward callback, listed after it, then logs
+    that generation's rewards at each of its steps.
+    """
     if suite is None:
         suite = build_reward_suite(cfg.reward)
         suite.setup()  # a judge endpoint that is down, or a judge model that cannot load, fails here, before step 1
-    callbacks = [instantiate(cfg.rollout), RewardCallback(suite, scale_rewards_of(cfg.loss))]
+    samples_every = cfg.rollout.get("log_samples_every_n_steps", 50)  # the judge's beside the completions table
+    scoring = RewardCallback(suite, scale_rewards_of(cfg.loss), log_samples_every_n_steps=samples_every)
+    callbacks = [instantiate(cfg.rollout, scorer=scoring), scoring]
     callbacks += instantiate_dict(cfg.get("callbacks"))
     if cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback when the bar is off
         callbacks.append(StepProgressBar())

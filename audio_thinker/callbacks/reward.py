@@ -17,7 +17,8 @@ from audio_thinker.rollout.batch import Rollout
 
 
 class RewardCallback(L.Callback):
-    """Scores `batch["rollout"]` (a whole generation) with the configured suite and logs every term.
+    """Scores a generation's rollout with the configured suite (`score`, which the rollout callback calls once per
+    generation) and logs every term at every step.
 
     Step-wide statistics are taken over the whole generation on every rank: the adaptive reward's λ, the judge's
     batch means, and the std of `scale_rewards=batch`. Each rank enters each collective, even one whose examples
@@ -30,24 +31,28 @@ class RewardCallback(L.Callback):
     (mean over applicable completions) and `reward/<term>_std`, `completion/length`, `think/rate`, `think/length`,
     `answer/length`, `format/malformed_rate`, `think/rate_by_difficulty/<d>` (the think-mode share among the
     completions of examples of difficulty d), and what the terms report through `metrics()` (`judge/failures`).
+    Every `log_samples_every_n_steps` steps (0: never) the judge terms' first prompts, replies and values go to
+    TensorBoard as text, `samples/judge`.
     """
 
-    def __init__(self, suite: RewardSuite, scale_rewards: ScaleRewards = "group") -> None:
+    def __init__(
+        self, suite: RewardSuite, scale_rewards: ScaleRewards = "group", log_samples_every_n_steps: int = 0
+    ) -> None:
         self.suite = suite
         self.scale_rewards = scale_rewards_mode(scale_rewards)
-        self.last_metrics: dict[str, float] = {}
+        self.log_samples_every_n_steps = log_samples_every_n_steps
+        self.last_metrics: dict[str, float] = {}  # of the last generation scored: logged at each of its steps
+        self._samples_step = -1  # the step whose judge samples were logged last
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:
-        rollout: Rollout | None = batch.get("rollout")
-        if rollout is not None:  # a generation's first micro-step (the others train on the same, scored rollout)
-            batch["rollout"] = scored = self.score(rollout, trainer)
-            self.last_metrics = self.metrics(
-                scored,
-                partial(sum_across_ranks, strategy=trainer.strategy),
-                partial(gather_objects, strategy=trainer.strategy),
-            )
         if self.last_metrics:  # every step logs the rewards of the rollout it trains on
             pl_module.log_dict(self.last_metrics, on_step=True, batch_size=1)
+        step, every = trainer.global_step, self.log_samples_every_n_steps
+        if every and step % every == 0 and step != self._samples_step:
+            experiment = getattr(trainer.logger, "experiment", None)
+            if (text := self.judge_samples()) and hasattr(experiment, "add_text"):
+                experiment.add_text("samples/judge", text, global_step=step)
+                self._samples_step = step
 
     def state_dict(self) -> dict:
         """The current generation's metrics: a run resumed inside a generation logs them at its next steps too."""
@@ -57,6 +62,17 @@ class RewardCallback(L.Callback):
         self.last_metrics = dict(state_dict.get("last_metrics", {}))
 
     def score(self, rollout: Rollout, trainer: L.Trainer) -> Rollout:
+        """The rollout with rewards, per-term values and advantages; its metrics are kept for the steps that train
+        on it (`last_metrics`)."""
+        scored = self.with_rewards(rollout, trainer)
+        self.last_metrics = self.metrics(
+            scored,
+            partial(sum_across_ranks, strategy=trainer.strategy),
+            partial(gather_objects, strategy=trainer.strategy),
+        )
+        return scored
+
+    def with_rewards(self, rollout: Rollout, trainer: L.Trainer) -> Rollout:
         """The rollout with rewards, per-term values and advantages."""
         step_sum = partial(sum_across_ranks, strategy=trainer.strategy)
         thinking, total = step_sum([sum(c.mode == "think" for c in rollout.completions), rollout.size])
@@ -131,6 +147,15 @@ class RewardCallback(L.Callback):
             for key, value in term.metrics().items():
                 out[key] = out.get(key, 0.0) + value
         return out
+
+    def judge_samples(self) -> str:
+        """Markdown: per judge term, each exchange it kept of its last call: prompt (verbatim), reply, value."""
+        blocks = []
+        for name, term in self.suite.terms.items():
+            for exchange in getattr(term, "exchanges", []):
+                prompt = "\n".join("    " + line for line in str(exchange["prompt"]).splitlines())
+                blocks.append(f"**{name}** reply {exchange['reply']!r} -> value {exchange['value']}\n\n{prompt}")
+        return "\n\n".join(blocks)
 
 
 def _total_steps(trainer: L.Trainer) -> int:

@@ -1,19 +1,19 @@
-"""The Lightning callback that samples one rollout per generation (by default, per optimizer step)."""
+"""The Lightning callback that samples one rollout per generation (by default, per optimizer step), has it scored
+and hands it to the module."""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import replace
+from typing import Protocol
 
 import lightning as L
-import torch
 
 from audio_thinker.data.generations import GenerationPlan
 from audio_thinker.data.skips import SkipLedger
 from audio_thinker.format.options import lettered_options
 from audio_thinker.loggers import log_table
-from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.module import GRPOModule
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.engine import RolloutEngine, SamplingSettings
@@ -23,19 +23,35 @@ from audio_thinker.rollout.sampler import sample_rollout
 log = logging.getLogger(__name__)
 
 
+class RolloutScorer(Protocol):
+    """What scores a sampled rollout: `RewardCallback` (rewards, per-term values and advantages over the step)."""
+
+    def score(self, rollout: Rollout, trainer: L.Trainer) -> Rollout:
+        """A new rollout, scored; the one given is not changed."""
+        ...
+
+
 class RolloutCallback(L.Callback):
-    """Samples G completions per example of a whole generation and hands them over as `batch["rollout"]`.
+    """Samples G completions per example of a whole generation, has them scored by `scorer`, and hands the scored
+    rollout to the module (`GRPOModule.start_generation`), at the generation's first micro-step:
+
+        rollout = self.sample(...)                 # Rollout: token ids, masks, parsed completions
+        rollout = replace(rollout, old_logps=...)  # only when num_iterations > 1
+        scored = self.scorer.score(rollout, ...)   # a new Rollout with rewards and advantages
+        pl_module.start_generation(scored)         # the module draws every micro-batch from it
 
     A generation is the examples of `steps_per_generation` optimizer steps (each `accumulate_grad_batches`
-    micro-batches) on this rank; it is sampled at the generation's first micro-step, and the module draws the
-    micro-batches from it. With `num_iterations` = μ > 1 the generation is optimised in μ passes over all of its
-    micro-batches (TRL's semantics: no data dropped), and the log-probs at sampling time are stored for the
+    micro-batches) on this rank. With `num_iterations` = μ > 1 the generation is optimised in μ passes over all of
+    its micro-batches (TRL's semantics: no data dropped), and the log-probs at sampling time are stored for the
     importance ratio; with μ = 1 that extra pass is skipped: the ratio is 1 by definition.
 
-    `engine` names the rollout engine (`hf`: transformers generate on the policy; `vllm`: a vLLM server configured
-    by `server`); its weights are synced before a generation whenever an optimizer step happened since the last
-    one (`rollout/sync_seconds`), so a resumed run re-syncs before its first rollout. `generation_kwargs` are more
-    sampling settings (repetition_penalty, min_p, ...), put under the engine's names or refused by it here, at start.
+    `scorer` is given by whoever builds the trainer (`audio_thinker.train.build_trainer`: the `RewardCallback`);
+    configs leave it out. `engine` names the rollout engine (`hf`: transformers generate on the policy; `vllm`: a
+    vLLM server configured by `server`); its weights are synced before a generation whenever an optimizer step
+    happened since the last one (`rollout/sync_seconds`), so a resumed run re-syncs before its first rollout.
+    `generation_kwargs` are more sampling settings (repetition_penalty, min_p, ...), put under the engine's names or
+    refused by it here, at start. Every `log_samples_every_n_steps` steps the scored completions are logged as a
+    table (`samples/completions`).
     """
 
     def __init__(
@@ -54,6 +70,7 @@ class RolloutCallback(L.Callback):
         generation_kwargs: dict | None = None,
         log_samples_every_n_steps: int = 50,
         num_samples_to_log: int = 4,
+        scorer: RolloutScorer | None = None,
     ) -> None:
         if group_size < 2:
             raise ValueError(f"rollout.group_size must be >= 2 for group-relative advantages, got {group_size}")
@@ -74,8 +91,10 @@ class RolloutCallback(L.Callback):
         self.num_iterations, self.steps_per_generation = num_iterations, steps_per_generation
         self.engine_name, self.engine_options = engine, dict(server or {})
         self.engine: RolloutEngine | None = None
+        self.scorer = scorer
         self.log_every, self.num_samples_to_log = log_samples_every_n_steps, num_samples_to_log
         self.skips = SkipLedger()  # what the data policy skipped (each was logged with its reason); set in setup
+        self.scored: Rollout | None = None  # the current generation, as handed over (logged as a table)
         self._synced_step: int | None = None  # global step of the weights the engine samples from
         self._generation_step = 0  # global step at which the current generation was sampled
 
@@ -83,6 +102,11 @@ class RolloutCallback(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: GRPOModule, stage: str) -> None:
         if stage != "fit":
             return
+        if self.scorer is None:
+            raise TypeError(
+                "RolloutCallback has no scorer: build the trainer with audio_thinker.train.build_trainer, or pass "
+                "scorer=RewardCallback(suite) (and list that callback too)"
+            )
         datamodule = trainer.datamodule
         # The datamodule's limits and its records dropped at read time; a resume then loads the counts.
         self.skips = datamodule.skip_ledger() if hasattr(datamodule, "skip_ledger") else SkipLedger()
@@ -110,27 +134,37 @@ class RolloutCallback(L.Callback):
     # -- one generation --------------------------------------------------------------------------------------
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: GRPOModule, batch: dict, batch_idx: int) -> None:
         if batch.get("micro_step", 0) != 0:
-            return  # the module draws this micro-batch from the generation's rollout
+            return  # the module draws this micro-batch from the generation it was handed
         examples = batch["examples"]
-        self.skips.record(len(examples), batch.get("skips", []))  # once per generation: all of its examples
-        self.skips.check(lambda stop: trainer.strategy.reduce_boolean_decision(stop, all=False))
-        pl_module.log_dict(self.skips.metrics(), on_step=True, batch_size=max(len(examples), 1))
-        if self._synced_step != trainer.global_step:
-            start = time.perf_counter()
-            self.engine.sync_weights(pl_module.policy)
-            self._synced_step = trainer.global_step
-            seconds = time.perf_counter() - start
-            pl_module.log("rollout/sync_seconds", seconds, on_step=True, batch_size=max(len(examples), 1))
+        self.count_skips(trainer, pl_module, batch)
+        self.sync_weights(trainer, pl_module, batch_size=max(len(examples), 1))
         rollout = self.sample(pl_module, examples, self.plan(trainer).micro_batches)
         if self.num_iterations > 1 and rollout.examples:
-            rollout = replace(rollout, old_logps=old_policy_logps(pl_module, rollout))
-        batch["rollout"] = rollout
+            rollout = replace(rollout, old_logps=pl_module.old_policy_logps(rollout))
+        self.scored = self.scorer.score(rollout, trainer)
+        pl_module.start_generation(self.scored)
         self._generation_step = trainer.global_step
+
+    def count_skips(self, trainer: L.Trainer, pl_module: GRPOModule, batch: dict) -> None:
+        """Record the generation's skipped examples (all of them: once per generation) and stop when too many."""
+        examples = batch["examples"]
+        self.skips.record(len(examples), batch.get("skips", []))
+        self.skips.check(lambda stop: trainer.strategy.reduce_boolean_decision(stop, all=False))
+        pl_module.log_dict(self.skips.metrics(), on_step=True, batch_size=max(len(examples), 1))
+
+    def sync_weights(self, trainer: L.Trainer, pl_module: GRPOModule, batch_size: int) -> None:
+        """Give the engine the policy's weights when an optimizer step happened since it last had them."""
+        if self._synced_step == trainer.global_step:
+            return
+        start = time.perf_counter()
+        self.engine.sync_weights(pl_module.policy)
+        self._synced_step = trainer.global_step
+        pl_module.log("rollout/sync_seconds", time.perf_counter() - start, on_step=True, batch_size=batch_size)
 
     def sample(self, pl_module: GRPOModule, examples: list, micro_batches: int) -> Rollout:
         """This rank's rollout of the generation (an empty one when every example was skipped)."""
         if not examples:
-            return empty_rollout(self.group_size, micro_batches, pl_module.policy.device, self.sampling.temperature)
+            return Rollout.empty(self.group_size, micro_batches, pl_module.policy.device, self.sampling.temperature)
         return sample_rollout(
             pl_module.policy, examples, self.prompt, self.group_size, self.sampling, self.engine, micro_batches
         )
@@ -148,11 +182,12 @@ class RolloutCallback(L.Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: GRPOModule, outputs, batch: dict, batch_idx: int
     ) -> None:
-        rollout = batch.get("rollout")  # scored by now: the reward callback replaced it at batch start
+        if batch.get("micro_step", 0) != 0:
+            return  # the table is logged once per generation, at the step it was sampled for
         step = self._generation_step  # the optimizer step has already advanced global_step
         due = self.log_every and step % self.log_every == 0
-        if due and rollout is not None and rollout.examples and rollout.advantages is not None:
-            columns, rows = completions_table(rollout, self.num_samples_to_log)
+        if due and self.scored is not None and self.scored.examples:
+            columns, rows = completions_table(self.scored, self.num_samples_to_log)
             log_table(trainer.loggers, "samples/completions", columns, rows, step)
 
 
@@ -194,34 +229,3 @@ def completions_table(rollout: Rollout, max_rows: int) -> tuple[list[str], list[
             ]
         )
     return columns, rows
-
-
-@torch.no_grad()
-def old_policy_logps(pl_module: GRPOModule, rollout: Rollout) -> torch.Tensor:
-    """log π_old of every completion token, computed micro-batch by micro-batch (memory of one): [B*G, C]."""
-    out = torch.zeros(rollout.completion_ids.shape, dtype=torch.float32, device=rollout.completion_ids.device)
-    for index in range(rollout.num_micro_batches):
-        micro = rollout.micro_batch(index)
-        if not micro.examples:
-            continue
-        rows = rollout.micro_batch_examples(index)
-        width = micro.completion_ids.shape[1]
-        out[rows.start * rollout.group_size : rows.stop * rollout.group_size, :width] = pl_module.policy_logps(micro)
-    return out
-
-
-def empty_rollout(group_size: int, micro_batches: int, device: torch.device, temperature: float) -> Rollout:
-    """The rollout of a rank whose examples were all skipped: it still takes part in every step-wide collective."""
-    nothing = torch.zeros((0, 1), dtype=torch.long, device=device)
-    return Rollout(
-        examples=[],
-        group_size=group_size,
-        encoding=PromptEncoding(nothing, nothing),
-        completion_ids=nothing,
-        completion_mask=nothing,
-        completions=[],
-        think_lengths=[],
-        answer_lengths=[],
-        temperature=temperature,
-        num_micro_batches=micro_batches,
-    )

@@ -1,8 +1,10 @@
 """A rollout: G sampled completions for each prompt of one generation, and everything the loss passes need.
 
 A generation covers `rollout.steps_per_generation` optimizer steps (each `trainer.accumulate_grad_batches`
-micro-batches) on this rank. It is made once (`RolloutCallback`), scored once (`RewardCallback`, which returns a
-new value with `dataclasses.replace`), and the module draws its micro-batches from it with `micro_batch(i)`.
+micro-batches) on this rank. `RolloutCallback` samples it and has it scored (`RewardCallback.score` returns a new
+value with `dataclasses.replace`), then hands the scored rollout to `GRPOModule.start_generation`; the module draws
+its micro-batches from it with `micro_batch(i)`. Each example's G completions are adjacent rows, so a run of
+examples is a run of rows: `completion_rows` is the one place that maps one to the other.
 """
 
 from __future__ import annotations
@@ -37,6 +39,23 @@ class Rollout:
     reward_terms: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> [B*G], NaN = n/a
     advantages: torch.Tensor | None = None  # [B*G]
 
+    @classmethod
+    def empty(cls, group_size: int, micro_batches: int, device: torch.device, temperature: float) -> Rollout:
+        """The rollout of a rank whose examples were all skipped: it still takes part in every step-wide collective."""
+        nothing = torch.zeros((0, 1), dtype=torch.long, device=device)
+        return cls(
+            examples=[],
+            group_size=group_size,
+            encoding=PromptEncoding(nothing, nothing),
+            completion_ids=nothing,
+            completion_mask=nothing,
+            completions=[],
+            think_lengths=[],
+            answer_lengths=[],
+            temperature=temperature,
+            num_micro_batches=micro_batches,
+        )
+
     @property
     def size(self) -> int:
         """Number of completions, B*G."""
@@ -59,6 +78,14 @@ class Rollout:
         start = index * size + min(index, extra)
         return range(start, start + size + (index < extra))
 
+    def completion_rows(self, examples: range) -> slice:
+        """The completion rows [B*G] of a contiguous run of examples (each example's G samples are adjacent)."""
+        return slice(examples.start * self.group_size, examples.stop * self.group_size)
+
+    def micro_batch_rows(self, index: int) -> slice:
+        """The completion rows of micro-batch `index`."""
+        return self.completion_rows(self.micro_batch_examples(index))
+
     def micro_batch(self, index: int) -> Rollout:
         """The rollout of micro-batch `index` alone (its examples and their G completions each)."""
         return self.select(self.micro_batch_examples(index))
@@ -67,8 +94,7 @@ class Rollout:
         """The rollout restricted to a contiguous run of examples, padding columns trimmed."""
         if len(example_indices) == len(self.examples):
             return replace(self, num_micro_batches=1)
-        g = self.group_size
-        rows = slice(example_indices.start * g, example_indices.stop * g)
+        rows = self.completion_rows(example_indices)
         mask = self.completion_mask[rows]
         width = max(int(mask.sum(dim=1).max()) if mask.numel() else 0, 1)  # keep at least one column
         cols = slice(0, width)

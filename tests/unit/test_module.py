@@ -2,7 +2,8 @@
 
 The stub's log-prob of a token is a learnable table entry (no model, no audio): the module's own logic (micro-batches
 drawn from the generation, the loss, skipping a non-finite or empty step on the weights and the optimizer) is what
-runs. Rollouts are built by hand with known advantages and handed over as the rollout callback hands them.
+runs. Rollouts are built by hand with known advantages and handed over as the rollout callback hands them
+(`GRPOModule.start_generation`).
 """
 
 from __future__ import annotations
@@ -48,14 +49,14 @@ class TablePolicy(nn.Module):
 
 
 class HandOver(L.Callback):
-    """Hands the module one scored rollout per generation, as the rollout and reward callbacks do."""
+    """Hands the module one scored rollout per generation, as the rollout callback does."""
 
     def __init__(self, rollouts: list[Rollout]) -> None:
         self.rollouts = list(rollouts)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if batch["micro_step"] == 0:
-            batch["rollout"] = self.rollouts.pop(0)
+        if batch["micro_step"] == 0 and self.rollouts:
+            pl_module.start_generation(self.rollouts.pop(0))
 
 
 def items(generations: int, micro_steps: int) -> list[dict]:
@@ -65,15 +66,18 @@ def items(generations: int, micro_steps: int) -> list[dict]:
     return [item for _ in range(generations) for item in (first, *rest)]
 
 
-def fit(rollouts: list[Rollout], loss: GRPOLoss, accumulate: int = 1) -> tuple[GRPOModule, L.Trainer]:
-    """Train a `TablePolicy` on `rollouts` (one generation each, `accumulate` micro-batches per step) with SGD."""
+def fit(
+    rollouts: list[Rollout], loss: GRPOLoss, accumulate: int = 1, generations: int | None = None
+) -> tuple[GRPOModule, L.Trainer]:
+    """Train a `TablePolicy` on `rollouts` (one generation each, `accumulate` micro-batches per step) with SGD;
+    `generations` more than rollouts leaves the last ones without a rollout handed over."""
     torch.manual_seed(0)
     module = GRPOModule(TablePolicy(), loss, lambda params: torch.optim.SGD(params, lr=0.5))
-    micro_steps = rollouts[0].num_micro_batches
-    loader = DataLoader(items(len(rollouts), micro_steps), batch_size=None)
+    micro_steps, generations = rollouts[0].num_micro_batches, generations or len(rollouts)
+    loader = DataLoader(items(generations, micro_steps), batch_size=None)
     trainer = L.Trainer(
         accelerator="cpu",
-        max_steps=len(rollouts) * micro_steps // accumulate,
+        max_steps=generations * micro_steps // accumulate,
         accumulate_grad_batches=accumulate,
         callbacks=[HandOver(rollouts)],
         logger=False,
@@ -146,3 +150,19 @@ def test_a_rollout_without_advantages_is_refused():
     unscored = make_rollout([1, 1], vocab=VOCAB)
     with pytest.raises(RuntimeError, match="the rollout has no advantages"):
         fit([unscored], GRPOLoss(beta=0.0))
+
+
+def test_a_generation_must_be_handed_over_before_its_first_micro_step():
+    trained = make_rollout([2, 2], advantages=[1.0, -1.0], vocab=VOCAB)
+    with pytest.raises(RuntimeError, match="no rollout was handed over for this generation"):
+        fit([trained], GRPOLoss(beta=0.0), generations=2)  # the second generation gets none
+
+
+def test_old_policy_logps_are_the_policys_per_micro_batch_and_zero_on_padding():
+    rollout = make_rollout([2, 1, 3, 1], num_micro_batches=2, vocab=VOCAB)
+    module = GRPOModule(TablePolicy(), GRPOLoss(beta=0.0), torch.optim.SGD)
+    old = module.old_policy_logps(rollout)
+    want = torch.log_softmax(module.policy.table.detach(), -1)[rollout.completion_ids]
+    assert old.shape == rollout.completion_ids.shape and not old.requires_grad
+    assert torch.allclose(old[:2, :2], want[:2, :2]) and torch.allclose(old[2:, :3], want[2:, :3])
+    assert old[:2, 2:].abs().sum() == 0  # the first micro-batch is 2 columns wide: beyond it nothing is computed

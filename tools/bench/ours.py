@@ -121,7 +121,7 @@ class StepTimer(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.watch.stop()
-        rollout = batch["rollout"]
+        rollout = pl_module.generation  # the generation the step trained on, as the rollout callback handed it over
         lengths = rollout.completion_mask.sum(dim=1)
         length = int(lengths[0]) if bool((lengths == lengths[0]).all()) else -1  # -1: lengths differ
         self.shapes.append(StepShape(len(rollout.examples), rollout.encoding.input_ids.shape[1], len(lengths), length))
@@ -198,7 +198,7 @@ class PhaseProfile(L.Callback):
         self._time(by_type["RolloutCallback"], "on_train_batch_start", "rollout callback")
         self._time(pl_module.policy, "encode_prompts", "  encode prompts (tokenise; audio: features + encoder)")
         self._time(pl_module.policy, "generate", "  generate (G samples per prompt)")
-        self._time(by_type["RewardCallback"], "on_train_batch_start", "reward callback (score, advantages, log)")
+        self._time(by_type["RewardCallback"], "score", "  reward scoring (score, advantages, metrics)")
         self._time(pl_module, "optimizer_step", "optimizer step hook (loss, backward, AdamW)")
         self._time(pl_module, "policy_logps", "  policy log-probs forward")
         self._time(pl_module, "reference_logps", "  reference log-probs forward")

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from audio_thinker.callbacks.reward import RewardCallback
-from audio_thinker.callbacks.rollout_sampling import empty_rollout
 from audio_thinker.example import AudioQAExample
 from audio_thinker.format.parsing import parse_completion
 from audio_thinker.models.policy import PromptEncoding
@@ -124,7 +123,7 @@ def test_step_statistics_are_taken_over_every_rank():
             return [0.0] * len(inputs)
 
     callback = RewardCallback(RewardSuite({"spy": Spy(weight=0.0), "judge": JudgeMean()}), scale_rewards="batch")
-    scored = callback.score(rollout, _trainer(strategy))
+    scored = callback.with_rewards(rollout, _trainer(strategy))
     assert seen["lambda"] == 0.5
     assert scored.reward_terms["judge"].tolist() == [4.0, 3.0]
     # batch std over the 8 rewards: here [4, 3] + the other rank's 6 values with sum 20 and sum of squares 70:
@@ -137,7 +136,7 @@ def test_step_statistics_are_taken_over_every_rank():
 def test_a_rank_with_nothing_to_score_still_enters_every_collective():
     strategy = OtherRank([1, 2], [5, 1], [2, 1.0, 1.0])
     callback = RewardCallback(RewardSuite({"judge": JudgeMean()}))
-    scored = callback.score(empty_rollout(2, 1, torch.device("cpu"), 1.0), _trainer(strategy))
+    scored = callback.with_rewards(Rollout.empty(2, 1, torch.device("cpu"), 1.0), _trainer(strategy))
     assert strategy.calls == 3 and scored.advantages.numel() == 0
 
 

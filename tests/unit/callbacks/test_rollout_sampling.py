@@ -1,11 +1,22 @@
-"""RolloutCallback without a training run: its settings checked at construction, the completions table it logs."""
+"""RolloutCallback: its settings checked at construction, the completions table it logs, and one generation's chain
+(sample, score, hand over) on the embedded model."""
 
 from __future__ import annotations
 
+import lightning as L
 import pytest
+import torch
 
+from audio_thinker.callbacks.reward import RewardCallback
 from audio_thinker.callbacks.rollout_sampling import RolloutCallback, completions_table
+from audio_thinker.data.datamodule import AudioQADataModule
+from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.format.prompts import THINK
+from audio_thinker.losses.grpo import GRPOLoss
+from audio_thinker.models.loading import load_policy
+from audio_thinker.module import GRPOModule
+from audio_thinker.rewards.suite import RewardSuite
+from tests.helpers.rewards import TextLengthReward
 from tests.helpers.rollouts import make_rollout
 
 
@@ -39,3 +50,46 @@ def test_skip_counts_survive_a_checkpoint():
     restored = RolloutCallback(THINK)
     restored.load_state_dict(callback.state_dict())
     assert restored.skips.state_dict() == callback.skips.state_dict()
+
+
+class Recording:
+    """A scorer that keeps what it was given and what it returned, scoring through a `RewardCallback`."""
+
+    def __init__(self, reward: RewardCallback) -> None:
+        self.reward, self.given, self.returned = reward, [], []
+
+    def score(self, rollout, trainer):
+        self.given.append(rollout)
+        self.returned.append(self.reward.score(rollout, trainer))
+        return self.returned[-1]
+
+
+@pytest.mark.parametrize("num_iterations", [1, 2])
+def test_one_generation_is_sampled_scored_and_handed_to_the_module(num_iterations):
+    """The chain of one generation: sample -> (old log-probs) -> scorer -> module.start_generation."""
+    torch.manual_seed(0)
+    module = GRPOModule(load_policy("tiny-qwen2-audio"), GRPOLoss(beta=0.0), torch.optim.SGD)
+    reward = RewardCallback(RewardSuite({"length": TextLengthReward()}))
+    scorer = Recording(reward)
+    sampling = RolloutCallback(THINK, group_size=2, max_new_tokens=4, num_iterations=num_iterations, scorer=scorer)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=1,
+        callbacks=[sampling, reward],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
+    trainer.fit(module, datamodule=AudioQADataModule(SyntheticAudioQA(size=2), batch_size=2))
+    (given,), (returned,) = scorer.given, scorer.returned
+    assert given.advantages is None and returned.advantages is not None  # scored: a new value, the sampled kept
+    assert module.generation is returned and sampling.scored is returned  # one writer, one value handed over
+    assert (given.old_logps is not None) == (num_iterations > 1)  # the sampling-time log-probs, before scoring
+    assert reward.last_metrics["reward/total"] == pytest.approx(float(returned.rewards.mean()))
+
+
+def test_a_callback_without_a_scorer_says_how_to_get_one():
+    with pytest.raises(TypeError, match="RolloutCallback has no scorer: build the trainer with"):
+        RolloutCallback(THINK).setup(None, None, "fit")

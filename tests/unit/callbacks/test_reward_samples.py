@@ -1,10 +1,10 @@
-"""The judge's prompts and replies reach the logged samples (TensorBoard text `samples/judge`)."""
+"""The judge's prompts and replies reach the logged samples (TensorBoard text `samples/judge`), from the reward
+callback that owns the suite."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from audio_thinker.callbacks.judge_samples import JudgeSamplesCallback
 from audio_thinker.callbacks.reward import RewardCallback
 from audio_thinker.example import AudioQAExample
 from audio_thinker.format.parsing import parse_completion
@@ -33,8 +33,8 @@ def test_judge_exchanges_are_logged_every_n_steps():
     suite = RewardSuite({"accuracy": AccuracyReward(), "judge_think": JudgeThinkReward(Seven())})
     suite(RewardInputs([done], [example], [4], [1]))
     writer = Writer()
-    trainer = SimpleNamespace(callbacks=[RewardCallback(suite)], logger=SimpleNamespace(experiment=writer))
-    callback = JudgeSamplesCallback(every_n_steps=2)
+    trainer = SimpleNamespace(logger=SimpleNamespace(experiment=writer))
+    callback = RewardCallback(suite, log_samples_every_n_steps=2)
     for step in (0, 0, 1, 2):  # two micro-batches at step 0 log once; step 1 is off the schedule
         trainer.global_step = step
         callback.on_train_batch_start(trainer, None, {}, 0)
