@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from audio_thinker.embedded.architecture import build_model, build_processor, build_tokenizer
-from audio_thinker.embedded.checks import HEARING_BAR, CheckReport, check_listening_model
+from audio_thinker.embedded.checks import HEARING_BAR, CheckReport, chance_score, check_listening_model, held_out
 from audio_thinker.embedded.listening import DIFFICULTIES, LISTENING_TASKS
 from audio_thinker.models.loading import load_policy
 from audio_thinker.models.policy import Qwen2AudioPolicy
@@ -13,7 +13,7 @@ CELLS = {f"hearing {task}/{level}" for task in LISTENING_TASKS for level in DIFF
 
 def test_the_shipped_audio_model_passes_its_check_on_this_machine():
     report = check_listening_model(load_policy("tiny-qwen2-audio").eval(), LISTENING_TASKS, DIFFICULTIES)
-    assert set(report.scores) == CELLS | {"reasoning", "format"}
+    assert set(report.scores) == CELLS | {"reasoning", "format", "answers at chance"}
     assert report.passed, report.summary()
 
 
@@ -31,3 +31,12 @@ def test_a_report_passes_only_when_every_score_reaches_its_bar():
     assert report.passed and report.failures == []
     short = CheckReport({"a": 0.94, "b": 0.5}, {"a": 0.95, "b": 0.5})
     assert short.failures == ["a"] and short.summary() == "a 0.94 (< 0.95), b 0.50"
+
+
+def test_answers_are_at_chance_when_right_half_of_the_time():
+    examples = held_out(("pitch_compare",), ("easy",), per_cell=4)
+    right = [f"<think>x</think><answer>{ex.answer}</answer>" for ex in examples]
+    wrong = [f"<think>x</think><answer>{next(c for c in ex.choices if c != ex.answer)}</answer>" for ex in examples]
+    assert chance_score(examples, right) == 0.0 and chance_score(examples, wrong) == 0.0  # tied to the sound
+    assert chance_score(examples, right[:2] + wrong[2:]) == 1.0
+    assert chance_score(examples, right[:3] + wrong[3:]) == 0.5  # right 3 of 4: 1 - 2 * |0.75 - 0.5|
