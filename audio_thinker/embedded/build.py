@@ -1,9 +1,10 @@
 """`audio-thinker build-models`: train the embedded models, check each, and write them as the package's files.
 
-Each model is trained from its recipe (`format_warm_start`, `listening`), then checked on held-out examples
-(`checks`). The audio model trains on, a round at a time, until it hears every task and level or the rounds run
-out, which stops the build with the scores it reached: a model that fails its check is never written. Rebuilding
-on another machine may give other bytes (other arithmetic, another trajectory), never a model that fails.
+Each model is trained from its recipe (`format_warm_start`; `listening` and `hearing`), then checked on held-out
+examples (`checks`). The audio model trains on, a round at a time, until it passes (it hears every task and level,
+and its answers are still at chance) or the rounds run out, which stops the build with the scores it reached: a
+model that fails its check is never written. Rebuilding on another machine may give other bytes (other
+arithmetic, another trajectory), never a model that fails.
 
 The models are written with `save_pretrained` into a staging directory beside `--out`, with `manifest.json`
 (every file's SHA-256, the check scores, the steps trained, the machine and library versions), then swapped into
@@ -78,8 +79,8 @@ def _checked(policy: Policy, check: Callable[[Policy], CheckReport]) -> CheckRep
 
 
 def build_listening_model(seed: int = 0, schedule: ListeningSchedule | None = None) -> Built:
-    """The default run's Qwen2-Audio: reasons in text, then hears and listens, round after round, until it describes
-    every task and level."""
+    """The default run's Qwen2-Audio: reasons in text, then hears and listens, round after round, until it passes its
+    check (`checks.check_listening_model`)."""
     schedule = schedule or ListeningSchedule()
     tokenizer = build_tokenizer()
     policy = _policy(build_model(tokenizer, seed=seed), build_processor(tokenizer))
