@@ -204,13 +204,18 @@ def build_models_main(argv: list[str]) -> int:
     parser.add_argument("--only", nargs="+", choices=NAMES, default=list(NAMES), help="models to rebuild")
     parser.add_argument("--seed", type=int, default=0, help="initialisation and data-order seed")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)  # tiny models: one thread is fastest, and the result does not depend on the count
+    progress = logging.StreamHandler()  # the rounds' scores, for the length of the command only
+    progress.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(progress)
+    log.setLevel(logging.INFO)
     try:
         manifest = build_models(args.out, tuple(args.only), args.seed)
     except BuildCheckFailed as err:
         print(f"audio-thinker build-models: {err}")
         return 1
+    finally:
+        log.removeHandler(progress)
     for name in args.only:
         entry = manifest["models"][name]
         print(f"{name}: {', '.join(f'{k} {v:.2f}' for k, v in entry['check'].items())} ({entry['seconds']} s)")

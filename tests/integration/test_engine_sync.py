@@ -35,7 +35,10 @@ def fingerprint(policy) -> float:
     return float(sum(p.detach().double().sum() for p in policy.parameters() if p.requires_grad))
 
 
-ENGINES["spy"] = SpyEngine
+@pytest.fixture(autouse=True)
+def spy_engine(monkeypatch):
+    """`rollout.engine=spy` in this module's runs only (the registry is the package's, shared by every test)."""
+    monkeypatch.setitem(ENGINES, "spy", SpyEngine)
 
 
 def test_weights_are_synced_before_each_generation_and_again_after_a_resume(train_cfg):

@@ -142,7 +142,7 @@ def record(output_dir: Path) -> None:
     """Sample every config with the default engine and write its completions and step metrics."""
     from tests.helpers.configs import compose_train
 
-    engines.ENGINES["record"] = RecordingEngine
+    engines.ENGINES["record"] = RecordingEngine  # a script of its own (`--record`), not a test: nothing to restore
     ASSETS.mkdir(parents=True, exist_ok=True)
     for name in CONFIGS:
         RecordingEngine.generations = []
