@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -28,3 +29,19 @@ def model_cache(tmp_path_factory) -> Path:
 def train_cfg(tmp_path):
     """A factory: `train_cfg(["loss.beta=0"])` -> composed config writing under tmp_path."""
     return lambda overrides=(): compose_train(tmp_path, overrides)
+
+
+def _all_loggers() -> list[logging.Logger]:
+    named = logging.root.manager.loggerDict.values()
+    return [logging.getLogger(), *(x for x in named if isinstance(x, logging.Logger))]
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_log_handlers():
+    """Remove the log handlers a test added. An in-process Hydra run configures logging with handlers on pytest's
+    captured streams, which are closed after the test: a later test's log line then printed 'Logging error'."""
+    before = {id(logger): list(logger.handlers) for logger in _all_loggers()}
+    yield
+    for logger in _all_loggers():
+        for handler in [h for h in logger.handlers if h not in before.get(id(logger), [])]:
+            logger.removeHandler(handler)
