@@ -77,15 +77,7 @@ def greedy_completions(
     for start in range(0, len(examples), batch_size):
         batch = examples[start : start + batch_size]
         with_audio = audio and policy.has_audio
-        if with_audio:
-            prompts = render_prompts(policy, batch, template)
-        else:
-            prompts = [
-                policy.tokenizer.apply_chat_template(
-                    template.messages(ex, with_audio=False), add_generation_prompt=True, tokenize=False
-                )
-                for ex in batch
-            ]
+        prompts = render_prompts(policy, batch, template, with_audio=with_audio)
         audios = [ex.audio for ex in batch] if with_audio else None
         encoding = policy.encode_prompts([p + prefix for p in prompts], audios)
         ids = policy.generate(encoding, 1, do_sample=False, max_new_tokens=max_new_tokens)

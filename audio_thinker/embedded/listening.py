@@ -125,12 +125,7 @@ def reasoning_completion(example: AudioQAExample) -> str:
 
 def reasoning_loss(policy: Qwen2AudioPolicy, examples: list[AudioQAExample]) -> torch.Tensor:
     """Mean token NLL of `reasoning_completion` after the text-only think prompt (options listed as words)."""
-    template = replace(THINK, letter_options=False)
-    chat = policy.tokenizer
-    prompts = [
-        chat.apply_chat_template(template.messages(ex, with_audio=False), add_generation_prompt=True, tokenize=False)
-        for ex in examples
-    ]
+    prompts = render_prompts(policy, examples, replace(THINK, letter_options=False), with_audio=False)
     return completion_nll(policy, policy.encode_prompts(prompts), [reasoning_completion(ex) for ex in examples])
 
 

@@ -367,10 +367,13 @@ class Qwen2_5OmniThinkerPolicy(Qwen2AudioPolicy):
         return features.last_hidden_state  # [A, H], already packed clip after clip
 
 
-def render_prompts(policy: Policy, examples: list[AudioQAExample], template: PromptTemplate) -> list[str]:
-    """Chat-formatted prompt strings, ending with the assistant turn opener."""
-    chat = policy.processor
-    with_audio = policy.has_audio
+def render_prompts(
+    policy: Policy, examples: list[AudioQAExample], template: PromptTemplate, with_audio: bool | None = None
+) -> list[str]:
+    """Chat-formatted prompt strings, ending with the assistant turn opener; `with_audio=False` asks an audio
+    policy in text alone (the question and options, no clip)."""
+    with_audio = policy.has_audio if with_audio is None else with_audio
+    chat = policy.processor if with_audio else policy.tokenizer
     return [
         chat.apply_chat_template(
             template.messages(ex, with_audio=with_audio), add_generation_prompt=True, tokenize=False

@@ -168,3 +168,11 @@ def test_generation_with_a_shared_prefill_equals_plain_generate(policy, encoding
     )
     shared = policy.generate(encoding, 3, do_sample=False, max_new_tokens=12)
     assert torch.equal(shared, plain)
+
+
+def test_an_audio_policy_renders_text_alone_prompts_without_the_clip():
+    policy, example = load_policy("tiny-qwen2-audio"), SyntheticAudioQA(size=1)[0]
+    [with_clip] = render_prompts(policy, [example], THINK)
+    [text_alone] = render_prompts(policy, [example], THINK, with_audio=False)
+    assert "<|AUDIO|>" in with_clip and "<|AUDIO|>" not in text_alone
+    assert text_alone.endswith("<|im_start|>assistant\n") and example.question in text_alone
