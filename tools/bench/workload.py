@@ -107,7 +107,9 @@ def text_length(tokenizer, prompt: str) -> int:
 
 def render(processor, examples: list[AudioQAExample], audio: bool, template: PromptTemplate = THINK) -> list[str]:
     """Chat-formatted prompts exactly as our rollouts render them."""
-    return render_prompts(SimpleNamespace(processor=processor, has_audio=audio), examples, template)
+    tokenizer = getattr(processor, "tokenizer", processor)
+    policy = SimpleNamespace(processor=processor, tokenizer=tokenizer, has_audio=audio)
+    return render_prompts(policy, examples, template)
 
 
 def fixed_length_prompts(processor, workload: Workload, count: int, template: PromptTemplate = THINK) -> PromptSet:
