@@ -1,12 +1,15 @@
-"""The policy's current weights as a plain transformers checkpoint, for a rollout server to load.
+"""The policy's current weights as plain transformers weights, for a rollout server or a generation copy to load.
 
-A LoRA policy is written merged (W + ΔW of every active adapter, `modules_to_save` copies under their original
-names) without touching the training model: the deltas are added to a copy, so training continues bit for bit.
+A LoRA policy's weights come merged (W + ΔW of every active adapter, `modules_to_save` copies under their original
+names) without touching the training model: each delta is added to a copy, so training continues bit for bit. A
+QLoRA policy's NF4 base weights come dequantised (never re-quantised). `merged_weights` yields them one tensor at a
+time, so a consumer that streams them (weight sync, a layer-by-layer copy) never holds a second whole model.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -16,28 +19,69 @@ from audio_thinker.models.policy import Policy
 
 # peft's names around a wrapped module: `q_proj.base_layer.weight`, `lm_head.modules_to_save.default.weight`.
 _ADAPTER_PARTS = re.compile(r"\.(base_layer|modules_to_save\.[^.]+)\.")
+_BASE_LAYER = ".base_layer"
 
 
-def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The transformers model's weights with every active LoRA delta folded in, under the base model's names."""
-    deltas: dict[str, torch.Tensor] = {}
+def _active_lora_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """peft LoRA layers whose adapters are on and not yet merged into their base layer, by module name."""
+    layers = {}
     for name, module in model.named_modules():
         if getattr(module, "disable_adapters", True) or not hasattr(module, "get_delta_weight"):
             continue  # not a LoRA layer, or its adapters are switched off
-        if getattr(module, "merged", False):
-            continue  # already inside base_layer.weight
-        for adapter in module.active_adapters:
-            if adapter in getattr(module, "lora_A", {}) or adapter in getattr(module, "lora_embedding_A", {}):
-                delta = module.get_delta_weight(adapter)
-                key = f"{name}.base_layer.weight"
-                deltas[key] = deltas[key] + delta if key in deltas else delta
-    merged = {}
-    for key, value in model.state_dict().items():
-        if ".lora_" in key or ".original_module." in key:
-            continue  # adapter factors, and the untrained twin of a modules_to_save copy
-        value = value + deltas[key].to(value.dtype) if key in deltas else value
-        merged[_ADAPTER_PARTS.sub(".", key)] = value.detach()
-    return merged
+        if not getattr(module, "merged", False):  # a merged layer's delta is already inside base_layer.weight
+            layers[name] = module
+    return layers
+
+
+def _delta(layer: nn.Module) -> torch.Tensor | None:
+    """The sum of the active adapters' ΔW of one LoRA layer (None when none of them adapts it)."""
+    total = None
+    for adapter in layer.active_adapters:
+        if adapter in getattr(layer, "lora_A", {}) or adapter in getattr(layer, "lora_embedding_A", {}):
+            delta = layer.get_delta_weight(adapter)
+            total = delta if total is None else total + delta
+    return total
+
+
+def _plain(tensor: torch.Tensor) -> torch.Tensor:
+    """A bitsandbytes 4-bit weight dequantised to its original dtype; any other tensor as it is."""
+    state = getattr(tensor, "quant_state", None)
+    if state is None:
+        return tensor.detach()
+    import bitsandbytes.functional as bnb_functional  # only 4-bit models get here, and they imported it at load
+
+    return bnb_functional.dequantize_4bit(tensor.data, state)
+
+
+def _own_tensors(module: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """A module's own parameters and persistent buffers (not its children's)."""
+    yield from module.named_parameters(recurse=False)
+    for name, buffer in module.named_buffers(recurse=False):
+        if name not in module._non_persistent_buffers_set:
+            yield name, buffer
+
+
+@torch.no_grad()
+def merged_weights(model: nn.Module, dtype: torch.dtype | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) for every weight of the transformers model under its base names, one at a time: active LoRA
+    deltas folded in, NF4 dequantised, cast to `dtype` when given. Only the tensor being yielded is a new copy."""
+    lora = _active_lora_layers(model)
+    for module_name, module in model.named_modules():
+        for name, tensor in _own_tensors(module):
+            key = f"{module_name}.{name}" if module_name else name
+            if ".lora_" in key or ".original_module." in key:
+                continue  # adapter factors, and the untrained twin of a modules_to_save copy
+            value = _plain(tensor)
+            owner = module_name.removesuffix(_BASE_LAYER)
+            if name == "weight" and module_name.endswith(_BASE_LAYER) and owner in lora:
+                delta = _delta(lora[owner])
+                value = value if delta is None else value + delta.to(value.dtype)
+            yield _ADAPTER_PARTS.sub(".", key), value if dtype is None else value.to(dtype)
+
+
+def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Every merged weight at once (see `merged_weights`); for `save_pretrained`, which wants a dict."""
+    return dict(merged_weights(model))
 
 
 @torch.no_grad()

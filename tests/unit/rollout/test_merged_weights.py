@@ -67,3 +67,28 @@ def test_model_summary_reads_audio_and_text_configs():
         "num_key_value_heads": 1,
         "audio_d_model": 64,
     }
+
+
+def test_qlora_weights_come_dequantised_with_the_adapters_merged_one_tensor_at_a_time():
+    from transformers import BitsAndBytesConfig
+
+    from audio_thinker.rollout.merged_weights import merged_weights
+
+    nf4 = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
+    policy = load_policy("tiny-qwen2", lora=LoraConfig(r=4, lora_alpha=8, target_modules=None), quantization=nf4)
+    with torch.no_grad():
+        for name, param in policy.model.named_parameters():
+            if "lora_B" in name:
+                param.add_(torch.randn_like(param) * 0.1)
+    stream = merged_weights(policy.hf_model, dtype=torch.bfloat16)
+    assert not isinstance(stream, dict)  # a generator: the consumer decides how many tensors are alive
+    weights = dict(stream)
+    plain = AutoModelForCausalLM.from_config(policy.hf_model.config, dtype=torch.bfloat16)
+    missing, unexpected = plain.load_state_dict(weights, strict=False)
+    assert not unexpected and set(missing) <= {"lm_head.weight"}  # tied to the embeddings in the tiny model
+    assert all(value.dtype == torch.bfloat16 for value in weights.values())
+    ids = torch.tensor([[1, 5, 9, 30, 2]])
+    with torch.no_grad():
+        want = policy.model(input_ids=ids).logits
+        got = plain.float()(ids).logits
+    assert (got - want).abs().max() < 0.05 * want.abs().max()  # bf16 rounding of the weights, nothing more
