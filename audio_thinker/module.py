@@ -113,9 +113,6 @@ class GRPOModule(L.LightningModule):
         out = None
         if micro.examples:
             logps = self.policy_logps(micro)
-            if micro_step == 0 and micro.sampling_logps is not None:  # still the weights the engine sampled with
-                mismatch = logprob_mismatch(logps.detach(), micro.sampling_logps, micro.completion_mask)
-                self.log("rollout/logprob_mismatch", mismatch, on_step=True, batch_size=len(micro.examples))
             ref_logps = self.reference_logps(micro) if self.loss_fn.beta > 0 else None
             out = self.loss_fn(
                 logps,
@@ -124,6 +121,7 @@ class GRPOModule(L.LightningModule):
                 micro.old_logps,
                 ref_logps,
                 num_tokens=self._dapo_normaliser(micro_step),
+                sampler_weights=self.sampler_weights(micro, logps, micro_step),
             )
         nonfinite = out is not None and not torch.isfinite(out.loss).item()
         if nonfinite:
@@ -155,6 +153,28 @@ class GRPOModule(L.LightningModule):
             batch_size=size,
         )
         return out.loss
+
+    def sampler_weights(self, micro: Rollout, logps: torch.Tensor, micro_step: int) -> torch.Tensor | None:
+        """π_old / π_sampler per token (`loss.sampler_correction`) when an engine reported its sampling log-probs;
+        logs the train-inference gap and the weights. π_old is the stored sampling-time pass, else this pass: with
+        neither reuse nor several steps per generation the weights are still those that sampled."""
+        if micro.sampling_logps is None:
+            return None
+        old = logps.detach() if micro.old_logps is None else micro.old_logps
+        size = len(micro.examples)
+        if micro_step == 0:
+            mismatch = logprob_mismatch(old, micro.sampling_logps, micro.completion_mask)
+            self.log("rollout/logprob_mismatch", mismatch, on_step=True, batch_size=size)
+        correction = self.loss_fn.sampler_correction
+        if not correction.enabled:
+            return None
+        weights = correction.weights(old, micro.sampling_logps, micro.completion_mask)
+        self.log_dict(
+            {"rollout/is_ratio_mean": weights.mean, "rollout/is_clipped_fraction": weights.clipped_fraction},
+            on_step=True,
+            batch_size=size,
+        )
+        return weights.weights
 
     def micro_batch(self, micro_step: int, micro_steps: int) -> Rollout:
         """This micro-step's share of the generation's rollout."""

@@ -36,14 +36,15 @@ class RolloutCallback(L.Callback):
     rollout to the module (`GRPOModule.start_generation`), at the generation's first micro-step:
 
         rollout = self.sample(...)                 # Rollout: token ids, masks, parsed completions
-        rollout = replace(rollout, old_logps=...)  # only when num_iterations > 1
+        rollout = replace(rollout, old_logps=...)  # only when a generation outlives one optimizer step
         scored = self.scorer.score(rollout, ...)   # a new Rollout with rewards and advantages
         pl_module.start_generation(scored)         # the module draws every micro-batch from it
 
     A generation is the examples of `steps_per_generation` optimizer steps (each `accumulate_grad_batches`
     micro-batches) on this rank. With `num_iterations` = μ > 1 the generation is optimised in μ passes over all of
-    its micro-batches (TRL's semantics: no data dropped), and the log-probs at sampling time are stored for the
-    importance ratio; with μ = 1 that extra pass is skipped: the ratio is 1 by definition.
+    its micro-batches (TRL's semantics: no data dropped). When the generation outlives one optimizer step (μ > 1 or
+    `steps_per_generation` > 1) the log-probs at sampling time are stored for the importance ratio, as TRL does;
+    otherwise that extra pass is skipped: every micro-batch trains on the weights that sampled it, ratio 1.
 
     `scorer` is given by whoever builds the trainer (`audio_thinker.train.build_trainer`: the `RewardCallback`);
     configs leave it out. `engine` names the rollout engine (`hf`: transformers generate on the policy; `vllm`: a
@@ -139,7 +140,7 @@ class RolloutCallback(L.Callback):
         self.count_skips(trainer, pl_module, batch)
         self.sync_weights(trainer, pl_module, batch_size=max(len(examples), 1))
         rollout = self.sample(pl_module, examples, self.plan(trainer).micro_batches)
-        if self.num_iterations > 1 and rollout.examples:
+        if self.num_iterations * self.steps_per_generation > 1 and rollout.examples:
             rollout = replace(rollout, old_logps=pl_module.old_policy_logps(rollout))
         self.scored = self.scorer.score(rollout, trainer)
         pl_module.start_generation(self.scored)

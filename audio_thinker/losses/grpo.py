@@ -7,6 +7,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
+from audio_thinker.losses.sampler_correction import SamplerCorrection
+
 Aggregation = Literal["grpo", "bnpo", "dapo", "dr_grpo"]
 ImportanceLevel = Literal["token", "sequence", "sequence_token"]
 KLEstimator = Literal["k1", "k2", "k3"]
@@ -39,6 +41,8 @@ class GRPOLoss(nn.Module):
         k1 = -δ     k2 = δ² / 2     k3 = exp(δ) - δ - 1
     `kl_bias_correction` multiplies the KL term by ρ (DeepSeek-V3.2; TRL's `use_bias_correction_kl`): the samples
     come from π_old, so weighting by π_θ / π_old makes the estimate one of KL(π_θ || π_ref).
+    `sampler_weights` w_it (`sampler_correction`: π_old / π_sampler, bounded) multiply the clipped term, not the KL,
+    when another engine sampled the tokens: ℓ_it = -w_it min(...) + β · KL_it (as TRL).
 
     Aggregation of the masked per-token values ℓ_it (m_it the completion mask) into the micro-batch's loss:
         grpo     mean_i (Σ_t m ℓ / Σ_t m)                       per sequence, then batch mean (DeepSeekMath)
@@ -59,6 +63,7 @@ class GRPOLoss(nn.Module):
         importance_sampling_level: ImportanceLevel = "token",
         kl_estimator: KLEstimator = "k3",
         kl_bias_correction: bool = False,
+        sampler_correction: SamplerCorrection | None = None,
     ) -> None:
         super().__init__()
         _check_choice("loss.aggregation", aggregation, AGGREGATIONS)
@@ -75,6 +80,7 @@ class GRPOLoss(nn.Module):
         self.aggregation, self.max_completion_length = aggregation, max_completion_length
         self.importance_sampling_level, self.kl_estimator = importance_sampling_level, kl_estimator
         self.kl_bias_correction = kl_bias_correction
+        self.sampler_correction = sampler_correction or SamplerCorrection(enabled=False)
 
     def forward(
         self,
@@ -84,6 +90,7 @@ class GRPOLoss(nn.Module):
         old_logps: torch.Tensor | None = None,  # [N, T] at sampling time; None: rollout not reused, ρ = 1
         ref_logps: torch.Tensor | None = None,  # [N, T]; needed when beta > 0
         num_tokens: float | None = None,  # dapo's normaliser (see the class docstring); None: this batch's tokens
+        sampler_weights: torch.Tensor | None = None,  # [N, T] π_old / π_sampler, bounded; None: the trainer sampled
     ) -> GRPOLossOutput:
         mask = mask.to(logps.dtype)
         ratio = self.importance_ratio(logps, logps.detach() if old_logps is None else old_logps, mask)  # [N, T]
@@ -91,6 +98,8 @@ class GRPOLoss(nn.Module):
         unclipped = ratio * adv
         clipped = torch.clamp(ratio, 1 - self.eps_low, 1 + self.eps_high) * adv
         per_token = -torch.min(unclipped, clipped)  # [N, T]
+        if sampler_weights is not None:
+            per_token = per_token * sampler_weights.to(per_token.dtype)
         policy_loss = self._aggregate(per_token, mask, num_tokens)
 
         kl = torch.zeros((), dtype=logps.dtype, device=logps.device)

@@ -34,7 +34,7 @@ class Rollout:
     temperature: float = 1.0
     num_micro_batches: int = 1  # the generation's micro-batches: accumulate_grad_batches x steps_per_generation
     sampling_logps: torch.Tensor | None = None  # [B*G, C] log-probs the engine reported while sampling, if any
-    old_logps: torch.Tensor | None = None  # [B*G, C] only when the rollout is reused (num_iterations > 1)
+    old_logps: torch.Tensor | None = None  # [B*G, C] when it outlives one optimizer step (μ or steps/gen > 1)
     rewards: torch.Tensor | None = None  # [B*G] combined reward
     reward_terms: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> [B*G], NaN = n/a
     advantages: torch.Tensor | None = None  # [B*G]

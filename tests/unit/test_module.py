@@ -9,6 +9,7 @@ runs. Rollouts are built by hand with known advantages and handed over as the ro
 from __future__ import annotations
 
 import contextlib
+import math
 import logging
 
 import lightning as L
@@ -166,3 +167,39 @@ def test_old_policy_logps_are_the_policys_per_micro_batch_and_zero_on_padding():
     assert old.shape == rollout.completion_ids.shape and not old.requires_grad
     assert torch.allclose(old[:2, :2], want[:2, :2]) and torch.allclose(old[2:, :3], want[2:, :3])
     assert old[:2, 2:].abs().sum() == 0  # the first micro-batch is 2 columns wide: beyond it nothing is computed
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_rollout_with_sampling_logps_is_weighted_by_the_truncated_sampler_ratio(enabled):
+    """An engine's log-probs (here: the trainer's + log 4 on every token, and - log 2 on one) weight each token's
+    policy loss by π_trainer / π_sampler capped at 3 (`loss.sampler_correction`), and the weights are logged."""
+    from dataclasses import replace
+
+    from audio_thinker.losses.sampler_correction import SamplerCorrection
+
+    rollout = make_rollout([3, 2, 1, 3], advantages=[1.0, -1.0, 0.5, -0.5], vocab=VOCAB)
+    trainer_logps = torch.log_softmax(TablePolicy().table.detach(), -1)[rollout.completion_ids]
+    gap = torch.full_like(trainer_logps, -math.log(4.0))  # the sampler found every token 4x less likely...
+    gap[0, 0] = math.log(2.0)  # ...but the first twice as likely
+    rollout = replace(rollout, sampling_logps=trainer_logps + gap)
+    correction = SamplerCorrection(enabled=enabled, clip_max=3.0)
+    module, trainer = fit([rollout], GRPOLoss(beta=0.0, sampler_correction=correction))
+    weights = torch.full_like(trainer_logps, 3.0)  # ratio 4, capped
+    weights[0, 0] = 0.5
+    expected = GRPOLoss(beta=0.0)(
+        trainer_logps,
+        rollout.advantages,
+        rollout.completion_mask,
+        sampler_weights=weights if enabled else None,
+    )
+    metrics = trainer.callback_metrics
+    assert float(metrics["loss/total"]) == pytest.approx(float(expected.loss), abs=1e-6)
+    assert float(metrics["rollout/logprob_mismatch"]) == pytest.approx(
+        float((gap.abs() * rollout.completion_mask).sum() / rollout.completion_mask.sum()), abs=1e-6
+    )
+    tokens = int(rollout.completion_mask.sum())
+    if enabled:
+        assert float(metrics["rollout/is_ratio_mean"]) == pytest.approx((0.5 + 3.0 * (tokens - 1)) / tokens)
+        assert float(metrics["rollout/is_clipped_fraction"]) == pytest.approx((tokens - 1) / tokens)
+    else:
+        assert "rollout/is_ratio_mean" not in metrics

@@ -64,14 +64,22 @@ class Recording:
         return self.returned[-1]
 
 
-@pytest.mark.parametrize("num_iterations", [1, 2])
-def test_one_generation_is_sampled_scored_and_handed_to_the_module(num_iterations):
-    """The chain of one generation: sample -> (old log-probs) -> scorer -> module.start_generation."""
+@pytest.mark.parametrize("num_iterations, steps_per_generation", [(1, 1), (2, 1), (1, 2)])
+def test_one_generation_is_sampled_scored_and_handed_to_the_module(num_iterations, steps_per_generation):
+    """The chain of one generation: sample -> (old log-probs) -> scorer -> module.start_generation. A generation
+    that outlives its first optimizer step keeps its sampling-time log-probs for the ratio (as TRL)."""
     torch.manual_seed(0)
     module = GRPOModule(load_policy("tiny-qwen2-audio"), GRPOLoss(beta=0.0), torch.optim.SGD)
     reward = RewardCallback(RewardSuite({"length": TextLengthReward()}))
     scorer = Recording(reward)
-    sampling = RolloutCallback(THINK, group_size=2, max_new_tokens=4, num_iterations=num_iterations, scorer=scorer)
+    sampling = RolloutCallback(
+        THINK,
+        group_size=2,
+        max_new_tokens=4,
+        num_iterations=num_iterations,
+        steps_per_generation=steps_per_generation,
+        scorer=scorer,
+    )
     trainer = L.Trainer(
         accelerator="cpu",
         max_steps=1,
@@ -82,11 +90,12 @@ def test_one_generation_is_sampled_scored_and_handed_to_the_module(num_iteration
         enable_model_summary=False,
         limit_val_batches=0,
     )
-    trainer.fit(module, datamodule=AudioQADataModule(SyntheticAudioQA(size=2), batch_size=2))
+    data = AudioQADataModule(SyntheticAudioQA(size=2 * steps_per_generation), batch_size=2)
+    trainer.fit(module, datamodule=data)
     (given,), (returned,) = scorer.given, scorer.returned
     assert given.advantages is None and returned.advantages is not None  # scored: a new value, the sampled kept
     assert module.generation is returned and sampling.scored is returned  # one writer, one value handed over
-    assert (given.old_logps is not None) == (num_iterations > 1)  # the sampling-time log-probs, before scoring
+    assert (given.old_logps is not None) == (num_iterations * steps_per_generation > 1)  # before scoring
     assert reward.last_metrics["reward/total"] == pytest.approx(float(returned.rewards.mean()))
 
 
