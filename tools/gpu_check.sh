@@ -6,18 +6,22 @@
 #
 # Stages, most important first, each under `timeout` so that whatever finished comes back when time runs out:
 #   1. the whole 7B Qwen2-Audio shape, QLoRA NF4, G=8, 256 tokens, 30 s clip: absolute step time, tokens/s and
-#      peak memory against the 24 GiB target (its model is built once, on the GPU, into $AUDIO_THINKER_CACHE);
+#      peak memory against the 24 GiB target, the process's allocations capped at 24 GiB, once per way of sampling:
+#      the hf engine on the policy's 4-bit + LoRA weights, the hf engine on merged bf16 generation weights (goal
+#      <= 12 s), and the vLLM sidecar (goal <= 8 s) when VLLM_VENV names a vLLM environment built for this GPU
+#      (its model is built once, on the GPU, into $AUDIO_THINKER_CACHE);
 #   2. the paper preset's comparison (ours, naive floor, TRL where it imports; each step paired with a tight step);
 #   3. the Whisper-large encoder comparison (audio encoded once vs re-encoded per sample and pass);
 #   4. the gpu-marked test (`pytest -m gpu tests/unit/tools/test_bench_runs.py`), which reruns stage 1's figures.
 # $OUT receives log.txt and each stage's results JSON (also written to tools/bench/results/).
 #
-# Knobs (environment): BUDGET_S (seconds for everything, default 400), ROUNDS (stages 2-3, default 3),
-# STEPS_7B (measured 7B steps after one warm-up, default 2), AUDIO_THINKER_CACHE (default /tmp/audio_thinker_cache).
+# Knobs (environment): BUDGET_S (seconds for everything, default 460), ROUNDS (stages 2-3, default 3),
+# STEPS_7B (measured 7B steps after one warm-up, default 2), AUDIO_THINKER_CACHE (default /tmp/audio_thinker_cache),
+# VLLM_VENV (a vLLM environment for the sidecar variant; unset: that variant is skipped and says so).
 set -uo pipefail # no -e: a failed stage must not cost the stages after it
 
 : "${OUT:?set OUT to the folder that receives the results}"
-BUDGET_S=${BUDGET_S:-400}
+BUDGET_S=${BUDGET_S:-460}
 ROUNDS=${ROUNDS:-3}
 STEPS_7B=${STEPS_7B:-2}
 SITE=/tmp/site
@@ -104,7 +108,15 @@ main() {
         trl=(--trl "")
     fi
     local bench=(python3 tools/bench_step.py --preset paper --device cuda --cpu -1 --warmup 1)
-    stage "7B QLoRA absolute" 150 "${bench[@]}" --skip-text --audio none --steps "$STEPS_7B" --name paper-cuda-7b
+    local variants=hf,merged
+    if [[ -n ${VLLM_VENV:-} && -x $VLLM_VENV/bin/python ]]; then
+        export AUDIO_THINKER_VLLM_VENV=$VLLM_VENV
+        variants+=,vllm
+    else
+        echo "== no VLLM_VENV: the vLLM sidecar variant is skipped"
+    fi
+    stage "7B QLoRA absolute ($variants)" 200 "${bench[@]}" --skip-text --audio none --steps "$STEPS_7B" \
+        --absolute-variants "$variants" --memory-cap-gib 24 --name paper-cuda-7b
     stage "paper comparison" 120 "${bench[@]}" --audio none --skip-absolute --rounds "$ROUNDS" --steps 1 \
         ${trl[@]+"${trl[@]}"} --name paper-cuda
     stage "whisper-large comparison" 60 "${bench[@]}" --skip-text --audio whisper-large --skip-absolute \

@@ -17,7 +17,7 @@ from transformers import AutoProcessor, AutoTokenizer
 from audio_thinker.embedded.architecture import TINY_AUDIO_SECONDS
 
 from . import models, report
-from .absolute import absolute_run
+from .absolute import VARIANTS, absolute_run
 from .environment import ROOT, machine, pin, release_memory, versions
 from .floors import load_floor
 from .ours import PhaseProfile, run_ours
@@ -171,7 +171,11 @@ def run(ns: argparse.Namespace) -> dict:
     if ns.profile and not ns.skip_text:
         doc["phases"][f"{report.OURS} (--profile)"] = profile(ns, text_workload(ns))
     if ns.device.startswith("cuda") and ns.preset == "paper" and not ns.skip_absolute:
-        doc["absolute"] = absolute_run(full_7b_workload(ns), ns.steps, ns.warmup, ns.device)
+        workload = full_7b_workload(ns)
+        doc["absolute"] = [
+            absolute_run(workload, ns.steps, ns.warmup, ns.device, VARIANTS[name], ns.memory_cap_gib)
+            for name in ns.absolute_variants.split(",")
+        ]
     doc["machine"]["load_end"] = os.getloadavg()[0]
     return doc
 
@@ -241,6 +245,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-text", action="store_true", help="only the audio comparison (and the absolute run)")
     p.add_argument("--skip-naive", action="store_true", help="do not run the naive floor")
     p.add_argument("--skip-absolute", action="store_true", help="paper preset on CUDA: no absolute 7B QLoRA run")
+    p.add_argument(
+        "--absolute-variants",
+        default="hf",
+        help=f"absolute run: how rollouts are sampled, comma-separated ({', '.join(VARIANTS)})",
+    )
+    p.add_argument("--memory-cap-gib", type=float, help="absolute run on CUDA: cap the process's allocations")
     p.add_argument("--profile", action="store_true", help="also split our step into timed phases")
     p.add_argument("--name", help="the run's name in the performance table (default: the preset)")
     p.add_argument("--json", type=Path, help="where to write the results (default tools/bench/results/NAME.json)")
@@ -254,6 +264,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ns.trl = ["trl"] if ns.device.startswith("cuda") else ["trl", "trl-compact"]
     if ns.vllm_server and "trl-vllm" not in ns.trl:
         ns.trl.append("trl-vllm")
+    unknown = set(ns.absolute_variants.split(",")) - VARIANTS.keys()
+    if unknown:
+        p.error(f"--absolute-variants: unknown {', '.join(sorted(unknown))}; choose from {', '.join(VARIANTS)}")
     ns.name = ns.name or ns.preset + ("" if ns.audio in ("tiny", "none") else f"+{ns.audio}")
     ns.json = ns.json or RESULTS / f"{ns.name}.json"
     return ns

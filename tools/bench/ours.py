@@ -148,14 +148,16 @@ def run_ours(
     naive_audio: bool = False,
     engine: str = "hf",
     callbacks: tuple = (),
+    overrides: tuple[str, ...] = (),
 ) -> Run:
-    """One run of our step; every step is followed by a paired floor step when `paired` is given."""
+    """One run of our step; every step is followed by a paired floor step when `paired` is given; `overrides` are
+    more config overrides (e.g. `rollout.generation_weights=merged`)."""
     if engine not in ENGINES:
         raise SystemExit(f"rollout engine {engine!r} is not in this tree (engines: {sorted(ENGINES)})")
     if paired is not None:
         paired.begin()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_run(Path(tmp), our_overrides(workload, total_steps, device, engine))
+        cfg = compose_run(Path(tmp), [*our_overrides(workload, total_steps, device, engine), *overrides])
         L.seed_everything(workload.seed, workers=True, verbose=False)
         module = build_naive_module(cfg, workload.group_size) if naive_audio else build_module(cfg)
         counter = EncoderCounter(module) if module.policy.has_audio else None

@@ -182,9 +182,15 @@ def markdown(doc: dict) -> str:
         lines += ["", *phase_table(name, phases)]
     if doc.get("audio"):
         lines += ["", *audio_table(doc["audio"])]
-    if doc.get("absolute"):
-        lines += ["", *absolute_table(doc["absolute"])]
+    for result in absolute_results(doc):
+        lines += ["", *absolute_table(result)]
     return "\n".join([*lines, "", last_line(headline(doc))])
+
+
+def absolute_results(doc: dict) -> list[dict]:
+    """The absolute runs of a saved result: one per variant (runs saved before variants hold one dict)."""
+    runs = doc.get("absolute") or []
+    return [runs] if isinstance(runs, dict) else runs
 
 
 def absolute_table(result: dict) -> list[str]:
@@ -192,18 +198,22 @@ def absolute_table(result: dict) -> list[str]:
     w = result["workload"]
     step = result["step_s"]
     reserved = result["peak_reserved_gib"]
+    variant = f", {result['variant']}" if result.get("variant") else ""
+    goal = result.get("goal_step_s")
+    verdict = "" if goal is None else f"; goal <= {goal:g} s: {'met' if step['high'] <= goal else 'not met'}"
+    cap = f" (allocations capped at {result['memory_cap_gib']:g} GiB)" if result.get("memory_cap_gib") else ""
     return [
-        f"| absolute, {result['device']} | value |",
+        f"| absolute, {result['device']}{variant} | value |",
         "|---|---|",
         f"| configuration | {w['model'].rsplit('/', 1)[-1]}, {w['quant']}, {w['dtype']}, "
         f"checkpointing {w['checkpointing']}, B={w['batch_size']} x G={w['group_size']}, prompt "
         f"{result['prompt_len']} tokens, {w['new_tokens']} new tokens |",
-        f"| step time (s), median [95% CI] | {step['median']:.2f} [{step['low']:.2f}, {step['high']:.2f}] |",
+        f"| step time (s), median [95% CI] | {step['median']:.2f} [{step['low']:.2f}, {step['high']:.2f}]{verdict} |",
         f"| completion tokens / s | {result['completion_tokens_per_s']:.1f} |",
         f"| tokens / s (prompt + completion, every sample) | {result['tokens_per_s']:.1f} |",
         f"| peak memory (GiB) | {result['peak_memory_gib']:.2f}"
         + (f" allocated, {reserved:.2f} reserved" if reserved is not None else " (peak RSS)")
-        + f"; target <= {result['target_peak_gib']:g} |",
+        + f"; target <= {result['target_peak_gib']:g}{cap} |",
     ]
 
 
@@ -227,8 +237,8 @@ def readme_block(docs: list[dict]) -> str:
             *[row for doc in audio_docs for row in audio_rows(doc)],
             "",
         ]
-    for doc in (d for d in docs if d.get("absolute")):
-        lines += [*absolute_table(doc["absolute"]), ""]
+    for result in (r for d in docs for r in absolute_results(d)):
+        lines += [*absolute_table(result), ""]
     for doc in docs:
         workloads = [describe_workload(doc["workload"], doc["timing"])] if doc["contenders"] else []
         workloads += [describe_workload(doc["audio"]["workload"], doc["timing"])] if doc.get("audio") else []

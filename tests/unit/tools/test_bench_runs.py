@@ -79,6 +79,38 @@ def test_absolute_figures_of_one_configuration_on_a_cpu(audio):
     assert result["step_s"]["median"] > 0 and result["peak_memory_gib"] > 0
     assert result["completion_tokens_per_s"] == pytest.approx(2 * 3 / result["step_s"]["median"])
     assert any("peak memory" in line for line in report.absolute_table(result))
+    assert report.absolute_results({"absolute": result}) == [result]  # a result saved before variants
+
+
+def test_absolute_variants_reach_the_run_config_and_the_table(monkeypatch, audio):
+    seen = {}
+
+    def fake_run(workload, prompts, total_steps, device, engine="hf", overrides=()):
+        seen.update(engine=engine, overrides=overrides)
+        raise SystemExit("stop here")
+
+    monkeypatch.setattr(absolute, "run_ours", fake_run)
+    with pytest.raises(SystemExit):
+        absolute.absolute_run(audio, steps=1, warmup=0, device="cpu", variant=absolute.VARIANTS["merged"])
+    assert seen == {"engine": "hf", "overrides": ("rollout.generation_weights=merged",)}
+    result = {
+        "variant": "v",
+        "goal_step_s": 12.0,
+        "memory_cap_gib": 24.0,
+        "workload": audio.as_dict(),
+        "device": "gpu",
+        "prompt_len": 9,
+        "step_s": {"median": 10.0, "low": 9.0, "high": 13.0},
+        "completion_tokens_per_s": 1.0,
+        "tokens_per_s": 2.0,
+        "peak_memory_gib": 20.0,
+        "peak_reserved_gib": 21.0,
+        "target_peak_gib": 24.0,
+    }
+    table = "\n".join(report.absolute_table(result))
+    assert "gpu, v" in table and "goal <= 12 s: not met" in table and "capped at 24 GiB" in table
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--absolute-variants", "hf,fast"])
 
 
 @pytest.mark.slow  # importing TRL and building its trainer twice takes ~30 s
