@@ -22,6 +22,7 @@ from transformers.masking_utils import create_bidirectional_mask
 
 from audio_thinker.example import AudioQAExample
 from audio_thinker.format.prompts import PromptTemplate
+from audio_thinker.models.decode import decode, lean_settings, logits_processors
 from audio_thinker.models.divergence import with_finite_scores
 from audio_thinker.models.prompt_cache import (
     CACHE_KWARG,
@@ -84,6 +85,7 @@ class Policy(nn.Module):
     """A causal (audio) language model and its processor. Subclasses add audio encoding."""
 
     has_audio = False
+    decodes_lean = True  # whether `continue_embeddings` may run the lean loop (off: always transformers `generate`)
 
     def __init__(self, model: nn.Module, processor) -> None:
         super().__init__()
@@ -131,65 +133,102 @@ class Policy(nn.Module):
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         return PromptEncoding(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
 
-    def embed_prompts(self, encoding: PromptEncoding, reencode_audio: bool = False) -> torch.Tensor:
-        """Prompt embeddings [B, P, H]; audio families scatter the audio features in."""
-        return self.hf_model.get_input_embeddings()(encoding.input_ids)
+    def embed_prompts(
+        self, encoding: PromptEncoding, reencode_audio: bool = False, lm: nn.Module | None = None
+    ) -> torch.Tensor:
+        """Prompt embeddings [B, P, H] (`lm`'s token embeddings if given); audio families scatter the audio in."""
+        return (lm if lm is not None else self.hf_model).get_input_embeddings()(encoding.input_ids)
 
     # -- generation and scoring -----------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, encoding: PromptEncoding, group_size: int, **generate_kwargs) -> torch.Tensor:
+    def generate(
+        self, encoding: PromptEncoding, group_size: int, lm: nn.Module | None = None, **generate_kwargs
+    ) -> torch.Tensor:
         """Sample `group_size` completions per prompt: [B*G, C] token ids, padded after the stop token.
 
         The prompt is prefilled once per example and its KV cache repeated for the G samples, instead of
-        `generate` prefilling G identical copies (a 30 s clip is ~750 prompt tokens per copy).
+        `generate` prefilling G identical copies (a 30 s clip is ~750 prompt tokens per copy). `lm`: generate on
+        another copy of the language model (a causal LM with the policy's text weights, e.g. merged adapters); the
+        prompt's token embeddings are then its own and the audio comes from `encoding.audio_embeds`.
         """
-        embeds, mask = self.embed_prompts(encoding), encoding.attention_mask
+        embeds, mask = self.embed_prompts(encoding, lm=lm), encoding.attention_mask
         return self.continue_embeddings(
-            embeds.repeat_interleave(group_size, dim=0),  # generate reads only the uncached tail
+            embeds.repeat_interleave(group_size, dim=0),  # decoding reads only the uncached tail
             mask.repeat_interleave(group_size, dim=0),
-            **{CACHE_KWARG: self._prefill(embeds, mask, group_size)},
+            cache=self._prefill(embeds, mask, group_size, lm),
+            lm=lm,
             **generate_kwargs,
         )
 
     @torch.no_grad()
     def continue_embeddings(
-        self, embeds: torch.Tensor, mask: torch.Tensor, stop_ids: list[int] | None = None, **generate_kwargs
+        self,
+        embeds: torch.Tensor,
+        mask: torch.Tensor,
+        stop_ids: list[int] | None = None,
+        cache: Cache | None = None,
+        lm: nn.Module | None = None,
+        **generate_kwargs,
     ) -> torch.Tensor:
-        """transformers `generate` after input embeddings, in eval mode (the train/eval mode is restored after).
+        """Decode after input embeddings [N, P, H] (`cache`: keys and values of their first columns), in eval mode.
 
         Returns only the new tokens [N, C], padded after each row's stop (`stop_ids`, default the policy's);
         placeholder tokens (audio) are never sampled. NaN/inf scores stop it with a `DivergenceError` naming the
-        likely setting (`models.divergence.FiniteScores`).
+        likely setting (`models.divergence.FiniteScores`). The settings rollouts and evaluation use run in our own
+        loop (`models.decode`); any other transformers setting (no_repeat_ngram_size, stop_strings, ...) runs in
+        transformers `generate`, which gives the same tokens for the settings both have.
         """
-        model = self.hf_model
+        model = lm if lm is not None else self.hf_model
+        stop_ids = stop_ids or self.stop_token_ids()
+        generate_kwargs = with_finite_scores(generate_kwargs)
+        config = lean_settings(model, generate_kwargs) if self.decodes_lean else None
         was_training = model.training
         model.eval()
         try:
-            return model.generate(
-                inputs_embeds=embeds,
-                attention_mask=mask,
-                suppress_tokens=self.special_token_ids() or None,
-                eos_token_id=stop_ids or self.stop_token_ids(),
-                pad_token_id=self.tokenizer.pad_token_id,
-                **with_finite_scores(generate_kwargs),
+            if config is None:
+                return self._transformers_generate(model, embeds, mask, stop_ids, cache, generate_kwargs)
+            pad_counts = mask.shape[1] - mask.sum(dim=1)  # [N] prompt columns of left padding
+            processors = logits_processors(
+                config, stop_ids, self.special_token_ids(), pad_counts, generate_kwargs["logits_processor"]
             )
+            pad_id = self.tokenizer.pad_token_id
+            pad_id = stop_ids[0] if pad_id is None else pad_id  # generate's default too
+            return decode(model, embeds, mask, cache, config, processors, stop_ids, pad_id)
         finally:
             model.train(was_training)
 
-    def _prefill(self, embeds: torch.Tensor, mask: torch.Tensor, group_size: int) -> DynamicCache | None:
+    def _transformers_generate(self, model, embeds, mask, stop_ids, cache, generate_kwargs) -> torch.Tensor:
+        """transformers `generate`: the path for settings the lean loop does not implement."""
+        return model.generate(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            suppress_tokens=self.special_token_ids() or None,
+            eos_token_id=stop_ids,
+            pad_token_id=self.tokenizer.pad_token_id,
+            **({CACHE_KWARG: cache} if cache is not None else {}),
+            **generate_kwargs,
+        )
+
+    def _prefill(
+        self, embeds: torch.Tensor, mask: torch.Tensor, group_size: int, lm: nn.Module | None = None
+    ) -> DynamicCache | None:
         """KV cache of every prompt token but the last, computed once per prompt and repeated G times."""
         if embeds.shape[1] < 2:
             return None
-        _, cache = self._cached_prompt_pass(embeds[:, :-1], mask[:, :-1], real_token_positions(mask)[:, :-1])
+        positions = real_token_positions(mask)[:, :-1]
+        _, cache = self._cached_prompt_pass(embeds[:, :-1], mask[:, :-1], positions, lm)
         cache.batch_repeat_interleave(group_size)
         return cache
 
     def _cached_prompt_pass(
-        self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor
+        self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, lm: nn.Module | None = None
     ) -> tuple[torch.Tensor, DynamicCache]:
-        """Run prompts [B, P] once through the decoder: their hidden states and a KV cache to continue from."""
-        cache = DynamicCache(config=self.hf_model.config.get_text_config())
-        out = self.decoder()(
+        """Run prompts [B, P] once through the decoder (`lm`'s if given): hidden states and a KV cache to continue
+        from."""
+        model = lm if lm is not None else self.hf_model
+        cache = DynamicCache(config=model.config.get_text_config())
+        decoder = lm.get_decoder() if lm is not None else self.decoder()
+        out = decoder(
             inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, **{CACHE_KWARG: cache}
         )
         return out.last_hidden_state, cache
@@ -323,8 +362,10 @@ class Qwen2AudioPolicy(Policy):
         keep = torch.arange(audio.shape[1], device=audio.device)[None, :] < out_lengths[:, None]
         return audio[keep]  # [A, H]
 
-    def embed_prompts(self, encoding: PromptEncoding, reencode_audio: bool = False) -> torch.Tensor:
-        embeds = self.hf_model.get_input_embeddings()(encoding.input_ids)  # [B, P, H]
+    def embed_prompts(
+        self, encoding: PromptEncoding, reencode_audio: bool = False, lm: nn.Module | None = None
+    ) -> torch.Tensor:
+        embeds = super().embed_prompts(encoding, lm=lm)  # [B, P, H]
         if encoding.audio_embeds is None:
             return embeds
         audio = self.encode_audio(encoding) if reencode_audio else encoding.audio_embeds
@@ -354,11 +395,13 @@ class Qwen2_5OmniThinkerPolicy(Qwen2AudioPolicy):
     def audio_modules(self) -> list[nn.Module]:
         return [self.hf_model.model.audio_tower]
 
-    def generate(self, encoding: PromptEncoding, group_size: int, **sampling) -> torch.Tensor:
+    def generate(
+        self, encoding: PromptEncoding, group_size: int, lm: nn.Module | None = None, **sampling
+    ) -> torch.Tensor:
         # transformers keeps the last generation's rope deltas on the model and reuses them when a cache is given:
         # after a batch of another size (validation's), they no longer fit.
         self.hf_model.model.rope_deltas = None
-        return super().generate(encoding, group_size, **sampling)
+        return super().generate(encoding, group_size, lm, **sampling)
 
     def encode_audio(self, encoding: PromptEncoding) -> torch.Tensor:
         features = self.hf_model.model.get_audio_features(

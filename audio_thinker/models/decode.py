@@ -1,0 +1,180 @@
+"""A lean decoding loop: one forward of the newest token per step, its logits processed and sampled, nothing else.
+
+transformers `generate` spends most of a small model's decoding step in its own machinery (input preparation, mask
+building, stopping criteria, bookkeeping). Rollouts use few of its settings, so this loop keeps only those:
+temperature, top-k, top-p, min-p, repetition penalty, min_new_tokens, stop tokens and suppressed tokens, plus the
+caller's logits processors (the divergence check). It applies transformers' own processor classes in the order
+`generate` applies them and draws with the same `torch.multinomial` call, so for a fixed seed it returns the same
+tokens. Any other setting (no_repeat_ngram_size, typical_p, bad_words_ids, stop_strings, ...), passed or set in the
+model's generation config, leaves `lean_settings` returning None: the caller then runs `generate` itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import (
+    DynamicCache,
+    GenerationConfig,
+    LogitsProcessorList,
+    MinNewTokensLengthLogitsProcessor,
+    MinPLogitsWarper,
+    RepetitionPenaltyLogitsProcessor,
+    SuppressTokensLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+from transformers.cache_utils import Cache
+
+from audio_thinker.models.prompt_cache import CACHE_KWARG
+
+# `generate` keyword arguments the loop honours; any other sends the call to `generate`.
+LEAN_KWARGS = frozenset(
+    {
+        "do_sample",
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "repetition_penalty",
+        "max_new_tokens",
+        "min_new_tokens",
+        "logits_processor",
+    }
+)
+
+
+def _unimplemented(config: GenerationConfig) -> list[str]:
+    """Settings of a merged generation config that `generate` would act on and the loop does not implement."""
+    on = {
+        "guidance_scale": config.guidance_scale not in (None, 1.0),
+        "sequence_bias": config.sequence_bias is not None,
+        "encoder_repetition_penalty": config.encoder_repetition_penalty not in (None, 1.0),
+        "no_repeat_ngram_size": bool(config.no_repeat_ngram_size),
+        "encoder_no_repeat_ngram_size": bool(config.encoder_no_repeat_ngram_size),
+        "bad_words_ids": config.bad_words_ids is not None,
+        "min_length": bool(config.min_length),
+        "forced_bos_token_id": config.forced_bos_token_id is not None,
+        "forced_eos_token_id": config.forced_eos_token_id is not None,
+        "remove_invalid_values": bool(config.remove_invalid_values),
+        "exponential_decay_length_penalty": config.exponential_decay_length_penalty is not None,
+        "begin_suppress_tokens": config.begin_suppress_tokens is not None,
+        "top_h": config.top_h is not None,
+        "typical_p": config.typical_p is not None and config.typical_p < 1.0,
+        "epsilon_cutoff": bool(config.epsilon_cutoff),
+        "eta_cutoff": bool(config.eta_cutoff),
+        "watermarking_config": config.watermarking_config is not None,
+        "renormalize_logits": bool(config.renormalize_logits),
+        "max_time": config.max_time is not None,
+        "stop_strings": config.stop_strings is not None,
+        "num_beams": config.num_beams not in (None, 1),
+        "num_return_sequences": config.num_return_sequences not in (None, 1),
+        "max_new_tokens": config.max_new_tokens is None,  # generate's max_length rules then: leave them to it
+        "return_dict_in_generate": bool(config.return_dict_in_generate),
+    }
+    return [name for name, active in on.items() if active]
+
+
+def lean_settings(model: nn.Module, generate_kwargs: dict[str, Any]) -> GenerationConfig | None:
+    """`generate_kwargs` over `model`'s generation config, as `generate` merges them; None if the loop can't run them.
+
+    The merge is transformers' own (`_prepare_generation_config`), so a checkpoint's defaults (a Qwen
+    generation_config.json may set repetition_penalty) apply here exactly as they do in `generate`.
+    """
+    if not LEAN_KWARGS.issuperset(generate_kwargs):
+        return None
+    settings = {key: value for key, value in generate_kwargs.items() if key != "logits_processor"}
+    config, _ = model._prepare_generation_config(None, **settings)
+    return None if _unimplemented(config) else config
+
+
+def logits_processors(
+    config: GenerationConfig,
+    stop_ids: list[int],
+    suppress_ids: list[int],
+    pad_counts: torch.Tensor,  # [N] left-padding columns of each row's prompt
+    custom: LogitsProcessorList | None = None,
+) -> LogitsProcessorList:
+    """transformers' processors for `config`, merged with `custom` and ordered exactly as `generate` builds them."""
+    device = pad_counts.device
+    eos = torch.tensor(stop_ids, device=device)
+    out = LogitsProcessorList()
+    if config.repetition_penalty is not None and config.repetition_penalty != 1.0:
+        # As generate does: it skips that many of a padded row's first *new* tokens, since with a prompt of embeddings
+        # its token history holds only new tokens. Kept so that both paths give the same tokens.
+        out.append(RepetitionPenaltyLogitsProcessor(config.repetition_penalty, prompt_ignore_length=pad_counts))
+    if config.min_new_tokens:
+        out.append(MinNewTokensLengthLogitsProcessor(0, config.min_new_tokens, eos, device=device))
+    if suppress_ids:
+        out.append(SuppressTokensLogitsProcessor(suppress_ids, device=device))
+    out = _merge(out, custom or [])  # the caller's processors run after transformers' own, before the warpers
+    if config.do_sample:
+        if config.temperature is not None and config.temperature != 1.0:
+            out.append(TemperatureLogitsWarper(config.temperature))
+        if config.top_k:
+            out.append(TopKLogitsWarper(top_k=config.top_k, min_tokens_to_keep=1))
+        if config.top_p is not None and config.top_p < 1.0:
+            out.append(TopPLogitsWarper(top_p=config.top_p, min_tokens_to_keep=1))
+        if config.min_p is not None:
+            out.append(MinPLogitsWarper(min_p=config.min_p, min_tokens_to_keep=1))
+    return out
+
+
+def _merge(defaults: LogitsProcessorList, custom: list) -> LogitsProcessorList:
+    """`generate`'s rule: a custom processor replaces a default of its type in place; the others follow the defaults."""
+    merged = LogitsProcessorList(next((c for c in custom if type(c) is type(d)), d) for d in defaults)
+    merged.extend(c for c in custom if c not in merged)
+    return merged
+
+
+@torch.no_grad()
+def decode(
+    lm: nn.Module,
+    embeds: torch.Tensor,  # [N, P, H] the prompts' input embeddings
+    mask: torch.Tensor,  # [N, P] left padded
+    cache: Cache | None,  # keys and values of the first columns of `embeds`, or None
+    config: GenerationConfig,
+    processors: LogitsProcessorList,
+    stop_ids: list[int],
+    pad_id: int,
+) -> torch.Tensor:
+    """New tokens [N, C] after each prompt, padded after each row's stop; it ends when every row has stopped.
+
+    `lm` is a causal LM (or a multimodal one whose decoder and head take text embeddings). Each step runs its decoder
+    on the newest token only and its head on the last position only; the attention mask is passed only when some
+    prompt is padded (an all-ones mask is dropped, as transformers would), positions count real tokens only.
+    """
+    rows, device = embeds.shape[0], embeds.device
+    decoder, head, embed = lm.get_decoder(), lm.get_output_embeddings(), lm.get_input_embeddings()
+    cached = cache.get_seq_length() if cache is not None else 0
+    cache = cache if cache is not None else DynamicCache(config=lm.config.get_text_config())
+    padded = not bool(mask.all())
+    full_mask = torch.cat([mask, mask.new_ones(rows, config.max_new_tokens)], dim=1) if padded else None
+    positions = ((mask.cumsum(dim=1) - 1).clamp(min=0))[:, cached:]  # [N, P - cached]: real tokens only
+    inputs = embeds[:, cached:]
+    tokens = torch.full((rows, config.max_new_tokens), pad_id, dtype=torch.long, device=device)
+    unfinished = torch.ones(rows, dtype=torch.bool, device=device)
+    stops = torch.tensor(stop_ids, device=device)
+    for step in range(config.max_new_tokens):
+        step_mask = full_mask[:, : mask.shape[1] + step] if padded else None
+        hidden = decoder(
+            inputs_embeds=inputs,
+            attention_mask=step_mask,
+            position_ids=positions,
+            use_cache=True,
+            **{CACHE_KWARG: cache},
+        ).last_hidden_state
+        scores = processors(tokens[:, :step], head(hidden[:, -1:])[:, -1].float())  # [N, V]
+        if config.do_sample:
+            chosen = torch.multinomial(scores.softmax(dim=-1), num_samples=1).squeeze(1)
+        else:
+            chosen = scores.argmax(dim=-1)
+        tokens[:, step] = torch.where(unfinished, chosen, pad_id)
+        unfinished &= ~torch.isin(tokens[:, step], stops)
+        if not bool(unfinished.any()):
+            return tokens[:, : step + 1]
+        inputs, positions = embed(tokens[:, step : step + 1]), positions[:, -1:] + 1
+    return tokens
