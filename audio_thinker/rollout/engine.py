@@ -2,7 +2,8 @@
 
 An engine takes one batched request (all prompts of the generation on this rank) and returns token ids, plus
 sampling log-probs when it has them. The trainer keeps its own prompt encoding for the loss passes either way.
-`hf` (the default) samples with transformers `generate` from the policy itself: audio encoded once per example,
+`hf` (the default) samples with transformers `generate` from the policy itself (or, with
+`rollout.generation_weights=merged`, from a plain copy of its language model): audio encoded once per example,
 each prompt prefilled once and its KV cache shared by the G samples. A server engine (vLLM) samples in another
 process and needs the policy's weights after every optimizer step: `sync_weights`.
 """
@@ -18,6 +19,7 @@ import torch
 
 from audio_thinker.models.decoding import Decoding
 from audio_thinker.models.policy import Policy, PromptEncoding
+from audio_thinker.rollout.generation_copy import GenerationCopy
 from audio_thinker.rollout.generation_kwargs import hf_generation_kwargs
 
 
@@ -68,9 +70,20 @@ class RolloutEngine(ABC):
     """Samples completions for a generation's prompts; keeps its copy of the policy's weights current."""
 
     @classmethod
-    def from_options(cls, server: dict) -> RolloutEngine:
+    def from_options(cls, server: dict, generation_weights: str = "policy") -> RolloutEngine:
         """The engine for `rollout.engine=<name>`; server engines read the `rollout.server` keys."""
+        cls.check_generation_weights(generation_weights)
         return cls()
+
+    @classmethod
+    def check_generation_weights(cls, generation_weights: str) -> None:
+        """An error for a `rollout.generation_weights` this engine cannot honour (a server samples merged weights
+        already: it takes only the default)."""
+        if generation_weights != "policy":
+            raise ValueError(
+                f"rollout.generation_weights={generation_weights}: only engine=hf samples from a copy of its own; "
+                f"{cls.__name__} takes policy (the default)"
+            )
 
     @classmethod
     def generation_kwargs(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -91,23 +104,57 @@ class RolloutEngine(ABC):
 
 
 class HFEngine(RolloutEngine):
-    """transformers `generate` on the policy itself: nothing to sync, no second copy of the weights."""
+    """transformers `generate` on the policy itself, or with `generation_weights="merged"` on a plain copy of its
+    language model (adapters merged, NF4 dequantised; `rollout.generation_copy`), refreshed at every sync."""
+
+    WEIGHTS = ("policy", "merged")
+
+    def __init__(self, generation_weights: str = "policy") -> None:
+        self.check_generation_weights(generation_weights)
+        self.merged = generation_weights == "merged"
+        self.copy: GenerationCopy | None = None
+
+    @classmethod
+    def from_options(cls, server: dict, generation_weights: str = "policy") -> HFEngine:
+        return cls(generation_weights)
+
+    @classmethod
+    def check_generation_weights(cls, generation_weights: str) -> None:
+        if generation_weights not in cls.WEIGHTS:
+            raise ValueError(
+                f"rollout.generation_weights must be one of {', '.join(cls.WEIGHTS)}; got {generation_weights!r}"
+            )
 
     @classmethod
     def generation_kwargs(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
         return hf_generation_kwargs(kwargs)
 
+    def sync_weights(self, policy: Policy) -> None:
+        """With merged weights: build the copy at the first sync, then refresh what training changed in place."""
+        if not self.merged:
+            return
+        if self.copy is None:
+            self.copy = GenerationCopy(policy)
+        else:
+            self.copy.refresh(policy)
+
     def generate(self, policy: Policy, request: GenerationRequest) -> Completions:
         sampling = request.sampling
+        if self.merged and self.copy is None:
+            self.sync_weights(policy)  # a caller that did not sync first still samples from current weights
         ids = policy.generate(
             request.encoding,
             request.group_size,
+            **({"lm": self.copy.lm} if self.merged else {}),  # decode on the copy; prompts still the policy's
             max_new_tokens=sampling.max_new_tokens,
             min_new_tokens=sampling.min_new_tokens or None,
             **sampling.generate_kwargs(),
             **sampling.generation_kwargs,
         )  # [B*G, C]
         return Completions(ids)
+
+    def close(self) -> None:
+        self.copy = None  # the copy's memory goes back when training ends
 
 
 def logprob_mismatch(trainer_logps: torch.Tensor, sampling_logps: torch.Tensor, mask: torch.Tensor) -> float:

@@ -17,8 +17,15 @@ def engine_generation_kwargs(name: str, kwargs: dict | None) -> dict:
     return ENGINES[name].generation_kwargs(settings)
 
 
-def build_engine(name: str, server: dict | None = None) -> RolloutEngine:
-    """The engine `rollout.engine` names; `server` (the `rollout.server` keys) configures a server engine."""
+def check_generation_weights(name: str, generation_weights: str) -> None:
+    """An error when engine `name` cannot sample from `rollout.generation_weights` (only hf has a `merged` copy)."""
     if name not in ENGINES:
         raise ValueError(f"rollout.engine must be one of {', '.join(sorted(ENGINES))}; got {name!r}")
-    return ENGINES[name].from_options(dict(server or {}))
+    ENGINES[name].check_generation_weights(generation_weights)
+
+
+def build_engine(name: str, server: dict | None = None, generation_weights: str = "policy") -> RolloutEngine:
+    """The engine `rollout.engine` names; `server` (the `rollout.server` keys) configures a server engine,
+    `generation_weights` which weights the hf engine samples from (the policy's, or a merged copy)."""
+    check_generation_weights(name, generation_weights)
+    return ENGINES[name].from_options(dict(server or {}), generation_weights)

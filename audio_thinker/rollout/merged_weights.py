@@ -3,7 +3,8 @@
 A LoRA policy's weights come merged (W + ΔW of every active adapter, `modules_to_save` copies under their original
 names) without touching the training model: each delta is added to a copy, so training continues bit for bit. A
 QLoRA policy's NF4 base weights come dequantised (never re-quantised). `merged_weights` yields them one tensor at a
-time, so a consumer that streams them (weight sync, a layer-by-layer copy) never holds a second whole model.
+time, so a consumer that streams them (weight sync, a layer-by-layer copy) never holds a second whole model;
+`trained_weights` yields only those an optimizer step changes, for refreshing such a copy in place.
 """
 
 from __future__ import annotations
@@ -61,22 +62,44 @@ def _own_tensors(module: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
             yield name, buffer
 
 
-@torch.no_grad()
-def merged_weights(model: nn.Module, dtype: torch.dtype | None = None) -> Iterator[tuple[str, torch.Tensor]]:
-    """(name, tensor) for every weight of the transformers model under its base names, one at a time: active LoRA
-    deltas folded in, NF4 dequantised, cast to `dtype` when given. Only the tensor being yielded is a new copy."""
+def _weight_sources(model: nn.Module) -> Iterator[tuple[str, torch.Tensor, nn.Module | None]]:
+    """(base name, stored tensor, its active LoRA layer or None) for every weight of the transformers model; nothing
+    is computed, so a consumer that wants only some weights pays only for those."""
     lora = _active_lora_layers(model)
     for module_name, module in model.named_modules():
         for name, tensor in _own_tensors(module):
             key = f"{module_name}.{name}" if module_name else name
             if ".lora_" in key or ".original_module." in key:
                 continue  # adapter factors, and the untrained twin of a modules_to_save copy
-            value = _plain(tensor)
-            owner = module_name.removesuffix(_BASE_LAYER)
-            if name == "weight" and module_name.endswith(_BASE_LAYER) and owner in lora:
-                delta = _delta(lora[owner])
-                value = value if delta is None else value + delta.to(value.dtype)
-            yield _ADAPTER_PARTS.sub(".", key), value if dtype is None else value.to(dtype)
+            adapted = name == "weight" and module_name.endswith(_BASE_LAYER)
+            layer = lora.get(module_name.removesuffix(_BASE_LAYER)) if adapted else None
+            yield _ADAPTER_PARTS.sub(".", key), tensor, layer
+
+
+def _merged(tensor: torch.Tensor, layer: nn.Module | None, dtype: torch.dtype | None) -> torch.Tensor:
+    """`tensor` dequantised, plus `layer`'s ΔW when given, cast to `dtype` when given."""
+    value = _plain(tensor)
+    delta = None if layer is None else _delta(layer)
+    value = value if delta is None else value + delta.to(value.dtype)
+    return value if dtype is None else value.to(dtype)
+
+
+@torch.no_grad()
+def merged_weights(model: nn.Module, dtype: torch.dtype | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) for every weight of the transformers model under its base names, one at a time: active LoRA
+    deltas folded in, NF4 dequantised, cast to `dtype` when given. Only the tensor being yielded is a new copy."""
+    for key, tensor, layer in _weight_sources(model):
+        yield key, _merged(tensor, layer, dtype)
+
+
+@torch.no_grad()
+def trained_weights(model: nn.Module, dtype: torch.dtype | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+    """The subset of `merged_weights` an optimizer step can change: LoRA-adapted weights (frozen base + current ΔW)
+    and trainable ones (`modules_to_save` copies, trained biases). The frozen rest is neither dequantised nor copied,
+    so a copy refreshed from these pays only for what trains."""
+    for key, tensor, layer in _weight_sources(model):
+        if layer is not None or tensor.requires_grad:
+            yield key, _merged(tensor, layer, dtype)
 
 
 def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:

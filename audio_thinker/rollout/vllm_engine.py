@@ -208,7 +208,8 @@ class VLLMEngine(RolloutEngine):
         self._prompts_checked = False
 
     @classmethod
-    def from_options(cls, server: dict) -> VLLMEngine:
+    def from_options(cls, server: dict, generation_weights: str = "policy") -> VLLMEngine:
+        cls.check_generation_weights(generation_weights)  # the server loads merged weights at every sync already
         return cls(ServerSettings.from_config(server))
 
     @classmethod
