@@ -15,7 +15,8 @@ A bad value should cost a second, not the minutes a 7B model takes to load. `che
 Before those, what a new user most often gets wrong: a value left `???` in the data config (`data.val.path`:
 hinting `data.val=null`), a `model.path` that is neither a local model directory nor a Hub id (or, under
 `HF_HUB_OFFLINE=1`, an id not in the cache), `trainer.accelerator=gpu` on a machine without one, and settings that
-cannot work together (`check_combination`: 4-bit weights under a strategy that shards parameters).
+cannot work together (`check_combination`: 4-bit weights under a strategy that shards parameters, a merged
+generation copy without adapters).
 
 Keys a config does not have are not checked: custom data or rollout configs keep working.
 """
@@ -39,6 +40,8 @@ from audio_thinker.losses.config import build_loss, scale_rewards_of
 from audio_thinker.models.run_config import as_data
 from audio_thinker.models.sources import ModelSourceError, check_model_source
 from audio_thinker.rewards.suite import build_reward_suite
+from audio_thinker.rollout.generation_copy import KEY as GENERATION_WEIGHTS
+from audio_thinker.rollout.generation_copy import NEEDS_ADAPTERS
 
 
 class ConfigError(ValueError):
@@ -194,15 +197,34 @@ def check_accelerator(cfg: DictConfig) -> None:
 SHARDING = ("FSDPStrategy",)
 
 
-def check_combination(cfg: DictConfig) -> None:
-    """Settings that cannot work together, with the working alternative: 4-bit weights under a sharding strategy."""
+def _sharding_strategy(cfg: DictConfig) -> str | None:
+    """The name of `trainer.strategy` when it shards parameters (FSDP, DeepSpeed stage 3), else None."""
     strategy = cfg.trainer.get("strategy")
     target = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
-    zero3 = "DeepSpeed" in target and strategy.get("stage") == 3
-    if cfg.model.get("quantization") and (target.endswith(SHARDING) or zero3):
+    if target.endswith(SHARDING):
+        return target.rsplit(".", 1)[-1]
+    if "DeepSpeed" in target and strategy.get("stage") == 3:
+        return f"{target.rsplit('.', 1)[-1]} stage 3"
+    return None
+
+
+def check_combination(cfg: DictConfig) -> None:
+    """Settings that cannot work together, with the working alternative: 4-bit weights under a sharding strategy,
+    and a merged generation copy without adapters or of sharded ones."""
+    sharding = _sharding_strategy(cfg)
+    if cfg.model.get("quantization") and sharding:
         raise ConfigError(
-            f"quant=qlora_nf4 (4-bit weights) cannot be sharded by {target.rsplit('.', 1)[-1]}"
-            f"{' stage 3' if zero3 else ''}: use strategy=ddp (or deepspeed_zero2), or quant=lora with fsdp"
+            f"quant=qlora_nf4 (4-bit weights) cannot be sharded by {sharding}: use strategy=ddp (or "
+            "deepspeed_zero2), or quant=lora with fsdp"
+        )
+    if OmegaConf.select(cfg, GENERATION_WEIGHTS, default="policy") != "merged":
+        return
+    if not cfg.model.get("lora"):
+        raise ConfigError(NEEDS_ADAPTERS)
+    if sharding:
+        raise ConfigError(
+            f"{GENERATION_WEIGHTS}=merged copies each rank's whole language model, which {sharding} shards: use "
+            f"strategy=ddp (or deepspeed_zero2), or {GENERATION_WEIGHTS}=policy"
         )
 
 

@@ -17,7 +17,7 @@ from audio_thinker.loggers import log_table
 from audio_thinker.module import GRPOModule
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.engine import RolloutEngine, SamplingSettings
-from audio_thinker.rollout.engine_registry import build_engine, engine_generation_kwargs
+from audio_thinker.rollout.engine_registry import build_engine, check_generation_weights, engine_generation_kwargs
 from audio_thinker.rollout.sampler import sample_rollout
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,9 @@ class RolloutCallback(L.Callback):
     vLLM server configured by `server`); its weights are synced before a generation whenever an optimizer step
     happened since the last one (`rollout/sync_seconds`), so a resumed run re-syncs before its first rollout.
     `generation_kwargs` are more sampling settings (repetition_penalty, min_p, ...), put under the engine's names or
-    refused by it here, at start. Every `log_samples_every_n_steps` steps the scored completions are logged as a
-    table (`samples/completions`).
+    refused by it here, at start. `generation_weights=merged` has the hf engine sample from a plain copy of a LoRA or
+    QLoRA policy's language model (adapters merged, NF4 dequantised), refreshed at each sync. Every
+    `log_samples_every_n_steps` steps the scored completions are logged as a table (`samples/completions`).
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class RolloutCallback(L.Callback):
         engine: str = "hf",
         server: dict | None = None,
         generation_kwargs: dict | None = None,
+        generation_weights: str = "policy",
         log_samples_every_n_steps: int = 50,
         num_samples_to_log: int = 4,
         scorer: RolloutScorer | None = None,
@@ -90,7 +92,9 @@ class RolloutCallback(L.Callback):
             generation_kwargs=engine_generation_kwargs(engine, generation_kwargs),  # refused here, before step 1
         )
         self.num_iterations, self.steps_per_generation = num_iterations, steps_per_generation
+        check_generation_weights(engine, generation_weights)  # refused here too: vllm with merged, a typo
         self.engine_name, self.engine_options = engine, dict(server or {})
+        self.generation_weights = generation_weights
         self.engine: RolloutEngine | None = None
         self.scorer = scorer
         self.log_every, self.num_samples_to_log = log_samples_every_n_steps, num_samples_to_log
@@ -117,7 +121,7 @@ class RolloutCallback(L.Callback):
                 "`datamodule=` to trainer.fit"
             )
         datamodule.set_generation_plan(self.plan(trainer))
-        self.engine = build_engine(self.engine_name, self.engine_options)
+        self.engine = build_engine(self.engine_name, self.engine_options, self.generation_weights)
 
     def plan(self, trainer: L.Trainer) -> GenerationPlan:
         """Micro-batches per generation and passes over them, from the trainer's accumulation and our settings."""

@@ -32,6 +32,9 @@ BAD = {
     "loss.epsilon_high=inf": ("loss.epsilon_high: must be a finite number, got inf", "set a number"),
     "optimizer.weight_decay=nan": ("optimizer.weight_decay: must be a finite number, got nan", "set a number"),
     "optimizer.lr=nan": ("optimizer.lr: must be a number > 0", "got nan"),
+    # A merged generation copy of a model without adapters (the default quant=none), or a misspelt value
+    "rollout.generation_weights=merged": ("rollout.generation_weights=merged needs LoRA adapters", "quant=lora"),
+    "rollout.generation_weights=fast": ("rollout.generation_weights must be one of policy, merged", "'fast'"),
 }
 
 
@@ -78,3 +81,19 @@ def test_eval_settings_are_checked_before_the_model(override, start):
     with pytest.raises(ConfigError) as err:
         check_eval_config(_eval_cfg([override]))
     assert str(err.value).startswith(start)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "start", "words"),
+    [
+        (["rollout.engine=vllm"], "rollout.generation_weights=merged: only engine=hf", "takes policy"),
+        (["strategy=fsdp"], "rollout.generation_weights=merged copies each rank's whole", "strategy=ddp"),
+    ],
+)
+def test_merged_generation_weights_refuse_a_server_engine_and_sharded_adapters(
+    train_cfg, monkeypatch, overrides, start, words
+):
+    monkeypatch.setattr(train_module, "build_module", lambda cfg: pytest.fail("the model was built first"))
+    with pytest.raises(ConfigError) as err:
+        train_module.train(train_cfg(["quant=lora", "rollout.generation_weights=merged", *overrides]))
+    assert str(err.value).startswith(start) and words in str(err.value)
