@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from transformers import (
     DynamicCache,
@@ -28,6 +29,8 @@ from transformers import (
     TopPLogitsWarper,
 )
 from transformers.cache_utils import Cache
+from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+from transformers.integrations.fsdp import is_fsdp_managed_module
 
 from audio_thinker.models.prompt_cache import CACHE_KWARG
 
@@ -153,11 +156,11 @@ def decode(
     cache = cache if cache is not None else DynamicCache(config=lm.config.get_text_config())
     padded = not bool(mask.all())
     full_mask = torch.cat([mask, mask.new_ones(rows, config.max_new_tokens)], dim=1) if padded else None
-    positions = ((mask.cumsum(dim=1) - 1).clamp(min=0))[:, cached:]  # [N, P - cached]: real tokens only
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, cached:]  # [N, P - cached]: real tokens only
     inputs = embeds[:, cached:]
     tokens = torch.full((rows, config.max_new_tokens), pad_id, dtype=torch.long, device=device)
     unfinished = torch.ones(rows, dtype=torch.bool, device=device)
-    stops = torch.tensor(stop_ids, device=device)
+    stops, synced, written = torch.tensor(stop_ids, device=device), ranks_in_step(lm), None
     for step in range(config.max_new_tokens):
         step_mask = full_mask[:, : mask.shape[1] + step] if padded else None
         hidden = decoder(
@@ -167,14 +170,34 @@ def decode(
             use_cache=True,
             **{CACHE_KWARG: cache},
         ).last_hidden_state
-        scores = processors(tokens[:, :step], head(hidden[:, -1:])[:, -1].float())  # [N, V]
-        if config.do_sample:
-            chosen = torch.multinomial(scores.softmax(dim=-1), num_samples=1).squeeze(1)
-        else:
-            chosen = scores.argmax(dim=-1)
-        tokens[:, step] = torch.where(unfinished, chosen, pad_id)
-        unfinished &= ~torch.isin(tokens[:, step], stops)
-        if not bool(unfinished.any()):
-            return tokens[:, : step + 1]
+        if written is None:  # else this rank is done and only keeps its peers company
+            scores = processors(tokens[:, :step], head(hidden[:, -1:])[:, -1].float())  # [N, V]
+            tokens[:, step] = torch.where(unfinished, next_tokens(scores, config.do_sample), pad_id)
+            unfinished &= ~torch.isin(tokens[:, step], stops)
+            written = None if bool(unfinished.any()) else step + 1
+        if all_ranks_done(written is not None, synced, device):
+            break
         inputs, positions = embed(tokens[:, step : step + 1]), positions[:, -1:] + 1
-    return tokens
+    return tokens if written is None else tokens[:, :written]
+
+
+def next_tokens(scores: torch.Tensor, sample: bool) -> torch.Tensor:
+    """One token per row [N] from processed scores [N, V]: drawn as `generate` draws, or the best."""
+    if sample:
+        return torch.multinomial(scores.softmax(dim=-1), num_samples=1).squeeze(1)
+    return scores.argmax(dim=-1)
+
+
+def ranks_in_step(lm: nn.Module) -> bool:
+    """Whether every rank must run every forward (ZeRO-3 or FSDP gather weights in it), as `generate` decides."""
+    sharded = is_deepspeed_zero3_enabled() or is_fsdp_managed_module(lm)
+    return sharded and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def all_ranks_done(done: bool, synced: bool, device: torch.device) -> bool:
+    """Whether decoding can end: this rank is done, and with `synced`, every other rank too."""
+    if not synced:
+        return done
+    left = torch.tensor(0.0 if done else 1.0, device=device)
+    dist.all_reduce(left)
+    return float(left) == 0.0

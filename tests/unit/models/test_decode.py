@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 from transformers import Qwen2ForCausalLM
@@ -9,6 +11,7 @@ from transformers import Qwen2ForCausalLM
 from audio_thinker.checkpoints.finite_weights import DivergenceError
 from audio_thinker.data.synthetic import SyntheticAudioQA
 from audio_thinker.format.prompts import THINK
+from audio_thinker.models import decode
 from audio_thinker.models.decode import lean_settings
 from audio_thinker.models.loading import load_policy
 from audio_thinker.models.policy import Policy, PromptEncoding, render_prompts
@@ -73,23 +76,49 @@ def test_greedy_decoding_and_the_budget_path_without_a_cache_match_generate(tiny
     assert torch.equal(lean, plain)
 
 
-def test_rows_stop_at_their_own_stop_token_and_the_loop_ends_when_all_have(tiny_policy, monkeypatch):
-    """A stop token made likely: rows end at different steps, are padded after, and decoding stops early."""
-    head, stop = tiny_policy.hf_model.get_output_embeddings(), tiny_policy.stop_token_ids()[0]
-    bias = torch.zeros(head.out_features)
-    bias[stop] = 4.0
-    handle = head.register_forward_hook(lambda _m, _i, out: out + bias)
+@contextlib.contextmanager
+def likely_stop(policy: Policy, bias: float = 4.0):
+    """The policy's first stop token made likely, so rows end at different steps."""
+    head = policy.hf_model.get_output_embeddings()
+    shift = torch.zeros(head.out_features)
+    shift[policy.stop_token_ids()[0]] = bias
+    handle = head.register_forward_hook(lambda _m, _i, out: out + shift)
     try:
-        lean, plain = lean_and_generate(
-            tiny_policy, encode(tiny_policy), monkeypatch, group=4, **{**SAMPLED, "max_new_tokens": 40}
-        )
+        yield
     finally:
         handle.remove()
+
+
+def test_rows_stop_at_their_own_stop_token_and_the_loop_ends_when_all_have(tiny_policy, monkeypatch):
+    with likely_stop(tiny_policy):
+        lean, plain = lean_and_generate(
+            tiny_policy, encode(tiny_policy), monkeypatch, 4, **{**SAMPLED, "max_new_tokens": 40}
+        )
     assert torch.equal(lean, plain)
+    stop, pad = tiny_policy.stop_token_ids()[0], tiny_policy.tokenizer.pad_token_id
     ends = [row.tolist().index(stop) for row in lean]
     assert len(set(ends)) > 1 and lean.shape[1] == max(ends) + 1 < 40
-    pad = tiny_policy.tokenizer.pad_token_id
     assert all((row[end + 1 :] == pad).all() for row, end in zip(lean, ends, strict=True))
+
+
+def test_a_rank_done_first_keeps_running_forwards_until_its_peers_are_done(tiny_policy, monkeypatch):
+    """Under FSDP or ZeRO-3 every forward gathers weights on all ranks: a finished rank must keep stepping."""
+    forwards = []
+    handle = tiny_policy.hf_model.get_decoder().register_forward_hook(lambda *_: forwards.append(1))
+    kwargs, encoding, runs = {**SAMPLED, "max_new_tokens": 40}, encode(tiny_policy), []
+    try:
+        for peers_lag in (0, 3):
+            lag = iter(range(peers_lag, -1, -1))
+            monkeypatch.setattr(decode, "ranks_in_step", lambda _lm: True)
+            monkeypatch.setattr(decode, "all_ranks_done", lambda done, *_, lag=lag: done and next(lag) == 0)
+            forwards.clear()
+            torch.manual_seed(0)
+            with likely_stop(tiny_policy):
+                runs.append((tiny_policy.generate(encoding, 4, **kwargs), len(forwards)))
+    finally:
+        handle.remove()
+    (alone, steps), (with_peers, more_steps) = runs
+    assert torch.equal(alone, with_peers) and more_steps == steps + 3 and steps == alone.shape[1] + 1  # + prefill
 
 
 def test_the_omni_thinker_decodes_lean_with_the_same_tokens(monkeypatch):
