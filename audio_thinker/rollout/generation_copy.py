@@ -65,6 +65,8 @@ class GenerationCopy:
     def __init__(self, policy: Policy, dtype: torch.dtype | None = None) -> None:
         if not policy.has_adapters:
             raise ValueError(NEEDS_ADAPTERS)
+        if any(any(getattr(m, "use_dora", {}).values()) for m in policy.hf_model.modules()):
+            raise ValueError(f"{KEY}=merged: DoRA adapters (lora.use_dora) do not merge as W + ΔW; use {KEY}=policy")
         self.dtype = dtype or compute_dtype(policy)
         self.lm = _empty_language_model(policy, self.dtype)
         self._source = _prefixes(policy.hf_model)  # the policy's names (decoder, head) -> the copy's

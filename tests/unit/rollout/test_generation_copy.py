@@ -8,10 +8,13 @@ import torch
 from peft import LoraConfig
 from transformers import BitsAndBytesConfig
 
+from audio_thinker.data.synthetic import SyntheticAudioQA
+from audio_thinker.format.prompts import THINK
 from audio_thinker.models.loading import load_policy
-from audio_thinker.rollout.engine import HFEngine
+from audio_thinker.rollout.engine import HFEngine, SamplingSettings
 from audio_thinker.rollout.engine_registry import build_engine
 from audio_thinker.rollout.generation_copy import GenerationCopy
+from audio_thinker.rollout.sampler import sample_rollout
 
 NF4 = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
 CASES = {  # name -> (model, 4-bit, modules_to_save)
@@ -142,9 +145,30 @@ def test_merged_weights_need_adapters_and_the_hf_engine():
     with pytest.raises(ValueError, match=r"rollout.generation_weights must be one of policy, merged; got 'fast'"):
         build_engine("hf", {}, "fast")
     assert isinstance(build_engine("hf", {}, "merged"), HFEngine)
+    dora = LoraConfig(r=4, lora_alpha=8, target_modules=None, use_dora=True, task_type="CAUSAL_LM")
+    with pytest.raises(ValueError, match=r"DoRA adapters \(lora.use_dora\) do not merge as W \+ ΔW"):
+        GenerationCopy(load_policy("tiny-qwen2", lora=dora))
 
 
 def test_omni_language_model_has_no_copy_class_and_says_so():
     lora = LoraConfig(r=4, lora_alpha=8, target_modules=None, task_type="CAUSAL_LM")
     with pytest.raises(ValueError, match=r"qwen2_5_omni_text\) has no transformers causal-LM class .*weights=policy$"):
         GenerationCopy(load_policy("tiny-qwen2_5-omni", lora=lora))
+
+
+@pytest.mark.parametrize("case", ["lora-audio", "qlora-audio"])
+def test_merged_hf_engine_samples_the_tokens_the_policy_samples(case):
+    """In the policy's compute dtype (float32 here) the copy is the policy's function: same seed, same tokens."""
+    policy = adapted_policy(case)
+    train_steps(policy, steps=2)
+    examples = [SyntheticAudioQA(size=2)[i] for i in range(2)]
+    sampling = SamplingSettings(max_new_tokens=8)
+    engine = build_engine("hf", {}, "merged")
+    engine.sync_weights(policy)
+    rollouts = []
+    for sampler in (engine, build_engine("hf")):
+        torch.manual_seed(3)
+        rollouts.append(sample_rollout(policy, examples, THINK, 2, sampling, sampler))
+    merged, own = rollouts
+    assert engine.copy.dtype == torch.float32 and merged.completion_ids.shape[1] > 1
+    assert torch.equal(merged.completion_ids, own.completion_ids)
