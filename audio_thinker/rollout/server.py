@@ -25,6 +25,8 @@ from pathlib import Path
 
 import httpx
 
+from audio_thinker.rollout.weight_stream import WORKER_DIR, WORKER_EXTENSION
+
 log = logging.getLogger(__name__)
 
 VLLM_VERSION = "0.32.0"
@@ -88,7 +90,9 @@ class ServerSettings:
     )
     enforce_eager: bool = True  # no torch.compile: a much faster start, and no slower sampling on a CPU
     max_model_len: int | None = None  # prompt + completion tokens; null: the model's own limit
-    weights_dir: str | None = None  # where synced weights are written; null: /dev/shm (tmpfs) when present
+    weight_sync: str = "stream"  # stream: through shared memory, no checkpoint; files: save_pretrained per sync
+    bucket_mib: int = 256  # stream: the shared-memory bucket (a larger tensor gets a bucket of its own size)
+    weights_dir: str | None = None  # where buckets or synced weights go; null: /dev/shm (tmpfs) when present
     log_dir: str | None = None  # the server's log file goes here; null: the weights directory's parent
     extra_args: list[str] = field(default_factory=list)  # more `api_server` flags, e.g. [--dtype, bfloat16]
 
@@ -123,7 +127,9 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 class ServerProcess:
     """A vLLM server this process started, serving `model_dir`; `stop` ends it and its engine processes."""
 
-    def __init__(self, model_dir: Path, settings: ServerSettings, log_path: Path, dtype: str = "auto") -> None:
+    def __init__(
+        self, model_dir: Path, settings: ServerSettings, log_path: Path, dtype: str = "auto", dummy_weights=False
+    ) -> None:
         venv = settings.venv_path
         if not venv_ready(venv):
             raise RuntimeError(
@@ -149,6 +155,9 @@ class ServerProcess:
             dtype,  # the policy's: vLLM's CPU backend would otherwise run a float32 model in bfloat16
             *(["--enforce-eager"] if settings.enforce_eager else []),
             "--trust-request-chat-template",  # the trainer sends a verbatim template: its own rendered prompt
+            "--worker-extension-cls",  # receives streamed weights (`weight_stream.py`)
+            WORKER_EXTENSION,
+            *(["--load-format", "dummy"] if dummy_weights else []),  # the first sync streams the real ones
             *(["--max-model-len", str(settings.max_model_len)] if settings.max_model_len else []),
             *settings.extra_args,
         ]
@@ -156,7 +165,9 @@ class ServerProcess:
             **os.environ,
             "VLLM_SERVER_DEV_MODE": "1",  # /collective_rpc and the cache resets that weight sync needs
             "VLLM_CPU_KVCACHE_SPACE": str(max(1, round(settings.kv_cache_gib))),
-            "PYTHONPATH": "",  # the trainer's packages must not shadow the venv's
+            "PYTHONPATH": str(
+                WORKER_DIR
+            ),  # the worker extension alone: the trainer's packages must not shadow the venv's
         }
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("ab")

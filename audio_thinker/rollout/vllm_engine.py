@@ -6,21 +6,19 @@ verbatim chat template: the server tokenizes exactly the string the trainer toke
 request against the trainer's token ids). Token ids and the sampling log-probs (after temperature and top-k/top-p,
 `--logprobs-mode processed_logprobs`) come back; the trainer compares them with its own (`rollout/logprob_mismatch`).
 
-Weights travel through a directory (tmpfs `/dev/shm` when there is one): `save_pretrained` of the policy with any
-LoRA adapter merged into a copy of the weights (vLLM refuses LoRA for Qwen2-Audio), then `reload_weights` over
-`/collective_rpc` and a reset of both the prefix cache (stale KV of the old weights) and the encoder cache (a
-clip seen before would otherwise kill the engine). A failing request is retried `rollout.server.retries` times
+Weights travel in memory (`weight_sync.py`): streamed tensor by tensor through shared memory into vLLM's
+`reload_weights`, any LoRA adapter merged (vLLM refuses LoRA for Qwen2-Audio) and a 4-bit base dequantised to
+bfloat16; then the prefix cache (stale KV of the old weights) and the encoder cache (a clip seen before would
+otherwise kill the engine) are reset. A failing request is retried `rollout.server.retries` times
 with back-off; then the run stops with an error naming the server log: never training on empty rollouts.
 """
 
 from __future__ import annotations
 
-import atexit
 import base64
 import io
 import json
 import logging
-import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,8 +32,10 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from audio_thinker.models.policy import Policy, Qwen2_5OmniThinkerPolicy
 from audio_thinker.rollout.engine import Completions, GenerationRequest, RolloutEngine, SamplingSettings
 from audio_thinker.rollout.generation_kwargs import vllm_sampling_params
-from audio_thinker.rollout.merged_weights import model_summary, save_merged
+from audio_thinker.rollout.merged_weights import model_summary
 from audio_thinker.rollout.server import ServerProcess, ServerSettings
+from audio_thinker.rollout.weight_stream import WeightStreamError
+from audio_thinker.rollout.weight_sync import WeightSync, build_weight_sync, served_dtype
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,13 @@ class VLLMClient:
         except RETRIED as error:
             raise ServerError(self.describe_failure(f"{method} {path}", error)) from error
 
+    def call_once(self, method: str, path: str, body: dict | None = None):
+        """One attempt, no retry: for a call that consumes something (a weight stream); `ServerError` naming why."""
+        try:
+            return self._request(method, path, body, None)
+        except RETRIED as error:
+            raise ServerError(self.describe_failure(f"{method} {path}", error, attempts=1)) from error
+
     def _request(self, method: str, path: str, body: dict | None, check):
         """One attempt: the checked JSON reply, a `ServerError` for a 4xx, or one of `RETRIED`."""
         response = self.http.request(method, self.url + path, json=body)
@@ -179,9 +186,10 @@ class VLLMClient:
         """Stop retrying: a dead server will not answer a retry."""
         return self.server is not None and not self.server.alive()
 
-    def describe_failure(self, what: str, error: Exception | None) -> str:
+    def describe_failure(self, what: str, error: Exception | None, attempts: int | None = None) -> str:
         """What failed, why, and where to look."""
-        text = f"the vLLM server at {self.url} failed {what} after {self.settings.retries + 1} attempts"
+        attempts = attempts or self.settings.retries + 1
+        text = f"the vLLM server at {self.url} failed {what} after {attempts} attempt{'s' * (attempts > 1)}"
         text += f": {type(error).__name__}: {error}" if error else ""
         if self.server is None:
             return text + " (check that server; rollout.server.url points to it)"
@@ -203,8 +211,7 @@ class VLLMEngine(RolloutEngine):
         self.server: ServerProcess | None = None
         self.client: VLLMClient | None = None
         self.model_name: str | None = None
-        self.weights_root: Path | None = None
-        self._sync_count = 0
+        self.weight_sync: WeightSync | None = None
         self._prompts_checked = False
 
     @classmethod
@@ -218,25 +225,36 @@ class VLLMEngine(RolloutEngine):
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def sync_weights(self, policy: Policy) -> None:
-        """Write the current weights and have the server reload them; the first call starts or checks the server."""
+        """Hand the server the current weights; the first call starts or checks the server."""
         if self.client is None:
             self.connect(policy)
-            if self.server is not None:
+            if self.server is not None and self.weight_sync.starts_with_weights:
                 return  # our server just started from these very weights
-        path = self._write_weights(policy)
-        self.client.call("POST", "/collective_rpc", {"method": "reload_weights", "kwargs": {"weights_path": str(path)}})
+        try:
+            self.weight_sync.sync(policy, self.client)
+        except WeightStreamError as error:
+            if isinstance(error.__cause__, ServerError):  # the RPC itself failed: that error names the server log
+                raise error.__cause__ from error
+            raise ServerError(self.client.describe_failure("a weight sync", error, attempts=1)) from error
         self.client.call("POST", "/reset_prefix_cache")  # KV computed with the old weights
         self.client.call("POST", "/reset_encoder_cache")  # audio embeddings of the old weights (else EngineDeadError)
 
     def connect(self, policy: Policy) -> None:
         """Refuse what vLLM cannot serve; start our server from the policy's weights, or check the given one."""
         check_supported(policy)
-        if self.settings.url is None:
-            model_dir = self._write_weights(policy)
-            log_dir = Path(self.settings.log_dir or tempfile.gettempdir())  # not in the weights dir: it outlives it
-            log_path = log_dir / ("vllm-server.log" if self.settings.log_dir else f"{self.weights_root.name}.log")
-            dtype = str(next(policy.hf_model.parameters()).dtype).removeprefix("torch.")
-            self.server = ServerProcess(model_dir, self.settings, log_path, dtype)
+        settings = self.settings
+        sync = build_weight_sync(
+            settings.weight_sync, settings.weights_dir, settings.bucket_mib, settings.request_timeout_s
+        )
+        self.weight_sync = sync
+        if settings.url is None:
+            model_dir = sync.start_dir(policy)
+            log_dir = Path(settings.log_dir or tempfile.gettempdir())  # not in the weights dir: it outlives it
+            log_path = log_dir / ("vllm-server.log" if settings.log_dir else f"{sync.root.name}.log")
+            dtype = str(served_dtype(policy)).removeprefix("torch.")
+            self.server = ServerProcess(
+                model_dir, settings, log_path, dtype, dummy_weights=not sync.starts_with_weights
+            )
             log.info(
                 "starting the vLLM server (pid %d) at %s, log: %s",
                 self.server.process.pid,
@@ -254,16 +272,10 @@ class VLLMEngine(RolloutEngine):
             self.client.close()
         if self.server is not None:
             self.server.stop()
-        if self.weights_root is not None:
-            shutil.rmtree(self.weights_root, ignore_errors=True)
-            atexit.unregister(self._remove_weights)
-        self.client = self.server = self.weights_root = None
-        self._sync_count, self._prompts_checked = 0, False
-
-    def _remove_weights(self) -> None:
-        """At exit, whatever happened: a 7B model's synced weights hold ~15 GB of /dev/shm (that is, of RAM)."""
-        if self.weights_root is not None:
-            shutil.rmtree(self.weights_root, ignore_errors=True)
+        if self.weight_sync is not None:
+            self.weight_sync.close()
+        self.client = self.server = self.weight_sync = None
+        self._prompts_checked = False
 
     # -- sampling ----------------------------------------------------------------------------------------------
     def generate(self, policy: Policy, request: GenerationRequest) -> Completions:
@@ -301,22 +313,6 @@ class VLLMEngine(RolloutEngine):
         return pad_samples(samples, policy.tokenizer.pad_token_id)
 
     # -- helpers -----------------------------------------------------------------------------------------------
-    def _write_weights(self, policy: Policy) -> Path:
-        """The policy's current weights (LoRA merged) in a fresh directory; older ones are removed."""
-        if self.weights_root is None:
-            root = self.settings.weights_dir or ("/dev/shm" if Path("/dev/shm").is_dir() else None)
-            if root:
-                Path(root).mkdir(parents=True, exist_ok=True)
-            self.weights_root = Path(tempfile.mkdtemp(prefix="audio-thinker-vllm-", dir=root))
-            atexit.register(self._remove_weights)
-        self._sync_count += 1
-        path = self.weights_root / f"weights-{self._sync_count:06d}"
-        save_merged(policy, path, with_processor=self._sync_count == 1)
-        for old in self.weights_root.glob("weights-*"):
-            if old != path and old.name != "weights-000001":  # the first one is the server's --model directory
-                shutil.rmtree(old, ignore_errors=True)
-        return path
-
     def _check_model(self, policy: Policy) -> str:
         """The served model's name; refuses a server whose model is not the policy's architecture."""
 
@@ -362,9 +358,4 @@ def check_supported(policy: Policy) -> None:
         raise ValueError(
             "rollout.engine=vllm does not support Qwen2.5-Omni yet: vLLM's Omni thinker needs torchvision, which "
             "has no CPU build for vLLM's torch; use rollout.engine=hf with this model"
-        )
-    if getattr(policy.hf_model, "is_loaded_in_4bit", False) or getattr(policy.hf_model, "is_loaded_in_8bit", False):
-        raise ValueError(
-            "rollout.engine=vllm cannot sync quantized (quant=qlora_nf4) weights yet: use quant=lora, or "
-            "rollout.engine=hf"
         )

@@ -44,7 +44,7 @@ class FakeVLLM:
     or "hang" (answers after 4 s)."""
 
     def __init__(self, model_root: str, port: int = 0, mode: str = "ok") -> None:
-        self.model_root, self.mode, self.requests = model_root, mode, []
+        self.model_root, self.mode, self.requests, self.weights = model_root, mode, [], {}
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,7 +72,9 @@ class FakeVLLM:
                 size = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(size) or b"null")
                 fake.requests.append(("POST", self.path, body))
-                if self.path != "/v1/chat/completions":
+                if self.path == "/collective_rpc" and body.get("method") == "receive_weights":
+                    self._answer(200, {"results": [fake.receive_weights(body["kwargs"]["channel"])]})
+                elif self.path != "/v1/chat/completions":
                     self._answer(200)
                 elif fake.mode == "garbage":
                     self._answer(200, raw=b"<html>proxy error</html>")
@@ -86,6 +88,20 @@ class FakeVLLM:
 
         self.httpd = QuietServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def receive_weights(self, channel: str) -> dict:
+        """The worker extension's RPC, loading into `self.weights` (torch imported here only: streamed sync)."""
+        from audio_thinker.rollout.vllm_side.weight_stream_worker import WeightStreamWorker
+
+        fake = self
+
+        class Worker(WeightStreamWorker):
+            device = "cpu"
+
+            def reload_weights(self, weights_iterator) -> None:
+                fake.weights = dict(weights_iterator)
+
+        return Worker().receive_weights(channel)
 
     def start(self) -> FakeVLLM:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

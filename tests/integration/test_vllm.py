@@ -27,6 +27,7 @@ from audio_thinker.rollout.engine import HFEngine, SamplingSettings
 from audio_thinker.rollout.sampler import sample_rollout
 from audio_thinker.rollout.server import ServerProcess, ServerSettings, default_venv, venv_ready
 from audio_thinker.rollout.vllm_engine import VLLMEngine
+from audio_thinker.rollout.weight_stream import WeightStreamError
 from audio_thinker.train import build_module, build_trainer
 from tests.helpers.configs import FAST, FAST_SYNTHETIC
 from tests.helpers.rewards import LENGTH_REWARD
@@ -144,6 +145,26 @@ def test_training_syncs_every_step_and_the_server_follows_the_trainer(vllm_url, 
         engine.close()
     assert served == completions(sample_rollout(policy, EXAMPLES, THINK, 2, GREEDY, HFEngine()))
     assert served != initial
+
+
+@pytest.mark.slow
+def test_own_server_starts_without_a_checkpoint_streams_weights_and_names_a_bad_bucket(vllm_env, tmp_path):
+    """The path a run takes: config and processor files only (dummy weights), the policy's weights streamed in."""
+    policy = load_policy("tiny-qwen2-audio")
+    engine = VLLMEngine(ServerSettings(weights_dir=str(tmp_path), log_dir=str(tmp_path)))
+    try:
+        engine.sync_weights(policy)  # starts the server, then streams
+        assert not list(tmp_path.rglob("*.safetensors"))
+        ours = completions(sample_rollout(policy, EXAMPLES, THINK, 2, GREEDY, engine))
+        assert ours == completions(sample_rollout(policy, EXAMPLES, THINK, 2, GREEDY, HFEngine()))
+        bad = [("lm_head.weight", torch.zeros(3, 5))]  # a shape the model does not have
+        rpc = {"method": "receive_weights"}
+        with pytest.raises(WeightStreamError, match="failed loading streamed weights: .*Error"):
+            engine.weight_sync.stream.send(
+                bad, lambda kwargs: engine.client.call_once("POST", "/collective_rpc", rpc | {"kwargs": kwargs})
+            )
+    finally:
+        engine.close()
 
 
 @pytest.mark.slow

@@ -117,7 +117,8 @@ def _running(pid: int) -> bool:
 
 def test_own_server_killed_mid_run_stops_training_with_the_log_named(fake_venv, tmp_path):
     policy = load_policy("tiny-qwen2")
-    engine = VLLMEngine(ServerSettings(venv=str(fake_venv), weights_dir=str(tmp_path), retries=3))
+    # files: the fake server runs without torch (streamed sync against the fake: test_vllm_engine.py)
+    engine = VLLMEngine(ServerSettings(venv=str(fake_venv), weights_dir=str(tmp_path), retries=3, weight_sync="files"))
     examples = [SyntheticAudioQA(size=1)[0]]
     sampling = SamplingSettings(max_new_tokens=3)
     try:

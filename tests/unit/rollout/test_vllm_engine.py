@@ -120,8 +120,27 @@ def test_unknown_server_key_names_the_known_ones():
 
 
 # -- weight sync and sampling against the fake server ------------------------------------------------------------
-def test_sync_writes_the_weights_reloads_them_and_resets_both_caches(policy, fake, tmp_path):
+def test_sync_streams_the_weights_and_resets_both_caches(policy, fake, tmp_path):
     engine = engine_for(fake, tmp_path)
+    with torch.no_grad():
+        policy.hf_model.lm_head.weight[0, 0] += 1.0  # an "optimizer step"
+    try:
+        engine.sync_weights(policy)
+        engine.sync_weights(policy)
+        assert torch.equal(fake.weights["lm_head.weight"], policy.hf_model.lm_head.weight)
+    finally:
+        with torch.no_grad():
+            policy.hf_model.lm_head.weight[0, 0] -= 1.0
+        engine.close()
+    assert fake.paths() == ["/v1/models"] + ["/collective_rpc", "/reset_prefix_cache", "/reset_encoder_cache"] * 2
+    rpc = [body for _, path, body in fake.requests if path == "/collective_rpc"]
+    assert [r["method"] for r in rpc] == ["receive_weights"] * 2
+    assert set(fake.weights) == set(policy.hf_model.state_dict())  # every weight, under its checkpoint name
+    assert not list(tmp_path.glob("weights/*/*.safetensors"))  # nothing written but the shared-memory bucket
+
+
+def test_file_sync_writes_the_weights_reloads_them_and_resets_both_caches(policy, fake, tmp_path):
+    engine = engine_for(fake, tmp_path, weight_sync="files")
     try:
         engine.sync_weights(policy)
         engine.sync_weights(policy)
@@ -134,8 +153,8 @@ def test_sync_writes_the_weights_reloads_them_and_resets_both_caches(policy, fak
     assert first != second  # a fresh directory per sync
 
 
-def test_synced_weights_are_the_policys_current_weights(policy, fake, tmp_path):
-    engine = engine_for(fake, tmp_path)
+def test_file_synced_weights_are_the_policys_current_weights(policy, fake, tmp_path):
+    engine = engine_for(fake, tmp_path, weight_sync="files")
     with torch.no_grad():
         policy.hf_model.lm_head.weight[0, 0] += 1.0  # an "optimizer step"
     try:
