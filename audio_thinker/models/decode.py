@@ -171,7 +171,9 @@ def decode(
             **{CACHE_KWARG: cache},
         ).last_hidden_state
         if written is None:  # else this rank is done and only keeps its peers company
-            scores = processors(tokens[:, :step], head(hidden[:, -1:])[:, -1].float())  # [N, V]
+            scores = head(hidden[:, -1:])[:, -1].float()  # [N, V]
+            for processor in processors:  # not LogitsProcessorList.__call__: it inspects every signature every step
+                scores = processor(tokens[:, :step], scores)
             tokens[:, step] = torch.where(unfinished, next_tokens(scores, config.do_sample), pad_id)
             unfinished &= ~torch.isin(tokens[:, step], stops)
             written = None if bool(unfinished.any()) else step + 1
