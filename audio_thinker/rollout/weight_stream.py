@@ -57,10 +57,21 @@ def checkpoint_names(model: nn.Module, names: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-def renamed(model: nn.Module, weights: Iterable[tuple[str, torch.Tensor]]) -> Iterator[tuple[str, torch.Tensor]]:
-    """`weights` under their checkpoint names."""
-    names: dict[str, str] = {}
+def tied_names(model: nn.Module) -> set[str]:
+    """Second names of shared parameters (a tied `lm_head.weight`): the checkpoint and vLLM hold them once."""
+    everyone = {name for name, _ in model.named_parameters(remove_duplicate=False)}
+    return everyone - {name for name, _ in model.named_parameters()}
+
+
+def renamed(
+    model: nn.Module, weights: Iterable[tuple[str, torch.Tensor]], names: dict[str, str] | None = None
+) -> Iterator[tuple[str, torch.Tensor]]:
+    """`weights` under their checkpoint names, a tied weight once; `names` caches the renaming between syncs."""
+    names = {} if names is None else names
+    tied = tied_names(model)
     for name, tensor in weights:
+        if name in tied:
+            continue
         if name not in names:
             names.update(checkpoint_names(model, [name]))
         yield names[name], tensor

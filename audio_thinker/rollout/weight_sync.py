@@ -96,13 +96,14 @@ class StreamSync(WeightSync):
     def __init__(self, parent: str | None, bucket_mib: int, timeout_s: float) -> None:
         super().__init__(parent, bucket_mib, timeout_s)
         self.stream = WeightStream(bucket_mib * MIB, str(self.root), timeout_s)
+        self.names: dict[str, str] = {}  # checkpoint names, worked out at the first sync
 
     def start_dir(self, policy: Policy) -> Path:
         return write_model_files(policy, self.root / "model")
 
     def sync(self, policy: Policy, client: Caller) -> StreamStats:
         model = policy.hf_model
-        weights = renamed(model, merged_weights(model, served_dtype(policy)))
+        weights = renamed(model, merged_weights(model, served_dtype(policy)), self.names)
         rpc = {"method": RPC_METHOD, "timeout": self.timeout_s}
         return self.stream.send(
             weights, lambda kwargs: client.call_once("POST", "/collective_rpc", rpc | {"kwargs": kwargs})

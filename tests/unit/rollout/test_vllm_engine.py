@@ -33,6 +33,7 @@ from audio_thinker.rollout.vllm_engine import (
     parse_choices,
     wav_base64,
 )
+from audio_thinker.rollout.weight_sync import write_model_files
 from tests.helpers.fake_vllm_server import FakeVLLM
 
 SAMPLING = SamplingSettings(max_new_tokens=4, temperature=0.7, top_p=0.9, top_k=5, min_new_tokens=1)
@@ -239,3 +240,20 @@ def test_a_refused_request_is_not_retried(policy, fake, tmp_path):
 def test_omni_policies_are_refused_naming_the_hf_engine():
     with pytest.raises(ValueError, match="does not support Qwen2.5-Omni.*use rollout.engine=hf"):
         check_supported(load_policy("tiny-qwen2_5-omni"))
+
+
+def test_a_qlora_policy_is_served_from_its_dequantised_bf16_base(fake, tmp_path):
+    from peft import LoraConfig
+    from transformers import BitsAndBytesConfig
+
+    nf4 = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
+    qlora = load_policy("tiny-qwen2", lora=LoraConfig(r=4, lora_alpha=8, target_modules=None), quantization=nf4)
+    engine = engine_for(fake, tmp_path)
+    try:
+        engine.sync_weights(qlora)
+    finally:
+        engine.close()
+    assert fake.weights and all(value.dtype == torch.bfloat16 for value in fake.weights.values())
+    assert not [name for name in fake.weights if "lora_" in name or "base_layer" in name or "quant" in name]
+    config = json.loads((write_model_files(qlora, tmp_path / "start") / "config.json").read_text())
+    assert "quantization_config" not in config and config["dtype"] == "bfloat16"  # vLLM has no bitsandbytes backend
