@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         return sync_only(args)
     variants = [name.strip() for name in args.variants.split(",")]
     logs = Path(tempfile.mkdtemp(prefix="bench-engines-"))
-    settings = ServerSettings(enforce_eager=not args.compile)
+    settings = ServerSettings(enforce_eager=not args.compile)  # a CPU: eager unless asked
     server = ServerProcess(Path(resolve_path("tiny-qwen2-audio")), settings, logs / "server.log", "float32")
     start = time.perf_counter()
     try:

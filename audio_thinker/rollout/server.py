@@ -85,10 +85,10 @@ class ServerSettings:
     startup_timeout_s: float = 600.0  # engine start is ~1 min on a 2-core CPU (model load + warm-up)
     request_timeout_s: float = 300.0  # one generation request (all G samples of one prompt)
     retries: int = 2  # further attempts after a failed request, with back-off
-    kv_cache_gib: float = (
-        1.0  # VLLM_CPU_KVCACHE_SPACE on a CPU; on a GPU use extra_args [--gpu-memory-utilization, ...]
-    )
-    enforce_eager: bool = True  # no torch.compile: a much faster start, and no slower sampling on a CPU
+    kv_cache_gib: float = 1.0  # VLLM_CPU_KVCACHE_SPACE on a CPU
+    gpu_memory_utilization: float | None = None  # GPU: the share of the card vLLM takes (weights + KV); null: vLLM's
+    enforce_eager: bool | None = None  # null: eager on a CPU (faster start, as fast), CUDA graphs on a GPU
+    sleep: bool | None = None  # sleep mode between generations (`server_sleep.py`); null: on a GPU only
     max_model_len: int | None = None  # prompt + completion tokens; null: the model's own limit
     weight_sync: str = "stream"  # stream: through shared memory, no checkpoint; files: save_pretrained per sync
     bucket_mib: int = 256  # stream: the shared-memory bucket (a larger tensor gets a bucket of its own size)
@@ -117,6 +117,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def gpu_flags(settings: ServerSettings, on_gpu: bool) -> list[str]:
+    """Eager mode, memory share and sleep mode: CUDA graphs and sleep on a GPU, eager and no sleep on a CPU."""
+    eager = not on_gpu if settings.enforce_eager is None else settings.enforce_eager
+    sleep = on_gpu if settings.sleep is None else settings.sleep
+    share = settings.gpu_memory_utilization if on_gpu and settings.gpu_memory_utilization else None
+    return [
+        *(["--enforce-eager"] if eager else []),
+        *(["--gpu-memory-utilization", str(share)] if share else []),
+        *(["--enable-sleep-mode"] if sleep else []),
+    ]
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     """Linux: SIGTERM the server when the trainer process dies, even by SIGKILL (no atexit then)."""
     os.setsid()  # its own process group: the server and vLLM's engine processes are killed together
@@ -128,7 +140,13 @@ class ServerProcess:
     """A vLLM server this process started, serving `model_dir`; `stop` ends it and its engine processes."""
 
     def __init__(
-        self, model_dir: Path, settings: ServerSettings, log_path: Path, dtype: str = "auto", dummy_weights=False
+        self,
+        model_dir: Path,
+        settings: ServerSettings,
+        log_path: Path,
+        dtype: str = "auto",
+        dummy_weights: bool = False,
+        on_gpu: bool = False,
     ) -> None:
         venv = settings.venv_path
         if not venv_ready(venv):
@@ -139,6 +157,7 @@ class ServerProcess:
         self.port = settings.port or free_port(settings.host)
         self.url = f"http://{settings.host}:{self.port}"
         self.log_path = log_path
+        self.sleep_mode = on_gpu if settings.sleep is None else settings.sleep
         command = [
             str(venv_python(venv)),
             "-m",
@@ -153,7 +172,7 @@ class ServerProcess:
             "processed_logprobs",
             "--dtype",
             dtype,  # the policy's: vLLM's CPU backend would otherwise run a float32 model in bfloat16
-            *(["--enforce-eager"] if settings.enforce_eager else []),
+            *gpu_flags(settings, on_gpu),
             "--trust-request-chat-template",  # the trainer sends a verbatim template: its own rendered prompt
             "--worker-extension-cls",  # receives streamed weights (`weight_stream.py`)
             WORKER_EXTENSION,

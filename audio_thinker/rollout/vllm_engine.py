@@ -34,6 +34,7 @@ from audio_thinker.rollout.engine import Completions, GenerationRequest, Rollout
 from audio_thinker.rollout.generation_kwargs import vllm_sampling_params
 from audio_thinker.rollout.merged_weights import model_summary
 from audio_thinker.rollout.server import ServerProcess, ServerSettings
+from audio_thinker.rollout.server_sleep import ServerSleep
 from audio_thinker.rollout.weight_stream import WeightStreamError
 from audio_thinker.rollout.weight_sync import WeightSync, build_weight_sync, served_dtype
 
@@ -213,6 +214,7 @@ class VLLMEngine(RolloutEngine):
         self.model_name: str | None = None
         self.weight_sync: WeightSync | None = None
         self._prompts_checked = False
+        self.sleep = ServerSleep(None, enabled=False)
 
     @classmethod
     def from_options(cls, server: dict, generation_weights: str = "policy") -> VLLMEngine:
@@ -230,12 +232,17 @@ class VLLMEngine(RolloutEngine):
             self.connect(policy)
             if self.server is not None and self.weight_sync.starts_with_weights:
                 return  # our server just started from these very weights
+        self.sleep.wake("weights")  # level 2 dropped them: the stream below refills them
         try:
             self.weight_sync.sync(policy, self.client)
         except WeightStreamError as error:
             if isinstance(error.__cause__, ServerError):  # the RPC itself failed: that error names the server log
                 raise error.__cause__ from error
             raise ServerError(self.client.describe_failure("a weight sync", error, attempts=1)) from error
+        if "kv_cache" not in self.sleep.asleep:  # else reset when it wakes, before generating
+            self._reset_caches()
+
+    def _reset_caches(self) -> None:
         self.client.call("POST", "/reset_prefix_cache")  # KV computed with the old weights
         self.client.call("POST", "/reset_encoder_cache")  # audio embeddings of the old weights (else EngineDeadError)
 
@@ -252,8 +259,9 @@ class VLLMEngine(RolloutEngine):
             log_dir = Path(settings.log_dir or tempfile.gettempdir())  # not in the weights dir: it outlives it
             log_path = log_dir / ("vllm-server.log" if settings.log_dir else f"{sync.root.name}.log")
             dtype = str(served_dtype(policy)).removeprefix("torch.")
+            on_gpu = next(policy.hf_model.parameters()).device.type == "cuda"
             self.server = ServerProcess(
-                model_dir, settings, log_path, dtype, dummy_weights=not sync.starts_with_weights
+                model_dir, settings, log_path, dtype, dummy_weights=not sync.starts_with_weights, on_gpu=on_gpu
             )
             log.info(
                 "starting the vLLM server (pid %d) at %s, log: %s",
@@ -265,6 +273,7 @@ class VLLMEngine(RolloutEngine):
             self.client = VLLMClient(self.server.url, self.settings, self.server)
         else:
             self.client = VLLMClient(self.settings.url, self.settings)
+        self.sleep = ServerSleep(self.client, self.server.sleep_mode if self.server else bool(settings.sleep))
         self.model_name = self._check_model(policy)
 
     def close(self) -> None:
@@ -276,11 +285,20 @@ class VLLMEngine(RolloutEngine):
             self.weight_sync.close()
         self.client = self.server = self.weight_sync = None
         self._prompts_checked = False
+        self.sleep = ServerSleep(None, enabled=False)
 
     # -- sampling ----------------------------------------------------------------------------------------------
     def generate(self, policy: Policy, request: GenerationRequest) -> Completions:
-        if self.client is None:
+        if self.client is None or "weights" in self.sleep.asleep:  # not started, or asleep with no sync since
             self.sync_weights(policy)
+        if self.sleep.wake("kv_cache"):
+            self._reset_caches()
+        try:
+            return self._sample(policy, request)
+        finally:
+            self.sleep.sleep()  # the GPU is the trainer's until the next generation
+
+    def _sample(self, policy: Policy, request: GenerationRequest) -> Completions:
         rate = getattr(getattr(policy.processor, "feature_extractor", None), "sampling_rate", 16_000)
         audios = request.audios or [None] * len(request.prompts)
         stop, banned = policy.stop_token_ids(), policy.special_token_ids()

@@ -21,7 +21,7 @@ from audio_thinker.models.loading import load_policy
 from audio_thinker.rollout.engine import SamplingSettings, logprob_mismatch
 from audio_thinker.rollout.engine_registry import build_engine
 from audio_thinker.rollout.sampler import sample_rollout
-from audio_thinker.rollout.server import ServerSettings
+from audio_thinker.rollout.server import ServerSettings, gpu_flags
 from audio_thinker.rollout.vllm_engine import (
     VERBATIM_TEMPLATE,
     BadReply,
@@ -257,3 +257,27 @@ def test_a_qlora_policy_is_served_from_its_dequantised_bf16_base(fake, tmp_path)
     assert not [name for name in fake.weights if "lora_" in name or "base_layer" in name or "quant" in name]
     config = json.loads((write_model_files(qlora, tmp_path / "start") / "config.json").read_text())
     assert "quantization_config" not in config and config["dtype"] == "bfloat16"  # vLLM has no bitsandbytes backend
+
+
+# -- sleep mode (GPU only in vLLM: its call order is checked here) ---------------------------------------------------
+def test_sleep_mode_wakes_syncs_generates_and_sleeps_each_generation(policy, fake, tmp_path):
+    engine = engine_for(fake, tmp_path, sleep=True)
+    example = [SyntheticAudioQA(size=1)[0]]
+    try:
+        engine.sync_weights(policy)  # the first sync: the server is awake
+        sample_rollout(policy, example, DIRECT, 2, SAMPLING, engine)
+        engine.sync_weights(policy)  # after an optimizer step
+        sample_rollout(policy, example, DIRECT, 2, SAMPLING, engine)
+        sample_rollout(policy, example, DIRECT, 2, SAMPLING, engine)  # no step in between: level 2 dropped the weights
+    finally:
+        engine.close()
+    sync, resets, chat = "/collective_rpc", ["/reset_prefix_cache", "/reset_encoder_cache"], "/v1/chat/completions"
+    wake, sleep = ["/wake_up?tags=weights", sync], ["/wake_up?tags=kv_cache", *resets, chat, "/sleep?level=2"]
+    assert fake.paths() == ["/v1/models", sync, *resets, chat, "/sleep?level=2", *wake, *sleep, *wake, *sleep]
+
+
+def test_gpu_flags_are_cuda_graphs_and_sleep_on_a_gpu_eager_on_a_cpu():
+    assert gpu_flags(ServerSettings(gpu_memory_utilization=0.3), on_gpu=False) == ["--enforce-eager"]
+    on_gpu = gpu_flags(ServerSettings(gpu_memory_utilization=0.3), on_gpu=True)
+    assert on_gpu == ["--gpu-memory-utilization", "0.3", "--enable-sleep-mode"]
+    assert gpu_flags(ServerSettings(enforce_eager=True, sleep=False), on_gpu=True) == ["--enforce-eager"]
