@@ -176,3 +176,25 @@ def test_an_audio_policy_renders_text_alone_prompts_without_the_clip():
     [text_alone] = render_prompts(policy, [example], THINK, with_audio=False)
     assert "<|AUDIO|>" in with_clip and "<|AUDIO|>" not in text_alone
     assert text_alone.endswith("<|im_start|>assistant\n") and example.question in text_alone
+
+
+def test_unpadded_prompts_score_without_a_mask_exactly_as_with_one(policy, encoding, monkeypatch):
+    """With no left padding the log-prob passes run plain causal attention (`needed_mask`): a completion's padding
+    after its stop comes after every real token, so the real tokens' log-probs are those of the masked passes."""
+    import audio_thinker.models.policy as policy_module
+
+    one = encoding.select(range(1, 2))  # one prompt: nothing to pad
+    assert bool(one.attention_mask.all())
+    torch.manual_seed(2)
+    ids = policy.generate(one, 3, do_sample=True, max_new_tokens=8)
+    ids[0, 2] = policy.stop_token_ids()[0]  # one completion stops early: padding after it
+    mask = completion_mask(ids, policy.stop_token_ids())
+    assert not bool(mask.all())
+    calls = []
+    monkeypatch.setattr(policy_module, "needed_mask", lambda m, p: calls.append(m) or None)
+    unmasked = policy.completion_logps(one, ids, mask, temperature=0.7)
+    assert calls  # the path asks whether it needs a mask
+    monkeypatch.setattr(policy_module, "needed_mask", lambda m, p: m)
+    masked = policy.completion_logps(one, ids, mask, temperature=0.7)
+    assert torch.allclose(unmasked * mask, masked * mask, atol=1e-5)
+    assert policy_module.needed_mask(encoding.attention_mask, encoding.attention_mask) is encoding.attention_mask
