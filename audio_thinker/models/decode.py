@@ -143,8 +143,12 @@ def decode(
     processors: LogitsProcessorList,
     stop_ids: list[int],
     pad_id: int,
+    sampling_logps: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """New tokens [N, C] after each prompt, padded after each row's stop; it ends when every row has stopped.
+
+    `sampling_logps`, when given, receives each step's log-probs [N] of the drawn tokens under the processed scores
+    (after temperature, top-k, top-p: the distribution they were drawn from, as vLLM's processed log-probs).
 
     `lm` is a causal LM (or a multimodal one whose decoder and head take text embeddings). Each step runs its decoder
     on the newest token only and its head on the last position only; the attention mask is passed only when some
@@ -175,6 +179,8 @@ def decode(
             for processor in processors:  # not LogitsProcessorList.__call__: it inspects every signature every step
                 scores = processor(tokens[:, :step], scores)
             tokens[:, step] = torch.where(unfinished, next_tokens(scores, config.do_sample), pad_id)
+            if sampling_logps is not None:
+                sampling_logps.append(scores.log_softmax(dim=-1).gather(1, tokens[:, step : step + 1]).squeeze(1))
             unfinished &= ~torch.isin(tokens[:, step], stops)
             written = None if bool(unfinished.any()) else step + 1
         if all_ranks_done(written is not None, synced, device):

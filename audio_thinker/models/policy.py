@@ -149,7 +149,12 @@ class Policy(nn.Module):
     # -- generation and scoring -----------------------------------------------------------------------
     @torch.no_grad()
     def generate(
-        self, encoding: PromptEncoding, group_size: int, lm: nn.Module | None = None, **generate_kwargs
+        self,
+        encoding: PromptEncoding,
+        group_size: int,
+        lm: nn.Module | None = None,
+        sampling_logps: list[torch.Tensor] | None = None,
+        **generate_kwargs,
     ) -> torch.Tensor:
         """Sample `group_size` completions per prompt: [B*G, C] token ids, padded after the stop token.
 
@@ -157,6 +162,7 @@ class Policy(nn.Module):
         `generate` prefilling G identical copies (a 30 s clip is ~750 prompt tokens per copy). `lm`: generate on
         another copy of the language model (a causal LM with the policy's text weights, e.g. merged adapters); the
         prompt's token embeddings are then its own and the audio comes from `encoding.audio_embeds`.
+        `sampling_logps`: a list that receives the drawn tokens' log-probs, step by step (see `continue_embeddings`).
         """
         embeds, mask = self.embed_prompts(encoding, lm=lm), encoding.attention_mask
         return self.continue_embeddings(
@@ -164,6 +170,7 @@ class Policy(nn.Module):
             mask.repeat_interleave(group_size, dim=0),
             cache=self._prefill(embeds, mask, group_size, lm),
             lm=lm,
+            sampling_logps=sampling_logps,
             **generate_kwargs,
         )
 
@@ -175,6 +182,7 @@ class Policy(nn.Module):
         stop_ids: list[int] | None = None,
         cache: Cache | None = None,
         lm: nn.Module | None = None,
+        sampling_logps: list[torch.Tensor] | None = None,
         **generate_kwargs,
     ) -> torch.Tensor:
         """Decode after input embeddings [N, P, H] (`cache`: keys and values of their first columns), in eval mode.
@@ -183,7 +191,9 @@ class Policy(nn.Module):
         placeholder tokens (audio) are never sampled. NaN/inf scores stop it with a `DivergenceError` naming the
         likely setting (`models.divergence.FiniteScores`). The settings rollouts and evaluation use run in our own
         loop (`models.decode`); any other transformers setting (no_repeat_ngram_size, stop_strings, ...) runs in
-        transformers `generate`, which gives the same tokens for the settings both have.
+        transformers `generate`, which gives the same tokens for the settings both have. `sampling_logps`, when
+        given, receives [N] log-probs per step of the drawn tokens under the processed scores (our loop only: it
+        stays empty when `generate` runs).
         """
         model = lm if lm is not None else self.hf_model
         stop_ids = stop_ids or self.stop_token_ids()
@@ -200,7 +210,7 @@ class Policy(nn.Module):
             )
             pad_id = self.tokenizer.pad_token_id
             pad_id = stop_ids[0] if pad_id is None else pad_id  # generate's default too
-            return decode(model, embeds, mask, cache, config, processors, stop_ids, pad_id)
+            return decode(model, embeds, mask, cache, config, processors, stop_ids, pad_id, sampling_logps)
         finally:
             model.train(was_training)
 

@@ -2,7 +2,7 @@
 
 An engine takes one batched request (all prompts of the generation on this rank) and returns token ids, plus
 sampling log-probs when it has them. The trainer keeps its own prompt encoding for the loss passes either way.
-`hf` (the default) samples with transformers `generate` from the policy itself (or, with
+`hf` (the default) samples with our decode loop (`models.decode`) from the policy itself (or, with
 `rollout.generation_weights=merged`, from a plain copy of its language model): audio encoded once per example,
 each prompt prefilled once and its KV cache shared by the G samples. A server engine (vLLM) samples in another
 process and needs the policy's weights after every optimizer step: `sync_weights`.
@@ -104,8 +104,9 @@ class RolloutEngine(ABC):
 
 
 class HFEngine(RolloutEngine):
-    """transformers `generate` on the policy itself, or with `generation_weights="merged"` on a plain copy of its
-    language model (adapters merged, NF4 dequantised; `rollout.generation_copy`), refreshed at every sync."""
+    """Our decode loop (`models.decode`) on the policy itself, or with `generation_weights="merged"` on a plain copy
+    of its language model (adapters merged, NF4 dequantised; `rollout.generation_copy`), refreshed at every sync;
+    the copy's sampling log-probs are reported for the loss's sampler correction."""
 
     WEIGHTS = ("policy", "merged")
 
@@ -142,16 +143,19 @@ class HFEngine(RolloutEngine):
         sampling = request.sampling
         if self.merged and self.copy is None:
             self.sync_weights(policy)  # a caller that did not sync first still samples from current weights
+        # The copy's rounded weights sample slightly off-policy: its log-probs let the loss correct for that.
+        logps: list[torch.Tensor] | None = [] if self.merged else None
         ids = policy.generate(
             request.encoding,
             request.group_size,
             **({"lm": self.copy.lm} if self.merged else {}),  # decode on the copy; prompts still the policy's
+            sampling_logps=logps,
             max_new_tokens=sampling.max_new_tokens,
             min_new_tokens=sampling.min_new_tokens or None,
             **sampling.generate_kwargs(),
             **sampling.generation_kwargs,
         )  # [B*G, C]
-        return Completions(ids)
+        return Completions(ids, torch.stack(logps, dim=1).float() if logps else None)
 
     def close(self) -> None:
         self.copy = None  # the copy's memory goes back when training ends

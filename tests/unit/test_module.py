@@ -9,8 +9,8 @@ runs. Rollouts are built by hand with known advantages and handed over as the ro
 from __future__ import annotations
 
 import contextlib
-import math
 import logging
+import math
 
 import lightning as L
 import pytest

@@ -172,3 +172,23 @@ def test_generation_on_another_copy_of_the_language_model(tiny_policy, monkeypat
     torch.manual_seed(0)
     other = tiny_policy.generate(encoding, 3, lm=lm, **SAMPLED)
     assert torch.equal(own, other) and len(calls) == SAMPLED["max_new_tokens"] + 1  # prefill + one per token
+
+
+def test_the_loop_reports_the_log_probs_of_what_it_drew_under_the_processed_scores(text_policy):
+    """After temperature the drawn tokens' log-probs are the trainer's (its passes divide by the temperature too);
+    top-k then renormalises the distribution the loop draws from, so a token's log-prob can only rise."""
+    encoding = encode(text_policy)
+    for extra, same in (({"temperature": 0.7}, True), ({"temperature": 0.7, "top_k": 5}, False)):
+        logps: list[torch.Tensor] = []
+        torch.manual_seed(0)
+        ids = text_policy.generate(encoding, 2, sampling_logps=logps, **{**SAMPLED, **extra})
+        sampled = torch.stack(logps, dim=1)
+        assert sampled.shape == ids.shape
+        mask = torch.ones_like(ids, dtype=torch.bool)  # no stop in 8 tokens is not guaranteed: compare real ones
+        stops = torch.isin(ids, torch.tensor(text_policy.stop_token_ids()))
+        mask &= (stops.cumsum(dim=1) - stops.long()) == 0
+        trainer = text_policy.completion_logps(encoding, ids, mask.long(), temperature=0.7)
+        if same:
+            assert torch.allclose(sampled[mask], trainer[mask], atol=1e-4)
+        else:
+            assert (sampled[mask] >= trainer[mask] - 1e-4).all() and (sampled[mask] > trainer[mask] + 1e-3).any()

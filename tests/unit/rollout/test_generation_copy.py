@@ -172,3 +172,10 @@ def test_merged_hf_engine_samples_the_tokens_the_policy_samples(case):
     merged, own = rollouts
     assert engine.copy.dtype == torch.float32 and merged.completion_ids.shape[1] > 1
     assert torch.equal(merged.completion_ids, own.completion_ids)
+    # The copy reports what it sampled with (the loss's sampler correction reads it): here the policy's own
+    # distribution less the never-sampled audio placeholders, so the trainer's log-probs renormalised over a few
+    # tokens fewer (a hair higher). The policy engine samples from the trainer's own weights: nothing to report.
+    assert own.sampling_logps is None and merged.sampling_logps.shape == merged.completion_ids.shape
+    trainer = policy.completion_logps(merged.encoding, merged.completion_ids, merged.completion_mask)
+    gap = (merged.sampling_logps - trainer.detach())[merged.completion_mask.bool()]
+    assert (gap > -1e-5).all() and (gap < 1e-2).all()
