@@ -20,6 +20,9 @@ from audio_thinker.models.loading import build_policy
 from audio_thinker.module import GRPOModule
 from audio_thinker.redaction import redacted
 from audio_thinker.rewards.suite import RewardSuite, build_reward_suite
+from audio_thinker.rollout.engine import RolloutEngine
+from audio_thinker.rollout.server_start import start_rollout_server
+from audio_thinker.rollout.vllm_engine import VLLMEngine
 from audio_thinker.run_names import register_resolver
 from audio_thinker.user_code import make_importable
 
@@ -43,9 +46,10 @@ def build_module(cfg: DictConfig) -> GRPOModule:
     return GRPOModule(policy, build_loss(cfg.loss), optimizer, scheduler, validator)
 
 
-def build_trainer(cfg: DictConfig, suite: RewardSuite | None = None) -> L.Trainer:
+def build_trainer(cfg: DictConfig, suite: RewardSuite | None = None, engine: RolloutEngine | None = None) -> L.Trainer:
     """The Lightning trainer with the rollout and reward callbacks first, then the configured extras (`suite`: the
-    reward suite, already set up; built from `cfg.reward` when not given).
+    reward suite, already set up; built from `cfg.reward` when not given; `engine`: the rollout engine, already
+    started, that the rollout callback then uses instead of building its own).
 
     The reward callback is the rollout callback's scorer: at a generation's first micro-step the rollout callback
     samples, has the rollout scored and hands it to the module; the reward callback, listed after it, then logs
@@ -56,7 +60,7 @@ def build_trainer(cfg: DictConfig, suite: RewardSuite | None = None) -> L.Traine
         suite.setup()  # a judge endpoint that is down, or a judge model that cannot load, fails here, before step 1
     samples_every = cfg.rollout.get("log_samples_every_n_steps", 50)  # the judge's beside the completions table
     scoring = RewardCallback(suite, scale_rewards_of(cfg.loss), log_samples_every_n_steps=samples_every)
-    callbacks = [instantiate(cfg.rollout, scorer=scoring), scoring]
+    callbacks = [instantiate(cfg.rollout, scorer=scoring, started_engine=engine), scoring]
     callbacks += instantiate_dict(cfg.get("callbacks"))
     if cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback when the bar is off
         callbacks.append(StepProgressBar())
@@ -76,17 +80,16 @@ class _DropLitLoggerTip(logging.Filter):
         return "litlogger" not in record.getMessage()
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Run one GRPO training and return the last logged metrics (`audio_thinker.jobs.objective_value` picks one)."""
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLitLoggerTip())
-    make_importable()  # a `_target_` of the user's own (my_rewards.brevity) imports from where they run
-    check_train_config(cfg)  # every cheap part, before the model loads
-    set_cpu_threads(cfg.get("cpu_threads"))
-    L.seed_everything(cfg.seed, workers=True)
+def _fit(cfg: DictConfig, engine: VLLMEngine | None) -> tuple[GRPOModule, L.Trainer]:
+    """Data, rewards and policy, then `trainer.fit`; `engine`: the vLLM engine whose server already started."""
     datamodule = instantiate(cfg.data)
     suite = build_reward_suite(cfg.reward)
     suite.setup()  # a judge endpoint that is down fails in seconds, not after the policy's minutes of loading
+    if engine is not None and engine.server.on_gpu:  # vLLM sizes its share from the free memory it finds:
+        engine.wait_ready()  # ready before the policy takes any
     module = build_module(cfg)
+    if engine is not None:
+        engine.wait_ready()  # on a CPU its start overlapped the model load (on a GPU it answered already)
     fit_datamodule(
         datamodule,
         module.policy,
@@ -94,9 +97,25 @@ def train(cfg: DictConfig) -> dict[str, float]:
         cfg.rollout.max_new_tokens,
         cfg.data.get("max_audio_seconds"),
     )
-    trainer = build_trainer(cfg, suite)
+    trainer = build_trainer(cfg, suite, engine)
     # A job restarted by Slurm or torchrun resumes from `last` by itself; stale or unreadable checkpoints are handled.
     trainer.fit(module, datamodule=datamodule, ckpt_path=prepare_resume(trainer, resume_path(cfg.get("ckpt_path"))))
+    return module, trainer
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Run one GRPO training and return the last logged metrics (`audio_thinker.jobs.objective_value` picks one)."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLitLoggerTip())
+    make_importable()  # a `_target_` of the user's own (my_rewards.brevity) imports from where they run
+    check_train_config(cfg)  # every cheap part, before the model loads
+    set_cpu_threads(cfg.get("cpu_threads"))
+    L.seed_everything(cfg.seed, workers=True)
+    engine = start_rollout_server(cfg)  # engine=vllm: its server first, before anything takes GPU memory
+    try:
+        module, trainer = _fit(cfg, engine)
+    finally:
+        if engine is not None:
+            engine.close()  # a failure or Ctrl-C before training leaves no server behind (fit's teardown closed it)
     finish_runs(trainer.loggers)
     module.check_trained()  # a run whose every step was skipped exits non-zero (and exported nothing)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}

@@ -47,7 +47,8 @@ class RolloutCallback(L.Callback):
     otherwise that extra pass is skipped: every micro-batch trains on the weights that sampled it, ratio 1.
 
     `scorer` is given by whoever builds the trainer (`audio_thinker.train.build_trainer`: the `RewardCallback`);
-    configs leave it out. `engine` names the rollout engine (`hf`: transformers generate on the policy; `vllm`: a
+    configs leave it out, as `started_engine` (an engine whose server `train` started before the policy loaded,
+    `rollout/server_start.py`). `engine` names the rollout engine (`hf`: transformers generate on the policy; `vllm`: a
     vLLM server configured by `server`); its weights are synced before a generation whenever an optimizer step
     happened since the last one (`rollout/sync_seconds`), so a resumed run re-syncs before its first rollout.
     `generation_kwargs` are more sampling settings (repetition_penalty, min_p, ...), put under the engine's names or
@@ -74,6 +75,7 @@ class RolloutCallback(L.Callback):
         log_samples_every_n_steps: int = 50,
         num_samples_to_log: int = 4,
         scorer: RolloutScorer | None = None,
+        started_engine: RolloutEngine | None = None,
     ) -> None:
         if group_size < 2:
             raise ValueError(f"rollout.group_size must be >= 2 for group-relative advantages, got {group_size}")
@@ -96,6 +98,7 @@ class RolloutCallback(L.Callback):
         self.engine_name, self.engine_options = engine, dict(server or {})
         self.generation_weights = generation_weights
         self.engine: RolloutEngine | None = None
+        self.started_engine = started_engine  # used (once) instead of building one in `setup`
         self.scorer = scorer
         self.log_every, self.num_samples_to_log = log_samples_every_n_steps, num_samples_to_log
         self.skips = SkipLedger()  # what the data policy skipped (each was logged with its reason); set in setup
@@ -121,7 +124,8 @@ class RolloutCallback(L.Callback):
                 "`datamodule=` to trainer.fit"
             )
         datamodule.set_generation_plan(self.plan(trainer))
-        self.engine = build_engine(self.engine_name, self.engine_options, self.generation_weights)
+        started, self.started_engine = self.started_engine, None  # closed at teardown: not for a second fit
+        self.engine = started or build_engine(self.engine_name, self.engine_options, self.generation_weights)
 
     def plan(self, trainer: L.Trainer) -> GenerationPlan:
         """Micro-batches per generation and passes over them, from the trainer's accumulation and our settings."""

@@ -157,6 +157,8 @@ class ServerProcess:
         self.port = settings.port or free_port(settings.host)
         self.url = f"http://{settings.host}:{self.port}"
         self.log_path = log_path
+        self.healthy = False  # answered /health once (a later wait returns at once)
+        self.on_gpu = on_gpu
         self.sleep_mode = on_gpu if settings.sleep is None else settings.sleep
         command = [
             str(venv_python(venv)),
@@ -219,6 +221,8 @@ class ServerProcess:
         A start takes about a minute on a CPU: every `report_every_s` the wait is reported (logged, by default) with
         the server log's last line, so the trainer is not silent meanwhile.
         """
+        if self.healthy:
+            return
         begin = time.monotonic()
         deadline, report_at = begin + timeout_s, begin + report_every_s
         with httpx.Client(timeout=5.0) as client:
@@ -234,6 +238,7 @@ class ServerProcess:
                     )
                 with contextlib.suppress(httpx.HTTPError):
                     if client.get(f"{self.url}/health").status_code == 200:
+                        self.healthy = True
                         return
                 time.sleep(1.0)
         self.stop()

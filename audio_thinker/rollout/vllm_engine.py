@@ -36,7 +36,7 @@ from audio_thinker.rollout.merged_weights import model_summary
 from audio_thinker.rollout.server import ServerProcess, ServerSettings
 from audio_thinker.rollout.server_sleep import ServerSleep
 from audio_thinker.rollout.weight_stream import WeightStreamError
-from audio_thinker.rollout.weight_sync import WeightSync, build_weight_sync, served_dtype
+from audio_thinker.rollout.weight_sync import WeightSync, build_weight_sync, dtype_name, served_dtype
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ class VLLMEngine(RolloutEngine):
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def sync_weights(self, policy: Policy) -> None:
         """Hand the server the current weights; the first call starts or checks the server."""
-        if self.client is None:
+        if self.model_name is None:
             self.connect(policy)
             if self.server is not None and self.weight_sync.starts_with_weights:
                 return  # our server just started from these very weights
@@ -246,34 +246,42 @@ class VLLMEngine(RolloutEngine):
         self.client.call("POST", "/reset_prefix_cache")  # KV computed with the old weights
         self.client.call("POST", "/reset_encoder_cache")  # audio embeddings of the old weights (else EngineDeadError)
 
+    def sync_strategy(self) -> WeightSync:
+        """The `rollout.server.weight_sync` strategy, built once."""
+        if self.weight_sync is None:
+            s = self.settings
+            self.weight_sync = build_weight_sync(s.weight_sync, s.weights_dir, s.bucket_mib, s.request_timeout_s)
+        return self.weight_sync
+
+    def start_server(self, model_dir: Path, dtype: str, on_gpu: bool) -> ServerProcess:
+        """Start our server on `model_dir` without waiting for it (`wait_ready` does): before the policy loads
+        (`server_start.start_rollout_server`), else at the first sync."""
+        sync = self.sync_strategy()
+        log_dir = Path(self.settings.log_dir or tempfile.gettempdir())  # not in the weights dir: it outlives it
+        log_path = log_dir / ("vllm-server.log" if self.settings.log_dir else f"{sync.root.name}.log")
+        dummy = not sync.starts_with_weights
+        self.server = ServerProcess(model_dir, self.settings, log_path, dtype, dummy_weights=dummy, on_gpu=on_gpu)
+        log.info("starting the vLLM server (pid %d) at %s, log: %s", self.server.process.pid, self.server.url, log_path)
+        return self.server
+
+    def wait_ready(self) -> None:
+        """Wait until our server answers /health (at once when it already did)."""
+        self.server.wait_healthy(self.settings.startup_timeout_s)
+
     def connect(self, policy: Policy) -> None:
-        """Refuse what vLLM cannot serve; start our server from the policy's weights, or check the given one."""
-        check_supported(policy)
-        settings = self.settings
-        sync = build_weight_sync(
-            settings.weight_sync, settings.weights_dir, settings.bucket_mib, settings.request_timeout_s
-        )
-        self.weight_sync = sync
-        if settings.url is None:
-            model_dir = sync.start_dir(policy)
-            log_dir = Path(settings.log_dir or tempfile.gettempdir())  # not in the weights dir: it outlives it
-            log_path = log_dir / ("vllm-server.log" if settings.log_dir else f"{sync.root.name}.log")
-            dtype = str(served_dtype(policy)).removeprefix("torch.")
-            on_gpu = next(policy.hf_model.parameters()).device.type == "cuda"
-            self.server = ServerProcess(
-                model_dir, settings, log_path, dtype, dummy_weights=not sync.starts_with_weights, on_gpu=on_gpu
-            )
-            log.info(
-                "starting the vLLM server (pid %d) at %s, log: %s",
-                self.server.process.pid,
-                self.server.url,
-                self.server.log_path,
-            )
-            self.server.wait_healthy(self.settings.startup_timeout_s)
+        """Refuse what vLLM cannot serve; start our server (unless it started before the policy loaded) or reach
+        the given one; check that it serves the policy's model."""
+        check_supported(type(policy))
+        sync = self.sync_strategy()
+        if self.settings.url is None:
+            if self.server is None:
+                on_gpu = next(policy.hf_model.parameters()).device.type == "cuda"
+                self.start_server(sync.start_dir(policy), dtype_name(served_dtype(policy)), on_gpu)
+            self.wait_ready()
             self.client = VLLMClient(self.server.url, self.settings, self.server)
         else:
             self.client = VLLMClient(self.settings.url, self.settings)
-        self.sleep = ServerSleep(self.client, self.server.sleep_mode if self.server else bool(settings.sleep))
+        self.sleep = ServerSleep(self.client, self.server.sleep_mode if self.server else bool(self.settings.sleep))
         self.model_name = self._check_model(policy)
 
     def close(self) -> None:
@@ -283,13 +291,13 @@ class VLLMEngine(RolloutEngine):
             self.server.stop()
         if self.weight_sync is not None:
             self.weight_sync.close()
-        self.client = self.server = self.weight_sync = None
+        self.client = self.server = self.weight_sync = self.model_name = None
         self._prompts_checked = False
         self.sleep = ServerSleep(None, enabled=False)
 
     # -- sampling ----------------------------------------------------------------------------------------------
     def generate(self, policy: Policy, request: GenerationRequest) -> Completions:
-        if self.client is None or "weights" in self.sleep.asleep:  # not started, or asleep with no sync since
+        if self.model_name is None or "weights" in self.sleep.asleep:  # not connected, or asleep with no sync since
             self.sync_weights(policy)
         if self.sleep.wake("kv_cache"):
             self._reset_caches()
@@ -370,9 +378,9 @@ class VLLMEngine(RolloutEngine):
         self._prompts_checked = True
 
 
-def check_supported(policy: Policy) -> None:
+def check_supported(policy_class: type[Policy]) -> None:
     """Fail at start, naming the alternative, for policies the vLLM engine cannot serve."""
-    if isinstance(policy, Qwen2_5OmniThinkerPolicy):
+    if issubclass(policy_class, Qwen2_5OmniThinkerPolicy):
         raise ValueError(
             "rollout.engine=vllm does not support Qwen2.5-Omni yet: vLLM 0.32 serves the Omni thinker only as part "
             "of the whole model (architectures Qwen2_5OmniModel / Qwen2_5OmniForConditionalGeneration, not the "

@@ -53,18 +53,29 @@ def tmpfs_dir(parent: str | None, prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
 
 
-def write_model_files(policy: Policy, path: Path) -> Path:
+def dtype_name(dtype: torch.dtype) -> str:
+    """`torch.bfloat16` as vLLM's `--dtype` names it: bfloat16."""
+    return str(dtype).removeprefix("torch.")
+
+
+def write_served_files(path: Path, config, generation_config, processor, dtype: str) -> Path:
     """Config, generation config and processor: all vLLM needs to start with dummy weights (no checkpoint)."""
-    model = policy.hf_model
-    model.config.save_pretrained(path)
-    config = json.loads((path / "config.json").read_text())
-    config.pop("quantization_config", None)  # served dequantised: vLLM must not look for 4-bit weights
-    config["dtype"] = str(served_dtype(policy)).removeprefix("torch.")
-    (path / "config.json").write_text(json.dumps(config, indent=2))
-    if getattr(model, "generation_config", None) is not None:
-        model.generation_config.save_pretrained(path)  # vLLM reads its defaults, as from a saved checkpoint
-    policy.processor.save_pretrained(path)
+    config.save_pretrained(path)
+    served = json.loads((path / "config.json").read_text())
+    served.pop("quantization_config", None)  # served dequantised: vLLM must not look for 4-bit weights
+    served["dtype"] = dtype
+    (path / "config.json").write_text(json.dumps(served, indent=2))
+    if generation_config is not None:
+        generation_config.save_pretrained(path)  # vLLM reads its defaults, as from a saved checkpoint
+    processor.save_pretrained(path)
     return path
+
+
+def write_model_files(policy: Policy, path: Path) -> Path:
+    """The served files of a loaded policy (`write_served_files`)."""
+    model = policy.hf_model
+    generation_config = getattr(model, "generation_config", None)
+    return write_served_files(path, model.config, generation_config, policy.processor, dtype_name(served_dtype(policy)))
 
 
 class WeightSync:
@@ -98,8 +109,13 @@ class StreamSync(WeightSync):
         self.stream = WeightStream(bucket_mib * MIB, str(self.root), timeout_s)
         self.names: dict[str, str] = {}  # checkpoint names, worked out at the first sync
 
+    @property
+    def model_dir(self) -> Path:
+        """Where the server's config and processor files go (written from the policy, or from its config)."""
+        return self.root / "model"
+
     def start_dir(self, policy: Policy) -> Path:
-        return write_model_files(policy, self.root / "model")
+        return write_model_files(policy, self.model_dir)
 
     def sync(self, policy: Policy, client: Caller) -> StreamStats:
         model = policy.hf_model

@@ -169,7 +169,8 @@ def test_own_server_starts_without_a_checkpoint_streams_weights_and_names_a_bad_
 
 @pytest.mark.slow
 def test_train_command_starts_its_own_server_and_a_killed_server_stops_the_run(vllm_env, tmp_path):
-    """`audio-thinker train rollout.engine=vllm`: a server of its own; killed mid-run, a clear error, no hang."""
+    """`audio-thinker train rollout.engine=vllm`: a server of its own, started before the policy loads and streamed
+    into at the first sync; killed mid-run, a clear error, no hang."""
     cmd = [
         sys.executable,
         "-m",
@@ -191,6 +192,7 @@ def test_train_command_starts_its_own_server_and_a_killed_server_stops_the_run(v
     finally:
         trainer.kill()
     assert trainer.returncode != 0
+    assert "the vLLM server starts before the policy loads" in (tmp_path / "train.log").read_text()
     assert "process exited with code -9. Resume with ckpt_path=last" in output
     assert str(tmp_path / "vllm-server.log") in output
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-import venv
 from pathlib import Path
 
 import httpx
@@ -20,25 +18,9 @@ from audio_thinker.format.prompts import DIRECT
 from audio_thinker.models.loading import load_policy
 from audio_thinker.rollout.engine import SamplingSettings
 from audio_thinker.rollout.sampler import sample_rollout
-from audio_thinker.rollout.server import READY_MARKER, ServerProcess, ServerSettings, free_port, rollout_server_main
+from audio_thinker.rollout.server import ServerProcess, ServerSettings, free_port, rollout_server_main
 from audio_thinker.rollout.vllm_engine import ServerError, VLLMEngine
-from tests.helpers import fake_vllm_server
 from tests.helpers.fake_vllm_server import FakeVLLM
-
-
-@pytest.fixture(scope="module")
-def fake_venv(tmp_path_factory) -> Path:
-    """A venv whose `vllm.entrypoints.openai.api_server` is the fake server."""
-    root = tmp_path_factory.mktemp("fake-vllm-venv")
-    venv.create(root, with_pip=False)
-    site = next(root.glob("lib/python*/site-packages"))
-    package = site / "vllm" / "entrypoints" / "openai"
-    package.mkdir(parents=True)
-    for folder in (site / "vllm", site / "vllm" / "entrypoints", package):
-        (folder / "__init__.py").write_text("")
-    shutil.copy(fake_vllm_server.__file__, package / "api_server.py")
-    (root / READY_MARKER).write_text("fake\n")
-    return root
 
 
 def start(fake_venv: Path, tmp_path: Path, **settings) -> ServerProcess:
