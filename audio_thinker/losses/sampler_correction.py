@@ -69,10 +69,15 @@ class SamplerCorrection:
         high = math.inf if self.clip_max is None else self.clip_max
         outside = (ratio < low) | (ratio > high)
         if self.mode.endswith("truncate"):
-            weights = ratio.clamp(min=self.clip_min, max=self.clip_max)
+            weights = ratio if unbounded(self) else ratio.clamp(min=self.clip_min, max=self.clip_max)
         else:
             weights = ratio.masked_fill(outside, 0.0)
         total = counted.sum().clamp(min=1)
         mean = float((weights * counted).sum() / total)
         clipped = float((outside.to(mask.dtype) * counted).sum() / total)
         return CorrectionWeights(weights.expand_as(mask), mean, clipped)
+
+
+def unbounded(correction: SamplerCorrection) -> bool:
+    """Whether neither bound is set (then nothing is truncated: plain importance sampling)."""
+    return correction.clip_min is None and correction.clip_max is None

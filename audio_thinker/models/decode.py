@@ -73,6 +73,7 @@ def _unimplemented(config: GenerationConfig) -> list[str]:
         "renormalize_logits": bool(config.renormalize_logits),
         "max_time": config.max_time is not None,
         "stop_strings": config.stop_strings is not None,
+        "suppress_tokens": config.suppress_tokens is not None,  # a checkpoint's own (ours are passed apart)
         "num_beams": config.num_beams not in (None, 1),
         "num_return_sequences": config.num_return_sequences not in (None, 1),
         "max_new_tokens": config.max_new_tokens is None,  # generate's max_length rules then: leave them to it
@@ -186,13 +187,15 @@ def decode(
             use_cache=True,
             **{CACHE_KWARG: cache},
         ).last_hidden_state
+        logits = head(hidden[:, -1:]) if written is None or synced else None  # sharded: the head gathers too
         if written is None:  # else this rank is done and only keeps its peers company
-            scores = head(hidden[:, -1:])[:, -1].float()  # [N, V]
+            scores = logits[:, -1].float()  # [N, V]
             for processor in processors:  # not LogitsProcessorList.__call__: it inspects every signature every step
                 scores = processor(tokens[:, :step], scores)
             tokens[:, step] = torch.where(unfinished, next_tokens(scores, config.do_sample), pad_id)
-            if sampling_logps is not None:
-                sampling_logps.append(scores.log_softmax(dim=-1).gather(1, tokens[:, step : step + 1]).squeeze(1))
+            if sampling_logps is not None:  # 0 after a row's stop: its pad may be a token the processors removed
+                drawn = scores.log_softmax(dim=-1).gather(1, tokens[:, step : step + 1]).squeeze(1)
+                sampling_logps.append(torch.where(unfinished, drawn, 0.0))
             unfinished &= ~torch.isin(tokens[:, step], stops)
             written = None if bool(unfinished.any()) else step + 1
         if all_ranks_done(written is not None, synced, device):

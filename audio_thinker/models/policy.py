@@ -85,7 +85,7 @@ def needed_mask(mask: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor |
     """`mask` when some prompt is left padded, else None: plain causal attention gives every real token the same
     result (the padding after a completion's stop comes later than every real token of its row, so causality already
     hides it), and the decoder skips building and applying a mask (~10% of a small model's log-prob passes)."""
-    return None if bool(prompt_mask.all()) else mask
+    return None if mask.shape[0] > 1 and bool(prompt_mask.all()) else mask  # one row: flash-attn would see packing
 
 
 class Policy(nn.Module):
@@ -204,7 +204,7 @@ class Policy(nn.Module):
         try:
             if config is None:
                 return self._transformers_generate(model, embeds, mask, stop_ids, cache, generate_kwargs)
-            pad_counts = mask.shape[1] - mask.sum(dim=1)  # [N] prompt columns of left padding
+            pad_counts = (mask != 0).int().argmax(dim=1)  # [N] leading columns of left padding, as generate counts
             processors = logits_processors(
                 config, stop_ids, self.special_token_ids(), pad_counts, generate_kwargs["logits_processor"]
             )

@@ -10,6 +10,7 @@ process and needs the policy's weights after every optimizer step: `sync_weights
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ from audio_thinker.models.decoding import Decoding
 from audio_thinker.models.policy import Policy, PromptEncoding
 from audio_thinker.rollout.generation_copy import GenerationCopy
 from audio_thinker.rollout.generation_kwargs import hf_generation_kwargs
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ class HFEngine(RolloutEngine):
         self.check_generation_weights(generation_weights)
         self.merged = generation_weights == "merged"
         self.copy: GenerationCopy | None = None
+        self._warned_no_logps = False
 
     @classmethod
     def from_options(cls, server: dict, generation_weights: str = "policy") -> HFEngine:
@@ -155,6 +159,12 @@ class HFEngine(RolloutEngine):
             **sampling.generate_kwargs(),
             **sampling.generation_kwargs,
         )  # [B*G, C]
+        if self.merged and not logps and not self._warned_no_logps:  # a setting our loop lacks ran `generate`
+            log.warning(
+                "rollout.generation_weights=merged: a sampling setting ran transformers generate, which reports no "
+                "sampling log-probs; loss.sampler_correction cannot correct the copy's rounding for these rollouts"
+            )
+            self._warned_no_logps = True
         return Completions(ids, torch.stack(logps, dim=1).float() if logps else None)
 
     def close(self) -> None:
@@ -167,6 +177,5 @@ def logprob_mismatch(trainer_logps: torch.Tensor, sampling_logps: torch.Tensor, 
     >>> logprob_mismatch(torch.tensor([[-1.0, -2.0]]), torch.tensor([[-1.5, -9.0]]), torch.tensor([[1, 0]]))
     0.5
     """
-    mask = mask.to(trainer_logps.dtype)
-    gap = (trainer_logps - sampling_logps.to(trainer_logps)).abs() * mask  # [B*G, C]
+    gap = (trainer_logps - sampling_logps.to(trainer_logps)).abs().masked_fill(mask == 0, 0.0)  # [B*G, C]
     return float(gap.sum() / mask.sum().clamp(min=1))

@@ -105,9 +105,29 @@ class ServerSettings:
             raise ValueError(f"rollout.server has unknown keys {unknown}; known keys: {sorted(known)}")
         return cls(**{**options, "extra_args": list(options.get("extra_args") or [])})
 
+    def __post_init__(self) -> None:
+        if self.weight_sync == "stream" and (parallel := parallel_workers(self.extra_args)):
+            raise ValueError(
+                f"rollout.server.extra_args {parallel}: the streamed weight sync has one receiving worker (tensor "
+                "and pipeline parallel 1); use rollout.server.weight_sync=files with several workers"
+            )
+
     @property
     def venv_path(self) -> Path:
         return Path(self.venv) if self.venv else default_venv()
+
+
+def parallel_workers(extra_args: list[str]) -> list[str]:
+    """The tensor/pipeline-parallel flags of `extra_args` asking for more than one worker (`--flag N` or `--flag=N`)."""
+    names = ("--tensor-parallel-size", "-tp", "--pipeline-parallel-size", "-pp")
+    found, args = [], [str(a) for a in extra_args]
+    for i, arg in enumerate(args):
+        name, _, value = arg.partition("=")
+        if name in names:
+            value = value or (args[i + 1] if i + 1 < len(args) else "1")
+            if value.isdigit() and int(value) > 1:
+                found.append(f"{name} {value}")
+    return found
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -75,6 +75,12 @@ def start_rollout_server(cfg: DictConfig) -> VLLMEngine | None:
     server = OmegaConf.to_container(cfg.rollout.server, resolve=True)
     engine = VLLMEngine.from_options(server, cfg.rollout.get("generation_weights", "policy"))
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if on_gpu(accelerator) and not server.get("gpu_memory_utilization"):
+        raise ValueError(
+            "rollout.server.gpu_memory_utilization is null: set vLLM's share of the GPU (weights + KV cache, e.g. "
+            "0.3). The server starts before the policy loads, and vLLM's own default (0.9) would leave the trainer "
+            "a tenth of the card"
+        )
     dtype = served_dtype_name(cfg.model, accelerator)
     try:
         model_dir = write_config_files(cfg.model, engine.sync_strategy().model_dir, dtype)

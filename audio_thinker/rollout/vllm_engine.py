@@ -302,9 +302,15 @@ class VLLMEngine(RolloutEngine):
         if self.sleep.wake("kv_cache"):
             self._reset_caches()
         try:
-            return self._sample(policy, request)
-        finally:
-            self.sleep.sleep()  # the GPU is the trainer's until the next generation
+            completions = self._sample(policy, request)
+        except BaseException:
+            try:
+                self.sleep.sleep()
+            except Exception as error:  # the sampling error is the one to report; this one only to the log
+                log.warning("putting the vLLM server to sleep after a failed generation failed too: %s", error)
+            raise
+        self.sleep.sleep()  # the GPU is the trainer's until the next generation
+        return completions
 
     def _sample(self, policy: Policy, request: GenerationRequest) -> Completions:
         rate = getattr(getattr(policy.processor, "feature_extractor", None), "sampling_rate", 16_000)

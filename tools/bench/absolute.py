@@ -37,7 +37,13 @@ class Variant(NamedTuple):
 VARIANTS = {
     "hf": Variant("hf engine, the policy's own (4-bit + LoRA) weights"),
     "merged": Variant("hf engine, merged bf16 generation weights", "hf", ("rollout.generation_weights=merged",), 12.0),
-    "vllm": Variant("vllm sidecar (in-memory weight sync)", "vllm", (), 8.0),
+    # Memory figures are the trainer's (its cap included); the server takes its own 0.35 of the card beside it.
+    "vllm": Variant(
+        "vllm sidecar (in-memory weight sync; memory: the trainer's)",
+        "vllm",
+        ("rollout.server.gpu_memory_utilization=0.35",),
+        8.0,
+    ),
 }
 
 

@@ -171,13 +171,20 @@ def run(ns: argparse.Namespace) -> dict:
     if ns.profile and not ns.skip_text:
         doc["phases"][f"{report.OURS} (--profile)"] = profile(ns, text_workload(ns))
     if ns.device.startswith("cuda") and ns.preset == "paper" and not ns.skip_absolute:
-        workload = full_7b_workload(ns)
-        doc["absolute"] = [
-            absolute_run(workload, ns.steps, ns.warmup, ns.device, VARIANTS[name], ns.memory_cap_gib)
-            for name in ns.absolute_variants.split(",")
-        ]
+        workload, doc["absolute"] = full_7b_workload(ns), []
+        for name in ns.absolute_variants.split(","):
+            doc["absolute"].append(
+                absolute_run(workload, ns.steps, ns.warmup, ns.device, VARIANTS[name], ns.memory_cap_gib)
+            )
+            save(ns, doc)  # a later variant that runs out of time must not take this one's figures with it
     doc["machine"]["load_end"] = os.getloadavg()[0]
     return doc
+
+
+def save(ns: argparse.Namespace, doc: dict) -> None:
+    """Write the results document (also while a run is still going: what is measured is kept)."""
+    ns.json.parent.mkdir(parents=True, exist_ok=True)
+    ns.json.write_text(json.dumps(doc, indent=1))
 
 
 def full_7b_workload(ns: argparse.Namespace) -> Workload:
@@ -293,7 +300,6 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     pin(ns.threads, ns.cpu, ns.device)
     doc = run(ns)
-    ns.json.parent.mkdir(parents=True, exist_ok=True)
-    ns.json.write_text(json.dumps(doc, indent=1))
+    save(ns, doc)
     print(f"results: {ns.json}\n")
     print(report.markdown(doc))

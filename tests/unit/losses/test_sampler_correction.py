@@ -65,3 +65,9 @@ def test_the_weights_multiply_the_policy_term_but_not_the_kl():
 def test_bad_settings_name_their_key(settings, message):
     with pytest.raises(ValueError, match=message):
         SamplerCorrection(**settings)
+
+
+def test_no_bounds_at_all_is_plain_importance_sampling():
+    out = SamplerCorrection(mode="token_truncate", clip_max=None).weights(TRAINER, SAMPLER, MASK)
+    assert torch.allclose(out.weights, torch.tensor([[2.0, 0.5, 4.0], [1.5, 1.0, 1.0]]))
+    assert out.clipped_fraction == 0.0

@@ -103,8 +103,9 @@ def test_rows_stop_at_their_own_stop_token_and_the_loop_ends_when_all_have(tiny_
 
 def test_a_rank_done_first_keeps_running_forwards_until_its_peers_are_done(tiny_policy, monkeypatch):
     """Under FSDP or ZeRO-3 every forward gathers weights on all ranks: a finished rank must keep stepping."""
-    forwards = []
+    forwards, heads = [], []
     handle = tiny_policy.hf_model.get_decoder().register_forward_hook(lambda *_: forwards.append(1))
+    head = tiny_policy.hf_model.get_output_embeddings().register_forward_hook(lambda *_: heads.append(1))
     kwargs, encoding, runs = {**SAMPLED, "max_new_tokens": 40}, encode(tiny_policy), []
     try:
         for peers_lag in (0, 3):
@@ -112,13 +113,16 @@ def test_a_rank_done_first_keeps_running_forwards_until_its_peers_are_done(tiny_
             monkeypatch.setattr(decode, "ranks_in_step", lambda _lm: True)
             monkeypatch.setattr(decode, "all_ranks_done", lambda done, *_, lag=lag: done and next(lag) == 0)
             forwards.clear()
+            heads.clear()
             torch.manual_seed(0)
             with likely_stop(tiny_policy):
-                runs.append((tiny_policy.generate(encoding, 4, **kwargs), len(forwards)))
+                runs.append((tiny_policy.generate(encoding, 4, **kwargs), len(forwards), len(heads)))
     finally:
         handle.remove()
-    (alone, steps), (with_peers, more_steps) = runs
+        head.remove()
+    (alone, steps, alone_heads), (with_peers, more_steps, more_heads) = runs
     assert torch.equal(alone, with_peers) and more_steps == steps + 3 and steps == alone.shape[1] + 1  # + prefill
+    assert alone_heads == alone.shape[1] and more_heads == alone_heads + 3  # the head gathers weights too
 
 
 def test_the_omni_thinker_decodes_lean_with_the_same_tokens(monkeypatch):
@@ -192,3 +196,17 @@ def test_the_loop_reports_the_log_probs_of_what_it_drew_under_the_processed_scor
             assert torch.allclose(sampled[mask], trainer[mask], atol=1e-4)
         else:
             assert (sampled[mask] >= trainer[mask] - 1e-4).all() and (sampled[mask] > trainer[mask] + 1e-3).any()
+
+
+def test_the_log_probs_after_a_rows_stop_are_zero_not_minus_infinity(tiny_policy):
+    """A stopped row is padded; top-k may have removed the pad token, whose log-prob would be -inf."""
+    logps: list[torch.Tensor] = []
+    torch.manual_seed(0)
+    with likely_stop(tiny_policy):
+        ids = tiny_policy.generate(
+            encode(tiny_policy), 4, sampling_logps=logps, **{**SAMPLED, "top_k": 3, "max_new_tokens": 40}
+        )
+    sampled = torch.stack(logps, dim=1)
+    stops = torch.isin(ids, torch.tensor(tiny_policy.stop_token_ids()))
+    after_stop = (stops.cumsum(dim=1) - stops.long()) > 0
+    assert after_stop.any() and torch.isfinite(sampled).all() and (sampled[after_stop] == 0).all()

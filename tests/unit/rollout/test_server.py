@@ -160,3 +160,11 @@ def test_start_serves_in_the_foreground_until_stop(fake_venv, tmp_path):
         serving.kill()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/health")
+
+
+@pytest.mark.parametrize("flags", [["--tensor-parallel-size", "2"], ["-tp=2"], ["--pipeline-parallel-size", "4"]])
+def test_the_streamed_sync_refuses_several_workers(flags):
+    with pytest.raises(ValueError, match="streamed weight sync has one receiving worker"):
+        ServerSettings.from_config({"extra_args": flags})
+    assert ServerSettings.from_config({"extra_args": flags, "weight_sync": "files"}).extra_args == flags
+    assert ServerSettings.from_config({"extra_args": ["--tensor-parallel-size", "1"]})  # one worker: fine

@@ -122,7 +122,10 @@ def test_train_starts_the_server_before_the_policy_and_streams_at_the_first_sync
 
 def test_on_a_gpu_the_server_is_ready_before_the_policy_takes_any_memory(events, train_cfg, monkeypatch):
     monkeypatch.setattr(server_start, "on_gpu", lambda accelerator: True)  # the server's side only: trains on a CPU
-    train(train_cfg(ONE_STEP))
+    with pytest.raises(ValueError, match="rollout.server.gpu_memory_utilization is null: set vLLM's share"):
+        train(train_cfg(ONE_STEP))  # vLLM's own 0.9 would leave the policy, loaded after it, a tenth of the card
+    assert events == []  # refused before anything started
+    train(train_cfg([*ONE_STEP, "rollout.server.gpu_memory_utilization=0.3"]))
     started, *rest = events
     assert started[3] is True  # started with the GPU flags (sleep mode, memory share)
     assert rest == ["health waited", "policy built", "weights streamed", "server stopped"]

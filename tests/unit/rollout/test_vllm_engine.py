@@ -281,3 +281,19 @@ def test_gpu_flags_are_cuda_graphs_and_sleep_on_a_gpu_eager_on_a_cpu():
     on_gpu = gpu_flags(ServerSettings(gpu_memory_utilization=0.3), on_gpu=True)
     assert on_gpu == ["--gpu-memory-utilization", "0.3", "--enable-sleep-mode"]
     assert gpu_flags(ServerSettings(enforce_eager=True, sleep=False), on_gpu=True) == ["--enforce-eager"]
+
+
+def test_a_failed_generation_is_reported_even_when_putting_the_server_to_sleep_fails_too(
+    policy, fake, tmp_path, monkeypatch, caplog
+):
+    engine = engine_for(fake, tmp_path, sleep=True)
+    try:
+        engine.sync_weights(policy)
+        monkeypatch.setattr(engine, "_sample", lambda *_: (_ for _ in ()).throw(ServerError("the sampling failed")))
+        monkeypatch.setattr(engine.sleep, "sleep", lambda: (_ for _ in ()).throw(ServerError("sleep failed")))
+        with pytest.raises(ServerError, match="the sampling failed"):
+            sample_rollout(policy, [SyntheticAudioQA(size=1)[0]], DIRECT, 2, SAMPLING, engine)
+    finally:
+        monkeypatch.undo()
+        engine.close()
+    assert "sleep failed" in caplog.text
