@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from audio_thinker.embedded.listening import LISTENING_TASKS, WindowEncoder, listening_pool
 from audio_thinker.example import AudioQAExample
-from audio_thinker.models.policy import Qwen2AudioPolicy
+from audio_thinker.models.audio_policy import Qwen2AudioPolicy
 
 SCALE = 10.0  # cos = 0.3 already gives a logit of 3: the loss only vanishes when the answer dominates each frame
 

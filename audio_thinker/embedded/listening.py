@@ -45,7 +45,8 @@ from audio_thinker.embedded.format_warm_start import THINK_SHARE, completion_nll
 from audio_thinker.example import AudioQAExample
 from audio_thinker.format.prompts import ADAPTIVE, THINK
 from audio_thinker.format.tags import completion_text
-from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy, render_prompts
+from audio_thinker.models.audio_policy import Qwen2AudioPolicy
+from audio_thinker.models.policy import PromptEncoding, render_prompts
 
 LISTENING_TASKS = ("pitch_compare", "loudness_compare")
 DIFFICULTIES = ("easy", "medium")

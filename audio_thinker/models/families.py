@@ -18,7 +18,8 @@ import transformers
 from torch import nn
 from transformers import AutoProcessor, AutoTokenizer
 
-from audio_thinker.models.policy import Policy, Qwen2_5OmniThinkerPolicy, Qwen2AudioPolicy
+from audio_thinker.models.audio_policy import Qwen2_5OmniThinkerPolicy, Qwen2AudioPolicy
+from audio_thinker.models.policy import Policy
 from audio_thinker.models.processors import AudioTextProcessor
 
 # LoRA goes on the language model's attention and MLP projections; the audio tower stays frozen and whole.

@@ -29,7 +29,8 @@ import soundfile
 import torch
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from audio_thinker.models.policy import Policy, Qwen2_5OmniThinkerPolicy
+from audio_thinker.models.audio_policy import Qwen2_5OmniThinkerPolicy
+from audio_thinker.models.policy import Policy
 from audio_thinker.rollout.engine import Completions, GenerationRequest, RolloutEngine, SamplingSettings
 from audio_thinker.rollout.generation_kwargs import vllm_sampling_params
 from audio_thinker.rollout.merged_weights import model_summary

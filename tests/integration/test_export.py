@@ -10,7 +10,7 @@ from peft import PeftModel
 from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
 
 from audio_thinker.cli import main
-from audio_thinker.models.policy import Qwen2AudioPolicy
+from audio_thinker.models.audio_policy import Qwen2AudioPolicy
 from audio_thinker.models.sources import resolve_path
 from audio_thinker.train import build_module, build_trainer
 from tests.helpers.rewards import LENGTH_REWARD

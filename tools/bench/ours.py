@@ -15,8 +15,9 @@ from omegaconf import DictConfig
 from audio_thinker.cli import compose_run
 from audio_thinker.data.datamodule import AudioQADataModule
 from audio_thinker.losses.config import build_loss
+from audio_thinker.models.audio_policy import Qwen2AudioPolicy
 from audio_thinker.models.loading import build_policy
-from audio_thinker.models.policy import PromptEncoding, Qwen2AudioPolicy
+from audio_thinker.models.policy import PromptEncoding
 from audio_thinker.module import GRPOModule
 from audio_thinker.rollout.engine_registry import ENGINES
 from audio_thinker.train import build_module, build_trainer

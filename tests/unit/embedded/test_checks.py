@@ -5,8 +5,8 @@ from __future__ import annotations
 from audio_thinker.embedded.architecture import build_model, build_processor, build_tokenizer
 from audio_thinker.embedded.checks import HEARING_BAR, CheckReport, chance_score, check_listening_model, held_out
 from audio_thinker.embedded.listening import DIFFICULTIES, LISTENING_TASKS
+from audio_thinker.models.audio_policy import Qwen2AudioPolicy
 from audio_thinker.models.loading import load_policy
-from audio_thinker.models.policy import Qwen2AudioPolicy
 
 CELLS = {f"hearing {task}/{level}" for task in LISTENING_TASKS for level in DIFFICULTIES}
 

@@ -8,10 +8,11 @@ import torch
 from peft import LoraConfig
 from transformers import AutoConfig
 
+from audio_thinker.models.audio_policy import Qwen2_5OmniThinkerPolicy, Qwen2AudioPolicy
 from audio_thinker.models.families import FAMILIES, TEXT, family_of
 from audio_thinker.models.hf_export import merge_policy
 from audio_thinker.models.loading import load_policy
-from audio_thinker.models.policy import Policy, Qwen2_5OmniThinkerPolicy, Qwen2AudioPolicy
+from audio_thinker.models.policy import Policy
 
 EMBEDDED = {
     "tiny-qwen2-audio": ("qwen2_audio", Qwen2AudioPolicy, "Qwen2AudioForConditionalGeneration"),
