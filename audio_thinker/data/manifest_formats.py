@@ -159,6 +159,29 @@ def _duration(data: dict, where: Location) -> float | None:
 _OURS = {"id", "audio", "question", "choices", "answer", "task", "difficulty", "duration", "meta"}
 
 
+def _example(
+    data: dict,
+    where: Location,
+    fmt: str,
+    example_id: str,
+    question: str,
+    answer: str,
+    choices: list[str] | None,
+    meta: dict,
+) -> AudioQAExample:
+    """The example of a record of `fmt` (jsonl, mmau) whose fields are read: the gold answer checked against the
+    choices, the optional `task` and `difficulty` read ("unknown" when absent)."""
+    return AudioQAExample(
+        id=example_id,
+        question=question,
+        answer=_gold(answer, choices, where, example_id),
+        choices=choices,
+        task=_text(data, "task", where, fmt, required=False) or "unknown",
+        difficulty=_text(data, "difficulty", where, fmt, required=False) or "unknown",
+        meta=meta,
+    )
+
+
 def jsonl_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample:
     """Our manifest record -> example (unknown keys are kept in `meta`)."""
     example_id = _text(data, "id", where, "jsonl")
@@ -171,15 +194,7 @@ def jsonl_record(data: dict, where: Location, audio_base: Path) -> AudioQAExampl
         raise _bad_field(where, "meta", "an object", extra)
     meta = {**extra, **{k: v for k, v in data.items() if k not in _OURS}}
     meta.update(audio_path=str(_audio_path(audio, audio_base)), source=str(where), duration=_duration(data, where))
-    return AudioQAExample(
-        id=example_id,
-        question=question,
-        answer=_gold(answer, choices, where, example_id),
-        choices=choices,
-        task=_text(data, "task", where, "jsonl", required=False) or "unknown",
-        difficulty=_text(data, "difficulty", where, "jsonl", required=False) or "unknown",
-        meta=meta,
-    )
+    return _example(data, where, "jsonl", example_id, question, answer, choices, meta)
 
 
 _MMAU_META = ("sub-category", "category", "dataset", "split")
@@ -206,15 +221,7 @@ def mmau_record(data: dict, where: Location, audio_base: Path) -> AudioQAExample
     answer = _text(data, "answer", where, "mmau")
     meta = {key: _label(data[key]) for key in _MMAU_META if key in data}
     meta.update(audio_path=str(_audio_path(audio, audio_base)), source=str(where), record=data)
-    return AudioQAExample(
-        id=example_id,
-        question=question,
-        answer=_gold(answer, choices, where, example_id),
-        choices=choices,
-        task=_text(data, "task", where, "mmau", required=False) or "unknown",
-        difficulty=_text(data, "difficulty", where, "mmau", required=False) or "unknown",
-        meta=meta,
-    )
+    return _example(data, where, "mmau", example_id, question, answer, choices, meta)
 
 
 _VIDEO = re.compile(r"\b([Vv])ideo(s?)\b")

@@ -68,16 +68,10 @@ class SamplerCorrection:
         low = -math.inf if self.clip_min is None else self.clip_min
         high = math.inf if self.clip_max is None else self.clip_max
         outside = (ratio < low) | (ratio > high)
-        if self.mode.endswith("truncate"):
-            weights = ratio if unbounded(self) else ratio.clamp(min=self.clip_min, max=self.clip_max)
-        else:
-            weights = ratio.masked_fill(outside, 0.0)
+        # An unset bound is infinite: nothing is truncated or masked on that side.
+        truncate = self.mode.endswith("truncate")
+        weights = ratio.clamp(min=low, max=high) if truncate else ratio.masked_fill(outside, 0.0)
         total = counted.sum().clamp(min=1)
         mean = float((weights * counted).sum() / total)
         clipped = float((outside.to(mask.dtype) * counted).sum() / total)
         return CorrectionWeights(weights.expand_as(mask), mean, clipped)
-
-
-def unbounded(correction: SamplerCorrection) -> bool:
-    """Whether neither bound is set (then nothing is truncated: plain importance sampling)."""
-    return correction.clip_min is None and correction.clip_max is None

@@ -50,6 +50,11 @@ LEAN_KWARGS = frozenset(
 )
 
 
+def real_token_positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that count real tokens only, so left padding does not shift them (as `generate` does)."""
+    return (mask.cumsum(dim=1) - 1).clamp(min=0)
+
+
 def _unimplemented(config: GenerationConfig) -> list[str]:
     """Settings of a merged generation config that `generate` would act on and the loop does not implement."""
     on = {
@@ -173,7 +178,7 @@ def decode(
     cache = cache if cache is not None else DynamicCache(config=lm.config.get_text_config())
     padded = not bool(mask.all())
     full_mask = torch.cat([mask, mask.new_ones(rows, config.max_new_tokens)], dim=1) if padded else None
-    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, cached:]  # [N, P - cached]: real tokens only
+    positions = real_token_positions(mask)[:, cached:]  # [N, P - cached]
     inputs = embeds[:, cached:]
     tokens = torch.full((rows, config.max_new_tokens), pad_id, dtype=torch.long, device=device)
     unfinished = torch.ones(rows, dtype=torch.bool, device=device)

@@ -21,7 +21,7 @@ from transformers.cache_utils import Cache
 
 from audio_thinker.example import AudioQAExample
 from audio_thinker.format.prompts import PromptTemplate
-from audio_thinker.models.decode import decode, lean_settings, logits_processors
+from audio_thinker.models.decode import decode, lean_settings, logits_processors, real_token_positions
 from audio_thinker.models.divergence import with_finite_scores
 from audio_thinker.models.prompt_cache import (
     CACHE_KWARG,
@@ -73,11 +73,6 @@ def activation_checkpointing(model: nn.Module) -> bool:
     if hasattr(type(model), "is_activation_checkpointing"):  # transformers >= 5.23
         return bool(model.is_activation_checkpointing)
     return bool(getattr(model, "is_gradient_checkpointing", False))
-
-
-def real_token_positions(mask: torch.Tensor) -> torch.Tensor:
-    """Position ids that count real tokens only, so left padding does not shift them (as `generate` does)."""
-    return (mask.cumsum(dim=1) - 1).clamp(min=0)
 
 
 def needed_mask(mask: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor | None:
