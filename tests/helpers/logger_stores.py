@@ -12,6 +12,7 @@ import csv
 import json
 import re
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -112,7 +113,7 @@ def wandb_store(run_dir: Path) -> Stored:
     (run,) = (run_dir / "wandb").glob("offline-run-*")
     scalars: dict[str, dict[int, float]] = {}
     tables, figures = {}, {}
-    for row in wandb_history(next(run.glob("run-*.wandb"))):
+    for row in settled_wandb_history(next(run.glob("run-*.wandb"))):
         step = row.pop("trainer/global_step")  # Lightning's step; `_step` counts wandb.log calls
         for key, value in row.items():
             if key.startswith("_"):
@@ -133,6 +134,21 @@ def wandb_store(run_dir: Path) -> Stored:
 # 7-byte header (CRC-32C, length, type) and a chunk; a record split across blocks is FIRST, MIDDLE..., LAST.
 _WANDB_HEADER = b":W&B\xe1\xbe\x00"  # identity, magic 0xBEE1, version 0
 _BLOCK, _FULL, _LAST = 32 * 1024, 1, 4
+
+
+def settled_wandb_history(path: Path, timeout_s: float = 30.0) -> list[dict]:
+    """`wandb_history` once W&B's writer process has finished the file: `wandb.finish` can return while it still
+    writes (seen under load: a half-written record, or no rows yet), so read until two reads a second apart agree."""
+    deadline, previous = time.monotonic() + timeout_s, None
+    while True:
+        try:
+            rows = list(wandb_history(path))
+        except Exception:  # a record cut mid-write
+            rows = None
+        if rows is not None and rows == previous or time.monotonic() > deadline:
+            return rows if rows is not None else list(wandb_history(path))
+        previous = rows
+        time.sleep(1.0)
 
 
 def wandb_history(path: Path) -> Iterator[dict]:
