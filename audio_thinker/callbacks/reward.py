@@ -10,6 +10,7 @@ import lightning as L
 import torch
 
 from audio_thinker.distributed import gather_objects, sum_across_ranks
+from audio_thinker.loggers import log_step_scalars
 from audio_thinker.losses.advantages import ScaleRewards, group_advantages, scale_rewards_mode, std_from_sums
 from audio_thinker.rewards.base import RewardInputs
 from audio_thinker.rewards.suite import RewardSuite
@@ -43,10 +44,12 @@ class RewardCallback(L.Callback):
         self.log_samples_every_n_steps = log_samples_every_n_steps
         self.last_metrics: dict[str, float] = {}  # of the last generation scored: logged at each of its steps
         self._samples_step = -1  # the step whose judge samples were logged last
+        self._logged_step = -1  # the step whose metrics were logged last (its other micro-batches log nothing)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:
-        if self.last_metrics:  # every step logs the rewards of the rollout it trains on
-            pl_module.log_dict(self.last_metrics, on_step=True, batch_size=1)
+        if self.last_metrics and self._logged_step != trainer.global_step:  # every step: its generation's rewards
+            log_step_scalars(trainer, self.last_metrics)
+            self._logged_step = trainer.global_step
         step, every = trainer.global_step, self.log_samples_every_n_steps
         if every and step % every == 0 and step != self._samples_step:
             experiment = getattr(trainer.logger, "experiment", None)

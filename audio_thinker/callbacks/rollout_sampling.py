@@ -13,7 +13,7 @@ import lightning as L
 from audio_thinker.data.generations import GenerationPlan
 from audio_thinker.data.skips import SkipLedger
 from audio_thinker.format.options import lettered_options
-from audio_thinker.loggers import log_table
+from audio_thinker.loggers import log_step_scalars, log_table
 from audio_thinker.module import GRPOModule
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.engine import RolloutEngine, SamplingSettings
@@ -145,8 +145,8 @@ class RolloutCallback(L.Callback):
         if batch.get("micro_step", 0) != 0:
             return  # the module draws this micro-batch from the generation it was handed
         examples = batch["examples"]
-        self.count_skips(trainer, pl_module, batch)
-        self.sync_weights(trainer, pl_module, batch_size=max(len(examples), 1))
+        self.count_skips(trainer, batch)
+        self.sync_weights(trainer, pl_module)
         rollout = self.sample(pl_module, examples, self.plan(trainer).micro_batches)
         if self.num_iterations * self.steps_per_generation > 1 and rollout.examples:
             rollout = replace(rollout, old_logps=pl_module.old_policy_logps(rollout))
@@ -154,21 +154,21 @@ class RolloutCallback(L.Callback):
         pl_module.start_generation(self.scored)
         self._generation_step = trainer.global_step
 
-    def count_skips(self, trainer: L.Trainer, pl_module: GRPOModule, batch: dict) -> None:
+    def count_skips(self, trainer: L.Trainer, batch: dict) -> None:
         """Record the generation's skipped examples (all of them: once per generation) and stop when too many."""
         examples = batch["examples"]
         self.skips.record(len(examples), batch.get("skips", []))
         self.skips.check(lambda stop: trainer.strategy.reduce_boolean_decision(stop, all=False))
-        pl_module.log_dict(self.skips.metrics(), on_step=True, batch_size=max(len(examples), 1))
+        log_step_scalars(trainer, self.skips.metrics())
 
-    def sync_weights(self, trainer: L.Trainer, pl_module: GRPOModule, batch_size: int) -> None:
+    def sync_weights(self, trainer: L.Trainer, pl_module: GRPOModule) -> None:
         """Give the engine the policy's weights when an optimizer step happened since it last had them."""
         if self._synced_step == trainer.global_step:
             return
         start = time.perf_counter()
         self.engine.sync_weights(pl_module.policy)
         self._synced_step = trainer.global_step
-        pl_module.log("rollout/sync_seconds", time.perf_counter() - start, on_step=True, batch_size=batch_size)
+        log_step_scalars(trainer, {"rollout/sync_seconds": time.perf_counter() - start})
 
     def sample(self, pl_module: GRPOModule, examples: list, micro_batches: int) -> Rollout:
         """This rank's rollout of the generation (an empty one when every example was skipped)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import torch
 
@@ -23,7 +22,18 @@ def completion_mask(ids: torch.Tensor, stop_ids: list[int]) -> torch.Tensor:
 
 def token_count(tokenizer, text: str | None) -> int:
     """Tokens of `text` under the policy's tokenizer (0 for None)."""
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+    return token_counts(tokenizer, [text])[0]
+
+
+def token_counts(tokenizer, texts: list[str | None]) -> list[int]:
+    """Tokens of each text under the policy's tokenizer (0 for None or empty), in one batched call."""
+    present = [i for i, text in enumerate(texts) if text]
+    counts = [0] * len(texts)
+    if present:
+        ids = tokenizer([texts[i] for i in present], add_special_tokens=False, return_attention_mask=False)["input_ids"]
+        for i, row in zip(present, ids, strict=True):
+            counts[i] = len(row)
+    return counts
 
 
 @dataclass(frozen=True)
@@ -42,8 +52,8 @@ def read_completions(policy: Policy, ids: torch.Tensor) -> ReadCompletions:
     pad = policy.tokenizer.pad_token_id
     texts = policy.tokenizer.batch_decode(ids * mask + pad * (1 - mask), skip_special_tokens=True)
     parsed = [parse_completion(text) for text in texts]
-    count = partial(token_count, policy.tokenizer)
-    return ReadCompletions(mask, parsed, [count(p.think) for p in parsed], [count(p.answer) for p in parsed])
+    counts = token_counts(policy.tokenizer, [p.think for p in parsed] + [p.answer for p in parsed])
+    return ReadCompletions(mask, parsed, counts[: len(parsed)], counts[len(parsed) :])
 
 
 def sample_rollout(

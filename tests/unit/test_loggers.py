@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import importlib.util
 
+import lightning as L
 import matplotlib
+import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -13,7 +15,7 @@ import pytest  # noqa: E402
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from audio_thinker.loggers import log_figure, log_table, log_text, markdown_table  # noqa: E402
+from audio_thinker.loggers import log_figure, log_step_scalars, log_table, log_text, markdown_table  # noqa: E402
 
 COLUMNS, ROWS = ["id", "completion", "reward"], [["e1", "<answer>A</answer>", 1.0], ["e2", "a | b\nc", 0.25]]
 
@@ -113,3 +115,66 @@ def test_another_logger_is_warned_about_once(caplog):
     for _ in range(2):
         log_text([Other()], "judge/prompt", "x", step=0)
     assert sum("Other does not receive text" in r.getMessage() for r in caplog.records) == 1
+
+
+class RecordingLogger(Logger):
+    """Every `log_metrics` call, as (step, metrics)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[int, dict]] = []
+
+    name, version = "recording", 0
+
+    def log_metrics(self, metrics, step=None) -> None:
+        self.calls.append((step, dict(metrics)))
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        pass
+
+
+class GenerationScalars(L.Callback):
+    """Logs `gen/value` = the step's index before each step, as the reward callback logs a generation's rewards."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx % trainer.accumulate_grad_batches == 0:  # once per optimizer step
+            log_step_scalars(trainer, {"gen/value": float(trainer.global_step)})
+
+
+class Linear(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        loss = self.layer(batch).pow(2).mean()
+        self.log("loss", loss, on_step=True, batch_size=1)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(torch.ones(16, 2), batch_size=1)
+
+
+@pytest.mark.parametrize(("every", "accumulate"), [(1, 1), (2, 1), (1, 2)])
+def test_step_scalars_reach_loggers_at_the_x_of_the_steps_self_log_scalars(tmp_path, every, accumulate):
+    logger = RecordingLogger()
+    trainer = L.Trainer(
+        max_steps=4,
+        logger=logger,
+        log_every_n_steps=every,
+        accumulate_grad_batches=accumulate,
+        callbacks=[GenerationScalars()],
+        default_root_dir=tmp_path,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(Linear())
+    ours = [(step, m["gen/value"]) for step, m in logger.calls if "gen/value" in m]
+    lightnings = [step for step, m in logger.calls if "loss" in m]
+    assert lightnings == list(range(every - 1, 4, every))  # Lightning's own steps: the reference
+    assert ours == [(step, float(step)) for step in lightnings]  # the same x, once each, the step's own value
+    assert float(trainer.callback_metrics["gen/value"]) == 3.0  # the last step's, where train() reads it

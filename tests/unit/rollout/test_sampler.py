@@ -10,7 +10,7 @@ import torch
 from audio_thinker.format.prompts import THINK
 from audio_thinker.format.tags import completion_text
 from audio_thinker.rollout.engine import Completions, RolloutEngine, SamplingSettings
-from audio_thinker.rollout.sampler import completion_mask, read_completions, sample_rollout
+from audio_thinker.rollout.sampler import completion_mask, read_completions, sample_rollout, token_counts
 
 
 class Scripted(RolloutEngine):
@@ -43,6 +43,15 @@ def test_completions_are_read_back_parsed_and_counted(tiny_policy):
     count = len(tiny_policy.tokenizer("It rises.", add_special_tokens=False)["input_ids"])
     assert read.think_lengths == [count, 0, 0] and read.answer_lengths[:2] == [1, 1]
     assert (read.mask.sum(dim=1) < read.mask.shape[1]).all()  # the padding after each stop token is masked
+
+
+def test_batched_token_counts_equal_one_text_at_a_time(tiny_policy):
+    tokenizer = tiny_policy.tokenizer
+    texts = ["The tone rises, then falls.", None, "", "B", "a much longer reasoning about the second sound " * 5]
+    alone = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) if t else 0 for t in texts]
+    assert token_counts(tokenizer, texts) == alone
+    assert alone[0] > 1 and alone[4] > alone[0]  # real counts, not a fixed width
+    assert token_counts(tokenizer, [None, ""]) == [0, 0]
 
 
 def test_a_rollout_aligns_each_examples_g_completions(tiny_policy, val_examples):
