@@ -25,13 +25,15 @@ def cpu_name() -> str:
 
 
 def machine(device: str) -> dict:
-    """CPU, cores, the cores this process may run on, torch threads, device, and the load now."""
+    """CPU, cores, the cores this process may run on, torch threads, the CPU kernels torch dispatches to (what
+    `ATEN_CPU_CAPABILITY` selects), device, and the load now."""
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "all"
     return {
         "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "affinity": affinity,
         "threads": torch.get_num_threads(),
+        "kernels": torch.backends.cpu.get_cpu_capability(),
         "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
         "load_start": os.getloadavg()[0],
     }

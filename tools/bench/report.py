@@ -97,8 +97,10 @@ def describe_workload(w: dict, t: dict) -> str:
 def describe_machine(doc: dict) -> str:
     """Date, machine, load and versions in a sentence."""
     m = doc["machine"]
+    kernels = f", {m['kernels']} kernels" if "kernels" in m else ""  # recorded since 2026-12-07
     return (
-        f"{doc['date']}; {m['cpu']} ({m['cores']} cores), device {m['device']}, {m['threads']} torch thread(s), "
+        f"{doc['date']}; {m['cpu']} ({m['cores']} cores{kernels}), device {m['device']}, {m['threads']} torch "
+        "thread(s), "
         f"pinned to CPUs {m['affinity']}; load average {m['load_start']:.1f} at start, {m['load_end']:.1f} at end; "
         + ", ".join(f"{k} {v}" for k, v in doc["versions"].items())
     )
@@ -256,8 +258,9 @@ def readme_row(doc: dict) -> str:
     ours = estimate(text.get(OURS))
     vs, over = ratio_between(text.get(OURS), text.get(trl or "")), ours.map(overhead_pct)
     met = ", ".join(verdict(e.met_below(t)) for e, t in ((vs, TARGET_RATIO), (over, TARGET_OVERHEAD)))
+    naive = estimate(text[NAIVE]) if NAIVE in text else "not run"  # --skip-naive
     return (
-        f"| {doc['name']} | {ours} | {estimate(text.get(NAIVE))} | {estimate(text.get(trl or ''))} "
+        f"| {doc['name']} | {ours} | {naive} | {estimate(text.get(trl or ''))} "
         f"({trl or 'not run'}) | {vs} | {over.median:.1f}% [{over.low:.1f}, {over.high:.1f}] | {met} |"
     )
 
