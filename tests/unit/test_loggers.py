@@ -15,7 +15,8 @@ import pytest  # noqa: E402
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from audio_thinker.loggers import log_figure, log_step_scalars, log_table, log_text, markdown_table  # noqa: E402
+from audio_thinker.loggers import StepScalars, log_figure, log_table, log_text, markdown_table  # noqa: E402
+from tests.helpers.loggers import RecordingLogger  # noqa: E402
 
 COLUMNS, ROWS = ["id", "completion", "reward"], [["e1", "<answer>A</answer>", 1.0], ["e2", "a | b\nc", 0.25]]
 
@@ -117,28 +118,23 @@ def test_another_logger_is_warned_about_once(caplog):
     assert sum("Other does not receive text" in r.getMessage() for r in caplog.records) == 1
 
 
-class RecordingLogger(Logger):
-    """Every `log_metrics` call, as (step, metrics)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[tuple[int, dict]] = []
-
-    name, version = "recording", 0
-
-    def log_metrics(self, metrics, step=None) -> None:
-        self.calls.append((step, dict(metrics)))
-
-    def log_hyperparams(self, params, *args, **kwargs) -> None:
-        pass
-
-
 class GenerationScalars(L.Callback):
-    """Logs `gen/value` = the step's index before each step, as the reward callback logs a generation's rewards."""
+    """Writes `gen/value` = the step's index at each batch start, as the rollout and reward callbacks write a
+    generation's scalars; stops the run after step `stop_after` when given, as a preemption would."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.scalars, self.stop_after = StepScalars(), stop_after
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.scalars.restart()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if batch_idx % trainer.accumulate_grad_batches == 0:  # once per optimizer step
-            log_step_scalars(trainer, {"gen/value": float(trainer.global_step)})
+        self.scalars.values = {"gen/value": float(trainer.global_step)}
+        self.scalars.write(trainer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.stop_after is not None and trainer.global_step > self.stop_after:
+            trainer.should_stop = True
 
 
 class Linear(L.LightningModule):
@@ -158,23 +154,65 @@ class Linear(L.LightningModule):
         return torch.utils.data.DataLoader(torch.ones(16, 2), batch_size=1)
 
 
-@pytest.mark.parametrize(("every", "accumulate"), [(1, 1), (2, 1), (1, 2)])
-def test_step_scalars_reach_loggers_at_the_x_of_the_steps_self_log_scalars(tmp_path, every, accumulate):
+def fit_recorded(tmp_path, callback: GenerationScalars, every: int = 1, accumulate: int = 1, steps: int = 4):
+    """A 4-step fit with `callback`; every (step, metrics) the logger received, and the trainer."""
     logger = RecordingLogger()
     trainer = L.Trainer(
-        max_steps=4,
+        max_steps=steps,
         logger=logger,
         log_every_n_steps=every,
         accumulate_grad_batches=accumulate,
-        callbacks=[GenerationScalars()],
+        callbacks=[callback],
         default_root_dir=tmp_path,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
     )
     trainer.fit(Linear())
-    ours = [(step, m["gen/value"]) for step, m in logger.calls if "gen/value" in m]
-    lightnings = [step for step, m in logger.calls if "loss" in m]
-    assert lightnings == list(range(every - 1, 4, every))  # Lightning's own steps: the reference
-    assert ours == [(step, float(step)) for step in lightnings]  # the same x, once each, the step's own value
+    return logger.calls, trainer
+
+
+def written(calls: list, tag: str) -> list[tuple[int, float]]:
+    return [(step, m[tag]) for step, m in calls if tag in m]
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_step_scalars_are_written_once_per_step_at_the_x_lightning_logs_it_at(tmp_path, accumulate):
+    calls, trainer = fit_recorded(tmp_path, GenerationScalars(), accumulate=accumulate)
+    assert [step for step, _ in written(calls, "loss")] == [0, 1, 2, 3]  # Lightning's own x: the reference
+    assert written(calls, "gen/value") == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0)]  # once each, the step's own
     assert float(trainer.callback_metrics["gen/value"]) == 3.0  # the last step's, where train() reads it
+
+
+def test_step_scalars_are_written_at_every_step_when_lightning_thins_its_own(tmp_path):
+    calls, _ = fit_recorded(tmp_path, GenerationScalars(), every=3)
+    assert [step for step, _ in written(calls, "loss")] == [2]
+    assert [step for step, _ in written(calls, "gen/value")] == [0, 1, 2, 3]
+
+
+def test_a_step_a_callback_stops_at_has_its_step_scalars(tmp_path):
+    calls, trainer = fit_recorded(tmp_path, GenerationScalars(stop_after=1), every=3, steps=8)
+    assert trainer.global_step == 2  # stopped after its second step, which is not one of Lightning's every 3rd
+    assert [step for step, _ in written(calls, "loss")] == [1]  # Lightning logs the step it stops at
+    assert [step for step, _ in written(calls, "gen/value")] == [0, 1]
+
+
+def test_no_step_scalars_reach_the_loggers_with_logging_off_but_callback_metrics_still_has_them(tmp_path):
+    calls, trainer = fit_recorded(tmp_path, GenerationScalars(), every=0)
+    assert written(calls, "gen/value") == [] and written(calls, "loss") == []
+    assert float(trainer.callback_metrics["gen/value"]) == 3.0
+
+
+def test_a_new_fit_writes_its_first_step_even_with_the_number_written_last():
+    scalars, seen = StepScalars(), []
+    scalars.values = {"gen/value": 1.0}
+    trainer = type("T", (), {"global_step": 5, "log_every_n_steps": 0, "callback_metrics": {}})()
+    scalars.write(trainer)
+    seen.append(float(trainer.callback_metrics["gen/value"]))
+    scalars.values = {"gen/value": 2.0}
+    scalars.write(trainer)  # the same step again: nothing
+    seen.append(float(trainer.callback_metrics["gen/value"]))
+    scalars.restart()
+    scalars.write(trainer)  # a new fit resumed at that step number
+    seen.append(float(trainer.callback_metrics["gen/value"]))
+    assert seen == [1.0, 1.0, 2.0]

@@ -16,6 +16,7 @@ from audio_thinker.losses.grpo import GRPOLoss
 from audio_thinker.models.loading import load_policy
 from audio_thinker.module import GRPOModule
 from audio_thinker.rewards.suite import RewardSuite
+from tests.helpers.loggers import RecordingLogger
 from tests.helpers.rewards import TextLengthReward
 from tests.helpers.rollouts import make_rollout
 
@@ -97,6 +98,34 @@ def test_one_generation_is_sampled_scored_and_handed_to_the_module(num_iteration
     assert module.generation is returned and sampling.scored is returned  # one writer, one value handed over
     assert (given.old_logps is not None) == (num_iterations * steps_per_generation > 1)  # before scoring
     assert reward.last_metrics["reward/total"] == pytest.approx(float(returned.rewards.mean()))
+
+
+def test_a_generation_of_two_steps_writes_its_scalars_at_both_steps():
+    """Skip counts, sync time and rewards are sampled once per generation and hold for each of its steps."""
+    torch.manual_seed(0)
+    module = GRPOModule(load_policy("tiny-qwen2-audio"), GRPOLoss(beta=0.0), torch.optim.SGD)
+    reward = RewardCallback(RewardSuite({"length": TextLengthReward()}))
+    scorer = Recording(reward)
+    sampling = RolloutCallback(THINK, group_size=2, max_new_tokens=4, steps_per_generation=2, scorer=scorer)
+    logger = RecordingLogger()
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=2,
+        callbacks=[sampling, reward],
+        logger=logger,
+        log_every_n_steps=1,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
+    trainer.fit(module, datamodule=AudioQADataModule(SyntheticAudioQA(size=4), batch_size=2))
+    assert len(scorer.given) == 1  # one generation for both steps
+    for tag in ("data/skipped", "rollout/sync_seconds", "reward/total"):
+        points = [(step, m[tag]) for step, m in logger.calls if tag in m]
+        assert [step for step, _ in points] == [0, 1], tag  # at each step, once
+        assert points[0][1] == points[1][1], tag  # the generation's value both times
+    assert [step for step, m in logger.calls if "loss/total" in m] == [0, 1]
 
 
 def test_a_callback_without_a_scorer_says_how_to_get_one():
