@@ -151,9 +151,9 @@ class RewardCallback(L.Callback):
         for name, count, thinking in zip(difficulties, by_difficulty[::2], by_difficulty[1::2], strict=True):
             if count:
                 out[f"think/rate_by_difficulty/{name}"] = thinking / count
-        for term in self.suite.terms.values():  # terms may share a key (two judge terms): counts add up
+        for name, term in self.suite.terms.items():  # terms may share a key (two judge terms): counts add up
             for key, value in term.metrics().items():
-                out[key] = out.get(key, 0.0) + value
+                out[key] = out.get(key, 0.0) + _one_number(value, f"reward.terms.{name}: metrics()[{key!r}]")
         return out
 
     def judge_samples(self) -> str:
@@ -170,3 +170,11 @@ def _total_steps(trainer: L.Trainer) -> int:
     """T of the adaptive schedule: the run's optimizer steps (0 when unbounded: terms that need T then say so)."""
     total = trainer.estimated_stepping_batches
     return int(total) if math.isfinite(total) else 0
+
+
+def _one_number(value, where: str) -> float:
+    """`value` as a float, or an error naming where it came from (a term's own `metrics()` may return anything)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{where} is {value!r}: a reward term's metrics() must map each name to one number") from err

@@ -32,9 +32,9 @@ class Counting(RewardTerm):
         return {"judge/failures": self.failures}
 
 
-def test_metrics_average_applicable_values_and_sum_shared_keys():
+def _four_completions() -> Rollout:
     texts = ["<think>a b</think><answer>A</answer>", "<answer>B</answer>", "junk", "<answer>A</answer>"]
-    rollout = Rollout(
+    return Rollout(
         examples=[AudioQAExample(id="x", question="q", answer="a", choices=["a", "b"])] * 2,
         group_size=2,
         encoding=PromptEncoding(torch.zeros(2, 1, dtype=torch.long), torch.ones(2, 1, dtype=torch.long)),
@@ -46,8 +46,11 @@ def test_metrics_average_applicable_values_and_sum_shared_keys():
         rewards=torch.tensor([1.0, 2.0, 3.0, 4.0]),
         reward_terms={"partial": torch.tensor([1.0, float("nan"), 0.0, float("nan")])},
     )
+
+
+def test_metrics_average_applicable_values_and_sum_shared_keys():
     callback = RewardCallback(RewardSuite({"j1": Counting(2.0), "j2": Counting(3.0)}))
-    out = callback.metrics(rollout)
+    out = callback.metrics(_four_completions())
     assert out["judge/failures"] == 5.0  # 2 + 3: both judge terms' failures are counted
     assert out["reward/partial"] == 0.5  # mean of the two applicable values (1 and 0), NaN skipped
     assert math.isclose(out["reward/partial_std"], math.sqrt(0.5), rel_tol=1e-6)  # unbiased std of {1, 0}
@@ -55,6 +58,14 @@ def test_metrics_average_applicable_values_and_sum_shared_keys():
     assert out["completion/length"] == 2.0  # (3 + 2 + 1 + 2) / 4
     assert out["think/rate"] == 0.25 and out["format/malformed_rate"] == 0.25
     assert out["think/length"] == 0.5 and out["answer/length"] == 0.75
+
+
+def test_a_terms_metric_that_is_not_one_number_is_named():
+    callback = RewardCallback(RewardSuite({"j1": Counting(torch.tensor(2.0)), "mine": Counting("three")}))
+    with pytest.raises(TypeError, match=r"reward.terms.mine: metrics\(\)\['judge/failures'\] is 'three'"):
+        callback.metrics(_four_completions())
+    one_tensor = RewardCallback(RewardSuite({"j1": Counting(torch.tensor(2.0))}))
+    assert one_tensor.metrics(_four_completions())["judge/failures"] == 2.0  # a 0-d tensor is one number
 
 
 class OtherRank:
