@@ -190,11 +190,14 @@ class RolloutCallback(L.Callback):
         (log.warning if self.skips.distinct else log.info)("data: %s", self.skips.summary())
 
     def state_dict(self) -> dict:
-        """The skip counts survive a resume (Lightning stores callback state in checkpoints)."""
-        return {"skips": self.skips.state_dict()}
+        """The skip counts and the current generation's scalars survive a resume (Lightning stores callback state in
+        checkpoints): a run resumed inside a generation writes them at its remaining steps too."""
+        return {"skips": self.skips.state_dict(), "scalars": dict(self.scalars.values)}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.skips.load_state_dict(state_dict["skips"])
+        # Checkpoints from before the scalars were kept: the skip counts, which change only when a generation starts.
+        self.scalars.values = dict(state_dict.get("scalars") or self.skips.metrics())
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: GRPOModule, outputs, batch: dict, batch_idx: int

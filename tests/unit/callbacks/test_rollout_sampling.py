@@ -53,6 +53,18 @@ def test_skip_counts_survive_a_checkpoint():
     assert restored.skips.state_dict() == callback.skips.state_dict()
 
 
+def test_a_generations_scalars_survive_a_checkpoint_taken_inside_it():
+    callback = RolloutCallback(THINK)
+    callback.skips.record(2, [])
+    callback.scalars.values = {**callback.skips.metrics(), "rollout/sync_seconds": 0.25}
+    restored = RolloutCallback(THINK)
+    restored.load_state_dict(callback.state_dict())
+    assert restored.scalars.values == {"data/skipped": 0.0, "rollout/sync_seconds": 0.25}
+    older = RolloutCallback(THINK)  # a checkpoint from before the scalars were kept: the skip counts at least
+    older.load_state_dict({"skips": callback.skips.state_dict()})
+    assert older.scalars.values == {"data/skipped": 0.0}
+
+
 class Recording:
     """A scorer that keeps what it was given and what it returned, scoring through a `RewardCallback`."""
 
