@@ -1,7 +1,7 @@
 """Tables, images and text to whichever Lightning loggers are active, each in its own native form.
 
 Scalars computed inside a step go through `self.log` as usual; a generation's scalars, known before its steps run,
-go through `StepScalars` (why: its docstring). Richer records (the completions table, the scaling plot, a
+go through `log_step_scalars` (why: its docstring). Richer records (the completions table, the scaling plot, a
 judge prompt) have no common Lightning API, so `log_table` / `log_figure` / `log_text` write them per logger:
 
 | logger        | table                          | figure                         | text                      |
@@ -81,10 +81,11 @@ def log_text(loggers: Sequence[Logger], key: str, text: str, step: int) -> None:
             _unsupported(logger, "text")
 
 
-class StepScalars:
-    """Scalars that hold for every optimizer step until replaced (a generation's reward statistics, skip counts, sync
-    time): each step, `write` puts them into `trainer.callback_metrics` (progress bar, checkpoint monitors, the value
-    `train` returns) and into every logger at the x Lightning logs that step's `self.log` scalars at.
+def log_step_scalars(trainer: L.Trainer, batch_idx: int, metrics: dict[str, float]) -> None:
+    """Scalars that hold for a whole optimizer step (a generation's reward statistics, skip counts, sync time), called
+    at each batch start: at the step's first micro-batch they go into `trainer.callback_metrics` (progress bar,
+    checkpoint monitors, the value `train` returns) and into every logger at the x Lightning logs that step's
+    `self.log` scalars at.
 
     Lightning's LearningRateMonitor writes the learning rate to the loggers this way. `self.log` would cost ~0.5 ms
     per scalar (it re-checks and moves its result object on every call: ~15 of these are ~5% of a small model's
@@ -92,25 +93,13 @@ class StepScalars:
     thins Lightning's own scalars only (0 turns these off too), so a step a callback stops at (a preemption, a last
     validation) never lacks them.
     """
-
-    def __init__(self) -> None:
-        self.values: dict[str, float] = {}
-        self._written_step: int | None = None  # the optimizer step written last: its other micro-batches skip
-
-    def write(self, trainer: L.Trainer) -> None:
-        """Write the values once for the step about to run (call at each batch start)."""
-        if not self.values or self._written_step == trainer.global_step:
-            return
-        self._written_step = trainer.global_step
-        trainer.callback_metrics.update({name: torch.tensor(float(value)) for name, value in self.values.items()})
-        if trainer.log_every_n_steps:
-            step = trainer.fit_loop.epoch_loop._batches_that_stepped  # no public accessor: LearningRateMonitor's x
-            for logger in trainer.loggers:
-                logger.log_metrics(dict(self.values), step=step)
-
-    def restart(self) -> None:
-        """A new fit: its first step is written even when its number is the one written last."""
-        self._written_step = None
+    if not metrics or batch_idx % trainer.accumulate_grad_batches:  # Lightning's rule: a step starts at 0 mod A
+        return
+    trainer.callback_metrics.update({name: torch.tensor(float(value)) for name, value in metrics.items()})
+    if trainer.log_every_n_steps:
+        step = trainer.fit_loop.epoch_loop._batches_that_stepped  # no public accessor: LearningRateMonitor's x
+        for logger in trainer.loggers:
+            logger.log_metrics(dict(metrics), step=step)
 
 
 def finish_runs(loggers: Sequence[Logger]) -> None:

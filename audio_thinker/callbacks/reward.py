@@ -10,7 +10,7 @@ import lightning as L
 import torch
 
 from audio_thinker.distributed import gather_objects, sum_across_ranks
-from audio_thinker.loggers import StepScalars
+from audio_thinker.loggers import log_step_scalars
 from audio_thinker.losses.advantages import ScaleRewards, group_advantages, scale_rewards_mode, std_from_sums
 from audio_thinker.rewards.base import RewardInputs
 from audio_thinker.rewards.suite import RewardSuite
@@ -42,19 +42,11 @@ class RewardCallback(L.Callback):
         self.suite = suite
         self.scale_rewards = scale_rewards_mode(scale_rewards)
         self.log_samples_every_n_steps = log_samples_every_n_steps
-        self.scalars = StepScalars()  # of the last generation scored: written at each of its steps
+        self.last_metrics: dict[str, float] = {}  # of the last generation scored: logged at each of its steps
         self._samples_step = -1  # the step whose judge samples were logged last
 
-    @property
-    def last_metrics(self) -> dict[str, float]:
-        """The metrics of the last generation scored (`metrics`), kept in checkpoints."""
-        return self.scalars.values
-
-    def on_train_start(self, trainer: L.Trainer, pl_module) -> None:
-        self.scalars.restart()
-
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch: dict, batch_idx: int) -> None:
-        self.scalars.write(trainer)  # every step: the rewards of the generation it trains on
+        log_step_scalars(trainer, batch_idx, self.last_metrics)  # every step: its generation's rewards
         step, every = trainer.global_step, self.log_samples_every_n_steps
         if every and step % every == 0 and step != self._samples_step:
             experiment = getattr(trainer.logger, "experiment", None)
@@ -67,13 +59,13 @@ class RewardCallback(L.Callback):
         return {"last_metrics": self.last_metrics}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.scalars.values = dict(state_dict.get("last_metrics", {}))
+        self.last_metrics = dict(state_dict.get("last_metrics", {}))
 
     def score(self, rollout: Rollout, trainer: L.Trainer) -> Rollout:
         """The rollout with rewards, per-term values and advantages; its metrics are kept for the steps that train
         on it (`last_metrics`)."""
         scored = self.with_rewards(rollout, trainer)
-        self.scalars.values = self.metrics(
+        self.last_metrics = self.metrics(
             scored,
             partial(sum_across_ranks, strategy=trainer.strategy),
             partial(gather_objects, strategy=trainer.strategy),

@@ -13,7 +13,7 @@ import lightning as L
 from audio_thinker.data.generations import GenerationPlan
 from audio_thinker.data.skips import SkipLedger
 from audio_thinker.format.options import lettered_options
-from audio_thinker.loggers import StepScalars, log_table
+from audio_thinker.loggers import log_step_scalars, log_table
 from audio_thinker.module import GRPOModule
 from audio_thinker.rollout.batch import Rollout
 from audio_thinker.rollout.engine import RolloutEngine, SamplingSettings
@@ -103,7 +103,7 @@ class RolloutCallback(L.Callback):
         self.log_every, self.num_samples_to_log = log_samples_every_n_steps, num_samples_to_log
         self.skips = SkipLedger()  # what the data policy skipped (each was logged with its reason); set in setup
         self.scored: Rollout | None = None  # the current generation, as handed over (logged as a table)
-        self.scalars = StepScalars()  # skip counts and sync time of the current generation, written at its steps
+        self.step_metrics: dict[str, float] = {}  # skip counts and sync time of the current generation
         self._synced_step: int | None = None  # global step of the weights the engine samples from
         self._generation_step = 0  # global step at which the current generation was sampled
 
@@ -142,13 +142,10 @@ class RolloutCallback(L.Callback):
         self.teardown(trainer, pl_module, "fit")
 
     # -- one generation --------------------------------------------------------------------------------------
-    def on_train_start(self, trainer: L.Trainer, pl_module: GRPOModule) -> None:
-        self.scalars.restart()
-
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: GRPOModule, batch: dict, batch_idx: int) -> None:
         if batch.get("micro_step", 0) == 0:  # else the module draws this micro-batch from the generation it has
             self.start_generation(trainer, pl_module, batch)
-        self.scalars.write(trainer)
+        log_step_scalars(trainer, batch_idx, self.step_metrics)  # at each of the generation's steps
 
     def start_generation(self, trainer: L.Trainer, pl_module: GRPOModule, batch: dict) -> None:
         """Count skips, sync the engine, sample, score and hand the rollout over to the module."""
@@ -167,7 +164,7 @@ class RolloutCallback(L.Callback):
         examples = batch["examples"]
         self.skips.record(len(examples), batch.get("skips", []))
         self.skips.check(lambda stop: trainer.strategy.reduce_boolean_decision(stop, all=False))
-        self.scalars.values.update(self.skips.metrics())
+        self.step_metrics.update(self.skips.metrics())
 
     def sync_weights(self, trainer: L.Trainer, pl_module: GRPOModule) -> None:
         """Give the engine the policy's weights when an optimizer step happened since it last had them."""
@@ -176,7 +173,7 @@ class RolloutCallback(L.Callback):
         start = time.perf_counter()
         self.engine.sync_weights(pl_module.policy)
         self._synced_step = trainer.global_step
-        self.scalars.values["rollout/sync_seconds"] = time.perf_counter() - start
+        self.step_metrics["rollout/sync_seconds"] = time.perf_counter() - start
 
     def sample(self, pl_module: GRPOModule, examples: list, micro_batches: int) -> Rollout:
         """This rank's rollout of the generation (an empty one when every example was skipped)."""
@@ -192,12 +189,12 @@ class RolloutCallback(L.Callback):
     def state_dict(self) -> dict:
         """The skip counts and the current generation's scalars survive a resume (Lightning stores callback state in
         checkpoints): a run resumed inside a generation writes them at its remaining steps too."""
-        return {"skips": self.skips.state_dict(), "scalars": dict(self.scalars.values)}
+        return {"skips": self.skips.state_dict(), "step_metrics": dict(self.step_metrics)}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.skips.load_state_dict(state_dict["skips"])
         # Checkpoints from before the scalars were kept: the skip counts, which change only when a generation starts.
-        self.scalars.values = dict(state_dict.get("scalars") or self.skips.metrics())
+        self.step_metrics = dict(state_dict.get("step_metrics") or self.skips.metrics())
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: GRPOModule, outputs, batch: dict, batch_idx: int

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from audio_thinker.loggers import StepScalars, log_figure, log_table, log_text, markdown_table  # noqa: E402
+from audio_thinker.loggers import log_figure, log_step_scalars, log_table, log_text, markdown_table  # noqa: E402
 from tests.helpers.loggers import RecordingLogger  # noqa: E402
 
 COLUMNS, ROWS = ["id", "completion", "reward"], [["e1", "<answer>A</answer>", 1.0], ["e2", "a | b\nc", 0.25]]
@@ -123,14 +123,10 @@ class GenerationScalars(L.Callback):
     generation's scalars; stops the run after step `stop_after` when given, as a preemption would."""
 
     def __init__(self, stop_after: int | None = None) -> None:
-        self.scalars, self.stop_after = StepScalars(), stop_after
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        self.scalars.restart()
+        self.stop_after = stop_after
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self.scalars.values = {"gen/value": float(trainer.global_step)}
-        self.scalars.write(trainer)
+        log_step_scalars(trainer, batch_idx, {"gen/value": float(trainer.global_step)})
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.stop_after is not None and trainer.global_step > self.stop_after:
@@ -203,16 +199,8 @@ def test_no_step_scalars_reach_the_loggers_with_logging_off_but_callback_metrics
     assert float(trainer.callback_metrics["gen/value"]) == 3.0
 
 
-def test_a_new_fit_writes_its_first_step_even_with_the_number_written_last():
-    scalars, seen = StepScalars(), []
-    scalars.values = {"gen/value": 1.0}
-    trainer = type("T", (), {"global_step": 5, "log_every_n_steps": 0, "callback_metrics": {}})()
-    scalars.write(trainer)
-    seen.append(float(trainer.callback_metrics["gen/value"]))
-    scalars.values = {"gen/value": 2.0}
-    scalars.write(trainer)  # the same step again: nothing
-    seen.append(float(trainer.callback_metrics["gen/value"]))
-    scalars.restart()
-    scalars.write(trainer)  # a new fit resumed at that step number
-    seen.append(float(trainer.callback_metrics["gen/value"]))
-    assert seen == [1.0, 1.0, 2.0]
+def test_a_new_fit_writes_its_first_step_even_with_the_number_written_last(tmp_path):
+    callback = GenerationScalars()
+    first, _ = fit_recorded(tmp_path / "first", callback, accumulate=2)
+    again, _ = fit_recorded(tmp_path / "again", callback, accumulate=2)  # the same callback, steps 0-3 again
+    assert written(first, "gen/value") == written(again, "gen/value") == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0)]

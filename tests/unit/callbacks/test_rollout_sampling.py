@@ -56,13 +56,13 @@ def test_skip_counts_survive_a_checkpoint():
 def test_a_generations_scalars_survive_a_checkpoint_taken_inside_it():
     callback = RolloutCallback(THINK)
     callback.skips.record(2, [])
-    callback.scalars.values = {**callback.skips.metrics(), "rollout/sync_seconds": 0.25}
+    callback.step_metrics = {**callback.skips.metrics(), "rollout/sync_seconds": 0.25}
     restored = RolloutCallback(THINK)
     restored.load_state_dict(callback.state_dict())
-    assert restored.scalars.values == {"data/skipped": 0.0, "rollout/sync_seconds": 0.25}
+    assert restored.step_metrics == {"data/skipped": 0.0, "rollout/sync_seconds": 0.25}
     older = RolloutCallback(THINK)  # a checkpoint from before the scalars were kept: the skip counts at least
     older.load_state_dict({"skips": callback.skips.state_dict()})
-    assert older.scalars.values == {"data/skipped": 0.0}
+    assert older.step_metrics == {"data/skipped": 0.0}
 
 
 class Recording:
